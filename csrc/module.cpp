@@ -1,0 +1,13 @@
+// passkcore._core: only wires the register_<area>.cpp files together.
+#include <pybind11/pybind11.h>
+
+namespace py = pybind11;
+
+namespace passk {
+void register_estimators(py::module_& m);
+}
+
+PYBIND11_MODULE(_core, m) {
+    m.doc() = "passkcore native core: exact pass@k family estimators, curves, statistics, coverage bitsets.";
+    passk::register_estimators(m);
+}
