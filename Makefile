@@ -1,0 +1,34 @@
+# passkcore developer entry points. `make demo` and `make test` work on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+PIP_FLAGS := -q --disable-pip-version-check -c constraints.txt
+STAMP := $(VENV)/.stamp-install
+SOURCES := pyproject.toml CMakeLists.txt constraints.txt $(wildcard csrc/*.cpp csrc/*.hpp)
+
+.PHONY: install test demo bench clean
+
+install: $(STAMP)
+
+# Build deps go in first so the editable build can run without isolation (no second download of
+# scikit-build-core, pybind11 and cmake per build); the stamp reruns the build when csrc/ changes.
+$(STAMP): $(SOURCES)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install $(PIP_FLAGS) --upgrade pip
+	$(PIP) install $(PIP_FLAGS) "scikit-build-core>=0.10" "pybind11>=2.13" "cmake>=3.18" ninja
+	$(PIP) install $(PIP_FLAGS) --no-build-isolation -e ".[dev]"
+	$(PY) tools/strip_editable_paths.py
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+demo: $(STAMP)
+	$(VENV)/bin/passk estimate data/math500_qwen2.5-7b_base_vs_simplerl.csv
+
+bench: $(STAMP)
+	$(PY) -m pytest benches --benchmark-only --benchmark-columns=min,median,rounds -p no:cacheprovider
+
+clean:
+	rm -rf build $(VENV) .pytest_cache .benchmarks

