@@ -25,7 +25,8 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 demo: $(STAMP)
-	$(VENV)/bin/passk estimate data/math500_qwen2.5-7b_base_vs_simplerl.csv
+	$(VENV)/bin/passk estimate data/math500_qwen2.5-7b_base_vs_simplerl.csv --ci 0.95 --bootstrap 10000 --seed 0
+	$(VENV)/bin/passk coverage data/math500_qwen2.5-7b_base_vs_simplerl.csv
 
 bench: $(STAMP)
 	$(PY) -m pytest benches --benchmark-only --benchmark-columns=min,median,rounds -p no:cacheprovider

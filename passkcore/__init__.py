@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from passkcore._inputs import DroppedProblemsWarning
 from passkcore._native import core as _core
+from passkcore.coverage import Coverage, PairTable
 from passkcore.estimate import (
     Curve,
     Variance,
@@ -17,10 +18,20 @@ from passkcore.estimate import (
     pass_hat_k_curve,
 )
 
+from passkcore.stats import AccuracyHistogram, Band, Crossing, Gap, PairedBootstrap, accuracy_histogram
+
 __version__ = "0.1.0"
 
 __all__ = [
+    "AccuracyHistogram",
+    "Band",
+    "Coverage",
+    "Crossing",
     "Curve",
+    "Gap",
+    "PairTable",
+    "PairedBootstrap",
+    "accuracy_histogram",
     "DroppedProblemsWarning",
     "Variance",
     "__version__",

