@@ -1,0 +1,50 @@
+"""Fused log-prob head on CPU at SmolLM2-135M shapes against the naive and chunked torch paths."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+import pytest
+import torch
+
+from benches.conftest import own_time
+from passkcore.kernels import chunked_token_logprobs, naive_token_logprobs, token_logprobs
+from passkcore.kernels._memory import peak_extra_bytes
+
+T, H, V = 8192, 576, 49152  # SmolLM2-135M: hidden 576, vocabulary 49152
+
+
+@pytest.fixture(scope="module")
+def smollm2_shapes() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    hidden = torch.randn(T, H, generator=g) * 0.5
+    weight = torch.randn(V, H, generator=g) * 0.05
+    return hidden, weight, torch.randint(0, V, (T,), generator=g)
+
+
+def _measure(fn: Callable[[], Any]) -> tuple[float, int, Any]:
+    start = time.perf_counter()
+    peak, out = peak_extra_bytes(fn)
+    return time.perf_counter() - start, peak, out
+
+
+def test_fused_cpu_vs_naive_and_chunked(benchmark: Any, smollm2_shapes: Any) -> None:
+    """Targets: time <= 1.0x naive, peak extra memory <= 1/10 of naive, faster than chunked torch."""
+    hidden, weight, targets = smollm2_shapes
+    fused = lambda: token_logprobs(hidden, weight, targets, backend="cpu")  # noqa: E731
+    fused()  # numba compiles on the first call
+    out = benchmark.pedantic(fused, rounds=2, iterations=1)
+    t_fused = own_time(benchmark)
+    _, peak_fused, _ = _measure(fused)
+    t_naive, peak_naive, ref = _measure(lambda: naive_token_logprobs(hidden, weight, targets))
+    t_chunked, peak_chunked, _ = _measure(lambda: chunked_token_logprobs(hidden, weight, targets))
+    benchmark.extra_info.update(
+        naive_s=t_naive, chunked_s=t_chunked, time_vs_naive=t_fused / t_naive, time_vs_chunked=t_fused / t_chunked,
+        peak_fused_mib=peak_fused / 2**20, peak_naive_mib=peak_naive / 2**20, peak_chunked_mib=peak_chunked / 2**20,
+        memory_vs_naive=peak_fused / peak_naive,
+    )
+    assert torch.allclose(out, ref, atol=1e-4)
+    assert t_fused <= 1.0 * t_naive
+    assert peak_fused <= peak_naive / 10
+    assert t_fused < t_chunked
