@@ -6,6 +6,11 @@ kernel (``prange`` over the tile's token rows) folds it into per-token running m
 entropy term and target logit. Extra memory is one tile (2048 x 4096 fp32 = 32 MiB) plus O(T) state,
 never [T, V]: for SmolLM2 at T = 8192 the naive path holds two 1.5 GiB [T, V] tensors.
 
+Every tile product has the same shape, [TOKEN_BLOCK, H] x [H, VOCAB_CHUNK] (the last token block is
+zero-padded): BLAS picks its kernel, and so its summation order, by shape, and a small M otherwise
+moved a token's log-prob by ~1e-5 depending on how many other tokens shared its call (measured with
+MKL on SmolLM2). With fixed shapes a token scores bit-identically alone or in any batch.
+
 The BLAS product runs outside numba on purpose: numba's threads calling a threaded BLAS from inside
 ``prange`` nest two thread pools on the same cores (OpenBLAS warns "Detect OpenMP Loop").
 """
@@ -19,7 +24,7 @@ import numpy as np
 import torch
 from numba import njit, prange
 
-TOKEN_BLOCK = 2048
+TOKEN_BLOCK = 256
 VOCAB_CHUNK = 4096
 
 
@@ -79,7 +84,9 @@ def token_logprobs_cpu(
     if T == 0:
         empty = torch.empty(0, dtype=torch.float32)
         return empty, (empty.clone() if return_entropy else None)
-    h32 = hidden.detach().to(device="cpu", dtype=torch.float32).contiguous()
+    blocks = -(-T // TOKEN_BLOCK)
+    h32 = torch.zeros((blocks * TOKEN_BLOCK, hidden.shape[1]), dtype=torch.float32)
+    h32[:T] = hidden.detach().to(device="cpu", dtype=torch.float32)
     tg = targets.detach().to(device="cpu", dtype=torch.int64).contiguous().numpy()
     b32 = (bias.detach().to(device="cpu", dtype=torch.float32).contiguous().numpy()
            if bias is not None else np.zeros(0, dtype=np.float32))
@@ -88,16 +95,16 @@ def token_logprobs_cpu(
     t = np.zeros(T)
     z = np.zeros(T)
     inv_temp = 1.0 / float(temperature)
-    tile = torch.empty((min(T, TOKEN_BLOCK), min(V, VOCAB_CHUNK)), dtype=torch.float32)
+    tile = torch.empty((TOKEN_BLOCK, min(V, VOCAB_CHUNK)), dtype=torch.float32)
     for v0 in range(0, V, VOCAB_CHUNK):
         v1 = min(V, v0 + VOCAB_CHUNK)
         w_chunk = weight.detach()[v0:v1].to(device="cpu", dtype=torch.float32)  # upcast once per chunk
         b_chunk = b32[v0:v1] if b32.size else b32
+        out = tile if v1 - v0 == tile.shape[1] else torch.empty((TOKEN_BLOCK, v1 - v0), dtype=torch.float32)
         for r0 in range(0, T, TOKEN_BLOCK):
-            r1 = min(T, r0 + TOKEN_BLOCK)
-            out = tile[: r1 - r0, : v1 - v0]
-            torch.matmul(h32[r0:r1], w_chunk.T, out=out)
-            _online_lse_update(out.numpy(), v0, b_chunk, inv_temp, tg, r0, m, s, t, z, return_entropy)
+            torch.matmul(h32[r0:r0 + TOKEN_BLOCK], w_chunk.T, out=out)
+            rows = min(TOKEN_BLOCK, T - r0)
+            _online_lse_update(out.numpy()[:rows], v0, b_chunk, inv_temp, tg, r0, m, s, t, z, return_entropy)
     log_s = np.log(s)
     logprobs = torch.from_numpy((z - m - log_s).astype(np.float32))
     entropy = torch.from_numpy((log_s - t / s).astype(np.float32)) if return_entropy else None

@@ -68,6 +68,43 @@ def cmd_counts(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_score(args: argparse.Namespace) -> int:
+    from passkcore.runs import score_run
+
+    with progress_bar(f"scoring under {args.scorer} ({args.backend})", "tokens") as update:
+        table = score_run(args.run, scorer=args.scorer, backend=args.backend, temperature=args.temperature,
+                          out=args.out, progress=update)
+    import pyarrow.compute as pc
+
+    statuses = pc.value_counts(table.column("status")).to_pylist()
+    print(f"{table.num_rows} samples scored: " + ", ".join(f"{s['values']} {s['counts']}" for s in statuses))
+    return 0
+
+
+def cmd_ppl(args: argparse.Namespace) -> int:
+    import json
+
+    from passkcore.runs import ppl_summary, run_scores
+
+    summary = ppl_summary(run_scores(args.run))
+    if not summary:
+        raise ValueError(f"{args.run}: no scores yet; run `passk score` first")
+    if args.json:
+        print(json.dumps({"ppl": summary}))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="perplexity of each model's samples under each scorer (response tokens)")
+    for col in ("samples by", "scored under", "scored", "q1", "median", "q3"):
+        table.add_column(col, justify="right")
+    for s in summary:
+        fmt = (lambda v: "-" if v is None else f"{v:.3f}")
+        table.add_row(s["model"], s["scorer"], f"{s['scored']}/{s['samples']}", fmt(s["q1"]), fmt(s["median"]), fmt(s["q3"]))
+    Console().print(table)
+    return 0
+
+
 def add_run_commands(sub: Any) -> None:
     p = sub.add_parser("sample", help="draw n samples per problem with vLLM into a run directory")
     p.add_argument("--model", default="smollm2-135m", help="smollm2-135m (embedded) or a local HF directory")
@@ -90,6 +127,19 @@ def add_run_commands(sub: Any) -> None:
     p.add_argument("--memory-mb", type=int, default=1024, help="address-space limit for code samples")
     p.add_argument("--workers", type=int, help="parallel verifiers (default: one per core)")
     p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("score", help="teacher-forced log-probs of stored samples under a model")
+    p.add_argument("run", help="run directory")
+    p.add_argument("--scorer", default="smollm2-135m", help="smollm2-135m (embedded) or a local HF directory")
+    p.add_argument("--backend", choices=("fused", "torch", "vllm"), default="fused")
+    p.add_argument("--temperature", type=float, default=1.0, help="score under softmax(logits / T)")
+    p.add_argument("--out", help="also write this scorer's scores to a Parquet file")
+    p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("ppl", help="median and quartiles of PPL per (model, scorer)")
+    p.add_argument("run", help="run directory")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_ppl)
 
     p = sub.add_parser("counts", help="group verdicts into problem_id, model, n, c")
     p.add_argument("run", help="run directory")

@@ -88,10 +88,12 @@ def load_tokenizer(name_or_path: Union[str, Path]) -> Any:
     return AutoTokenizer.from_pretrained(resolve_model(name_or_path))
 
 
-def load_causal_lm(name_or_path: Union[str, Path], dtype: Any = None, device: Any = None) -> Any:
+def load_causal_lm(name_or_path: Union[str, Path], dtype: Any = None, device: Any = None,
+                   attn_implementation: str = "sdpa") -> Any:
     """A transformers causal LM in eval mode (fp32 on CPU by default)."""
     import torch
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(resolve_model(name_or_path), dtype=dtype or torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(resolve_model(name_or_path), dtype=dtype or torch.float32,
+                                                 attn_implementation=attn_implementation)
     return model.to(device or "cpu").eval()

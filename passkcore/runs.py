@@ -140,3 +140,71 @@ def write_counts(run: Union[str, Path], out: Union[str, Path]) -> pa.Table:
         pq.write_table(table, tmp)
     tmp.replace(out)
     return table
+
+
+def score_run(
+    run: Union[str, Path], *, scorer: str = "smollm2-135m", backend: str = "fused", temperature: float = 1.0,
+    out: Optional[Union[str, Path]] = None, batch_rows: int = 256, label: Optional[str] = None,
+    progress: Progress = None,
+) -> pa.Table:
+    """Scores every stored sample under ``scorer`` into RUN/scores/<label>/ shards (resumable: keys
+    already scored are skipped), then returns all of that scorer's scores (also written to ``out``)."""
+    from passkcore.scoring import SCORE_SCHEMA, Scorer
+    from passkcore.store import _atomic_write_table, _read_folder
+
+    store = SampleStore(run)
+    engine = Scorer(scorer, backend=backend, temperature=temperature, label=label)
+    folder = store.root / "scores" / check_label(engine.label if temperature == 1.0 else f"{engine.label}.T{temperature:g}")
+    done = _read_folder(folder, SCORE_SCHEMA)
+    have = set(zip(done.column("model").to_pylist(), done.column("problem_id").to_pylist(),
+                   done.column("sample_index").to_pylist()))
+    samples = store.samples(columns=["model", "problem_id", "sample_index", "prompt_token_ids", "response_token_ids"])
+    todo = [r for r in samples.to_pylist() if (r["model"], r["problem_id"], r["sample_index"]) not in have]
+    total = sum(len(r["response_token_ids"]) for r in todo)
+    state = {"done": 0}
+
+    def tick(tokens: int) -> None:
+        state["done"] += tokens
+        if progress:
+            progress(state["done"], total)
+
+    tick(0)
+    for b in range(0, len(todo), batch_rows):
+        _atomic_write_table(engine.score(todo[b:b + batch_rows], progress=tick), folder)
+    table = _read_folder(folder, SCORE_SCHEMA)
+    if out is not None:
+        import pyarrow.parquet as pq
+
+        out = Path(out)
+        tmp = out.with_name(f".{out.name}.tmp")
+        pq.write_table(table, tmp)
+        tmp.replace(out)
+    return table
+
+
+def run_scores(run: Union[str, Path]) -> pa.Table:
+    """Every scorer's scores stored in a run."""
+    from passkcore.scoring import SCORE_SCHEMA
+    from passkcore.store import _read_folder
+
+    root = SampleStore(run).root / "scores"
+    tables = [_read_folder(p, SCORE_SCHEMA) for p in sorted(root.glob("*")) if p.is_dir()]
+    return pa.concat_tables(tables) if tables else SCORE_SCHEMA.empty_table()
+
+
+def ppl_summary(scores: pa.Table) -> list[dict[str, Any]]:
+    """Median and quartiles of PPL per (model, scorer), over rows scored ``ok``."""
+    import numpy as np
+
+    out = []
+    rows = scores.select(["model", "scorer", "ppl", "status"]).to_pylist()
+    groups: dict[tuple[str, str], list[Any]] = {}
+    for r in rows:
+        groups.setdefault((r["model"], r["scorer"]), []).append(r)
+    for (model, scorer), items in sorted(groups.items()):
+        ppl = np.array([r["ppl"] for r in items if r["status"] == "ok"], dtype=np.float64)
+        q = np.quantile(ppl, [0.25, 0.5, 0.75]) if ppl.size else [None, None, None]
+        out.append({"model": model, "scorer": scorer, "samples": len(items), "scored": int(ppl.size),
+                    "q1": None if q[0] is None else float(q[0]), "median": None if q[1] is None else float(q[1]),
+                    "q3": None if q[2] is None else float(q[2])})
+    return out

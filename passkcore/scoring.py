@@ -1,0 +1,245 @@
+"""Teacher-forced scoring: PPL_M(Y | x) of stored samples under a model M, response tokens only.
+
+Backends:
+- ``fused`` (default): the backbone gives hidden states; prompt positions are dropped, and the
+  ``passkcore.kernels`` head computes log-probs and entropy of the response tokens without [T, V] logits;
+- ``torch``: the reference, full fp32 logits -> log_softmax -> gather;
+- ``vllm``: ``prompt_logprobs=0`` with ``max_tokens=1`` on the concatenated ids (no entropy).
+
+Rows are sorted by length and packed to a token budget (padded tokens per batch), so padding stays
+small; on a GPU out-of-memory error the budget halves and the batch is retried, never dropping a row.
+Rows that cannot be scored (longer than the context, empty response, token ids outside the
+vocabulary) get a ``status`` saying why and null scores: they never abort the run.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
+
+import numpy as np
+import pyarrow as pa
+
+SCORE_SCHEMA = pa.schema([
+    ("model", pa.string()),
+    ("scorer", pa.string()),
+    ("problem_id", pa.string()),
+    ("sample_index", pa.int32()),
+    ("num_tokens", pa.int64()),
+    ("sum_logprob", pa.float64()),
+    ("mean_logprob", pa.float64()),
+    ("ppl", pa.float64()),
+    ("mean_entropy", pa.float64()),
+    ("status", pa.string()),
+], metadata={b"passkcore.schema_version": b"1"})  # the store's SCHEMA_VERSION
+BACKENDS = ("fused", "torch", "vllm")
+STATUSES = ("ok", "too_long", "empty_response", "empty_prompt", "bad_token_id")
+
+
+def _as_rows(rows: Union[pa.Table, Iterable[Mapping[str, Any]]]) -> list[Mapping[str, Any]]:
+    return rows.to_pylist() if isinstance(rows, pa.Table) else list(rows)
+
+
+def pack_batches(lengths: Sequence[int], budget: int) -> list[list[int]]:
+    """Row indices in batches: sorted by length, each batch's padded size (rows x longest) <= budget
+    (a single row longer than the budget gets a batch of its own)."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for i in order:
+        if current and (len(current) + 1) * lengths[i] > budget:
+            batches.append(current)
+            current = []
+        current.append(i)
+    if current:
+        batches.append(current)
+    return batches
+
+
+class Scorer:
+    """Scores (prompt, response) token ids under one model."""
+
+    def __init__(self, model: Union[str, Path] = "smollm2-135m", device: Any = None, dtype: Any = None,
+                 backend: str = "fused", *, temperature: float = 1.0, token_budget: int = 4096,
+                 label: Optional[str] = None, attn_implementation: Optional[str] = None) -> None:
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
+            raise ValueError(f"temperature must be finite and > 0, got {temperature!r}")
+        if token_budget < 16:
+            raise ValueError(f"token_budget must be at least 16, got {token_budget}")
+        from passkcore.models import resolve_model
+
+        self.path = resolve_model(model)
+        self.label = label or (str(model) if str(model) == "smollm2-135m" else self.path.name)
+        self.backend = backend
+        self.temperature = float(temperature)
+        self.token_budget = int(token_budget)
+        import json
+
+        config = json.loads((self.path / "config.json").read_text())
+        self.vocab_size = int(config["vocab_size"])
+        self.max_len = int(config.get("max_position_embeddings") or 2048)
+        for knob in ("final_logit_softcapping", "logit_scale"):
+            if config.get(knob) and backend == "fused":
+                raise ValueError(f"the model's config sets {knob}: the fused head does not apply it; use backend='torch'")
+        self._device, self._dtype = device, dtype
+        # Eager attention by default off CUDA: SDPA's CPU kernels give a row hidden states that differ
+        # by up to 2.3e-5 depending on how much padding its batch has (measured on SmolLM2), eager
+        # gives bit-identical rows alone or in any batch. Its [B, heads, L, L] scores cost memory on
+        # long sequences; pass attn_implementation="sdpa" to trade invariance for that memory.
+        self._attn = attn_implementation
+        self._model: Any = None
+        self._llm: Any = None
+
+    # -- model access -------------------------------------------------------------------------------
+    def _load(self) -> Any:
+        if self._model is None:
+            import torch
+
+            from passkcore.models import load_causal_lm
+
+            device = self._device or ("cuda" if torch.cuda.is_available() else "cpu")
+            attn = self._attn or ("sdpa" if str(device).startswith("cuda") else "eager")
+            self._model = load_causal_lm(self.path, dtype=self._dtype or torch.float32, device=device,
+                                         attn_implementation=attn)
+        return self._model
+
+    # -- scoring ------------------------------------------------------------------------------------
+    def check_row(self, prompt: Sequence[int], response: Sequence[int]) -> str:
+        if len(response) == 0:
+            return "empty_response"
+        if len(prompt) == 0:
+            return "empty_prompt"
+        if len(prompt) + len(response) > self.max_len:
+            return "too_long"
+        ids = np.asarray(list(prompt) + list(response))
+        if ids.min() < 0 or ids.max() >= self.vocab_size:
+            return "bad_token_id"
+        return "ok"
+
+    def token_scores(self, pairs: Sequence[tuple[Sequence[int], Sequence[int]]],
+                     progress: Optional[Callable[[int], None]] = None) -> list[tuple[np.ndarray, Optional[np.ndarray]]]:
+        """Per-token (log-probs, entropies) of each valid (prompt, response) pair, float32 arrays."""
+        if self.backend == "vllm":
+            return self._vllm_scores(pairs, progress)
+        out: list[Optional[tuple[np.ndarray, Optional[np.ndarray]]]] = [None] * len(pairs)
+        budget = self.token_budget
+        pending = pack_batches([len(p) + len(r) for p, r in pairs], budget)
+        while pending:
+            batch = pending.pop(0)
+            try:
+                for i, scored in zip(batch, self._torch_batch([pairs[i] for i in batch])):
+                    out[i] = scored
+                if progress:
+                    progress(sum(len(pairs[i][1]) for i in batch))
+            except RuntimeError as exc:  # torch.cuda.OutOfMemoryError is a RuntimeError
+                if "out of memory" not in str(exc).lower() or len(batch) == 1 and budget <= 16:
+                    raise
+                import torch
+
+                torch.cuda.empty_cache()
+                budget = max(16, budget // 2)
+                half = max(1, len(batch) // 2)
+                pending[:0] = [batch[:half], batch[half:]] if len(batch) > 1 else [batch]
+        return [o for o in out if o is not None]
+
+    def _torch_batch(self, pairs: Sequence[tuple[Sequence[int], Sequence[int]]]) -> list[tuple[np.ndarray, Optional[np.ndarray]]]:
+        import torch
+
+        model = self._load()
+        device = next(model.parameters()).device
+        # One pad column, always: a batch without any padding takes transformers' unmasked causal path,
+        # whose arithmetic differs (~2e-5 per token) from the masked path every padded batch takes.
+        L = max(len(p) + len(r) for p, r in pairs) + 1
+        ids = torch.zeros((len(pairs), L), dtype=torch.long)
+        mask = torch.zeros((len(pairs), L), dtype=torch.long)
+        rows, cols, targets, sizes = [], [], [], []
+        for b, (p, r) in enumerate(pairs):
+            seq = list(p) + list(r)
+            ids[b, : len(seq)] = torch.tensor(seq)
+            mask[b, : len(seq)] = 1
+            # Position t predicts token t + 1: the response is predicted from positions len(p)-1 ...
+            rows += [b] * len(r)
+            cols += list(range(len(p) - 1, len(p) - 1 + len(r)))
+            targets += list(r)
+            sizes.append(len(r))
+        ids, mask = ids.to(device), mask.to(device)
+        b_idx, t_idx = torch.tensor(rows, device=device), torch.tensor(cols, device=device)
+        tgt = torch.tensor(targets, device=device)
+        with torch.inference_mode():
+            if self.backend == "torch":
+                logits = model(input_ids=ids, attention_mask=mask).logits.float()
+                logp_all = torch.log_softmax(logits[b_idx, t_idx] / self.temperature, dim=-1)
+                logp = logp_all.gather(1, tgt[:, None])[:, 0]
+                entropy = -(logp_all.exp() * logp_all).sum(dim=-1)
+            else:
+                from passkcore.kernels import token_logprobs
+
+                hidden = model.get_decoder()(input_ids=ids, attention_mask=mask).last_hidden_state
+                head = model.get_output_embeddings()
+                logp, entropy = token_logprobs(hidden[b_idx, t_idx], head.weight, tgt, bias=head.bias,
+                                               temperature=self.temperature, return_entropy=True)
+        logp_np, ent_np = logp.float().cpu().numpy(), entropy.float().cpu().numpy()
+        bounds = np.cumsum([0, *sizes])
+        return [(logp_np[a:b], ent_np[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+
+    def _vllm_scores(self, pairs: Sequence[tuple[Sequence[int], Sequence[int]]],
+                     progress: Optional[Callable[[int], None]]) -> list[tuple[np.ndarray, Optional[np.ndarray]]]:
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+
+        if self._llm is None:
+            from passkcore.sampling import make_llm
+
+            self._llm = make_llm(str(self.path), dtype="float32", max_model_len=self.max_len)
+        # Temperature-scaled prompt log-probs are not what vLLM reports; only T = 1 is offered here.
+        if self.temperature != 1.0:
+            raise ValueError("the vllm backend scores at temperature 1 only; use backend='fused' or 'torch'")
+        params = SamplingParams(max_tokens=1, prompt_logprobs=0, temperature=0.0)
+        out = []
+        for start in range(0, len(pairs), 64):
+            chunk = pairs[start:start + 64]
+            results = self._llm.generate([TokensPrompt(prompt_token_ids=list(p) + list(r)) for p, r in chunk], params,
+                                         use_tqdm=False)
+            for (p, r), res in zip(chunk, results):
+                entries = res.prompt_logprobs[len(p): len(p) + len(r)]
+                out.append((np.array([e[t].logprob for e, t in zip(entries, r)], dtype=np.float32), None))
+            if progress:
+                progress(sum(len(r) for _, r in chunk))
+        return out
+
+    def score(self, rows: Union[pa.Table, Iterable[Mapping[str, Any]]],
+              progress: Optional[Callable[[int], None]] = None) -> pa.Table:
+        """One score row per input row (``model, problem_id, sample_index, prompt_token_ids,
+        response_token_ids``; or ``prompt``/``response`` texts, tokenized without special tokens)."""
+        rows = _as_rows(rows)
+        pairs, status = [], []
+        tokenizer = None
+        for row in rows:
+            prompt, response = row.get("prompt_token_ids"), row.get("response_token_ids")
+            if prompt is None or response is None:
+                if tokenizer is None:
+                    from passkcore.models import load_tokenizer
+
+                    tokenizer = load_tokenizer(self.path)
+                prompt = tokenizer.encode(row["prompt"], add_special_tokens=False) if prompt is None else prompt
+                response = tokenizer.encode(row["response"], add_special_tokens=False) if response is None else response
+            pairs.append((list(prompt), list(response)))
+            status.append(self.check_row(pairs[-1][0], pairs[-1][1]))
+        valid = [i for i, s in enumerate(status) if s == "ok"]
+        scored = dict(zip(valid, self.token_scores([pairs[i] for i in valid], progress))) if valid else {}
+        out = []
+        for i, row in enumerate(rows):
+            record = {"model": row.get("model"), "scorer": self.label, "problem_id": row.get("problem_id"),
+                      "sample_index": row.get("sample_index"), "num_tokens": len(pairs[i][1]), "status": status[i],
+                      "sum_logprob": None, "mean_logprob": None, "ppl": None, "mean_entropy": None}
+            if i in scored:
+                logp, ent = scored[i]
+                total = float(np.sum(logp, dtype=np.float64))
+                mean = total / len(logp)
+                record.update(sum_logprob=total, mean_logprob=mean, ppl=math.exp(-mean),
+                              mean_entropy=float(np.mean(ent, dtype=np.float64)) if ent is not None else None)
+            out.append(record)
+        return pa.Table.from_pylist(out, schema=SCORE_SCHEMA)
