@@ -18,6 +18,7 @@ install: $(STAMP)
 # program (and compile for minutes), hence --no-deps.
 $(STAMP): $(SOURCES)
 	@command -v bwrap >/dev/null 2>&1 || tools/apt_install.sh bubblewrap
+	@command -v chromium >/dev/null 2>&1 || tools/apt_install.sh chromium
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install $(PIP_FLAGS) --upgrade pip
 	$(PIP) install $(PIP_FLAGS) "scikit-build-core>=0.10" "pybind11>=2.13" "cmake>=3.18" ninja
@@ -30,9 +31,9 @@ $(STAMP): $(SOURCES)
 test: $(STAMP)
 	$(PY) -m pytest
 
+# The whole study on the embedded SmolLM2 (about 12 minutes on 2 cores); continues an interrupted run.
 demo: $(STAMP)
-	$(VENV)/bin/passk estimate data/math500_qwen2.5-7b_base_vs_simplerl.csv --ci 0.95 --bootstrap 10000 --seed 0
-	$(VENV)/bin/passk coverage data/math500_qwen2.5-7b_base_vs_simplerl.csv
+	$(VENV)/bin/passk demo --out runs/demo
 
 bench: $(STAMP)
 	$(PY) -m pytest benches --benchmark-only --benchmark-columns=min,median,rounds -p no:cacheprovider

@@ -144,16 +144,6 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     return 0
 
 
-def coverage_report(cov: Any, k: int, threshold: Optional[float]) -> dict[str, Any]:
-    """The ``passk coverage --json`` document."""
-    return {
-        "k": k,
-        "models": cov.models,
-        "solved": {m: cov.num_solved(m, k, threshold) for m in cov.models},
-        "pairs": [t.as_dict() for t in cov.pairs(k, threshold)],
-    }
-
-
 def _print_coverage(report: dict[str, Any], threshold: Optional[float]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -172,7 +162,7 @@ def _print_coverage(report: dict[str, Any], threshold: Optional[float]) -> None:
 
 
 def cmd_coverage(args: argparse.Namespace) -> int:
-    from passkcore.coverage import Coverage
+    from passkcore.coverage import Coverage, coverage_summary
 
     cov = Coverage.from_counts(load_counts(args.counts), intersect=args.intersect)
     if len(cov.models) < 2:
@@ -180,7 +170,7 @@ def cmd_coverage(args: argparse.Namespace) -> int:
     k = args.k if args.k is not None else min(int(cov.counts(m)[0].min()) for m in cov.models)
     if k < 1:
         raise ValueError(f"--k must be at least 1, got {k}")
-    report = coverage_report(cov, k, args.threshold)
+    report = coverage_summary(cov, k, args.threshold)
     if args.json:
         print(json.dumps(report))
     else:

@@ -72,7 +72,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     from passkcore.runs import score_run
 
     with progress_bar(f"scoring under {args.scorer} ({args.backend})", "tokens") as update:
-        table = score_run(args.run, scorer=args.scorer, backend=args.backend, temperature=args.temperature,
+        table = score_run(args.run, scorer=args.scorer, backend=args.backend, temperatures=args.temperature,
                           out=args.out, progress=update)
     import pyarrow.compute as pc
 
@@ -105,6 +105,24 @@ def cmd_ppl(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from passkcore.report import write_report
+
+    html_path, json_path = write_report(args.source, args.out, base=args.base, resamples=args.bootstrap,
+                                        seed=args.seed)
+    print(f"report: {html_path}\nnumbers: {json_path}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from passkcore.demo import run_demo
+
+    html_path, json_path = run_demo(args.out, arith=args.arith, code=args.code, n=args.n, max_tokens=args.max_tokens,
+                                    sharp_temperature=args.sharp_temperature, seed=args.seed, bar=progress_bar)
+    print(f"\nreport: {html_path}\nnumbers: {json_path}")
+    return 0
+
+
 def add_run_commands(sub: Any) -> None:
     p = sub.add_parser("sample", help="draw n samples per problem with vLLM into a run directory")
     p.add_argument("--model", default="smollm2-135m", help="smollm2-135m (embedded) or a local HF directory")
@@ -132,7 +150,8 @@ def add_run_commands(sub: Any) -> None:
     p.add_argument("run", help="run directory")
     p.add_argument("--scorer", default="smollm2-135m", help="smollm2-135m (embedded) or a local HF directory")
     p.add_argument("--backend", choices=("fused", "torch", "vllm"), default="fused")
-    p.add_argument("--temperature", type=float, default=1.0, help="score under softmax(logits / T)")
+    p.add_argument("--temperature", type=float, nargs="+", default=[1.0],
+                   help="score under softmax(logits / T); several values share one backbone pass")
     p.add_argument("--out", help="also write this scorer's scores to a Parquet file")
     p.set_defaults(func=cmd_score)
 
@@ -140,6 +159,24 @@ def add_run_commands(sub: Any) -> None:
     p.add_argument("run", help="run directory")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_ppl)
+
+    p = sub.add_parser("report", help="figures, a self-contained report.html and report.json")
+    p.add_argument("source", help="a run directory, or a count file (CSV/Parquet)")
+    p.add_argument("--out", required=True, help="folder for report.html, report.json and the figures")
+    p.add_argument("--base", help="the base model for the efficiency gap (default: the first model)")
+    p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("demo", help="the whole study on the embedded SmolLM2 (base vs sharpened policy)")
+    p.add_argument("--out", default="runs/demo", help="run directory (continued if it exists)")
+    p.add_argument("--arith", type=int, default=16, help="arithmetic problems")
+    p.add_argument("--code", type=int, default=4, help="HumanEval problems")
+    p.add_argument("--n", type=int, default=16, help="samples per problem and policy")
+    p.add_argument("--max-tokens", type=int, default=128)
+    p.add_argument("--sharp-temperature", type=float, default=0.3)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("counts", help="group verdicts into problem_id, model, n, c")
     p.add_argument("run", help="run directory")

@@ -261,3 +261,13 @@ class Coverage:
         if len(self._models) < 2:
             raise ValueError(f"pairs need at least two models; only {len(self._models)} given")
         return [self.table(a, b, k, threshold) for a, b in combinations(self._models, 2)]
+
+
+def coverage_summary(cov: Coverage, k: int, threshold: Optional[float] = None) -> dict[str, Any]:
+    """The ``passk coverage --json`` document: solved counts per model and every unordered pair."""
+    return {
+        "k": k,
+        "models": cov.models,
+        "solved": {m: cov.num_solved(m, k, threshold) for m in cov.models},
+        "pairs": [t.as_dict() for t in cov.pairs(k, threshold)],
+    }

@@ -143,23 +143,27 @@ def write_counts(run: Union[str, Path], out: Union[str, Path]) -> pa.Table:
 
 
 def score_run(
-    run: Union[str, Path], *, scorer: str = "smollm2-135m", backend: str = "fused", temperature: float = 1.0,
-    out: Optional[Union[str, Path]] = None, batch_rows: int = 256, label: Optional[str] = None,
-    progress: Progress = None,
+    run: Union[str, Path], *, scorer: str = "smollm2-135m", backend: str = "fused",
+    temperatures: Sequence[float] = (1.0,), out: Optional[Union[str, Path]] = None, batch_rows: int = 256,
+    label: Optional[str] = None, progress: Progress = None,
 ) -> pa.Table:
-    """Scores every stored sample under ``scorer`` into RUN/scores/<label>/ shards (resumable: keys
-    already scored are skipped), then returns all of that scorer's scores (also written to ``out``)."""
+    """Scores every stored sample under ``scorer`` at each temperature into RUN/scores/<label>/ shards
+    (one backbone pass serves all temperatures; resumable: keys already scored are skipped), then
+    returns those scores (also written to ``out``)."""
     from passkcore.scoring import SCORE_SCHEMA, Scorer
     from passkcore.store import _atomic_write_table, _read_folder
 
     store = SampleStore(run)
-    engine = Scorer(scorer, backend=backend, temperature=temperature, label=label)
-    folder = store.root / "scores" / check_label(engine.label if temperature == 1.0 else f"{engine.label}.T{temperature:g}")
-    done = _read_folder(folder, SCORE_SCHEMA)
-    have = set(zip(done.column("model").to_pylist(), done.column("problem_id").to_pylist(),
-                   done.column("sample_index").to_pylist()))
+    engine = Scorer(scorer, backend=backend, label=label)
+    folders = [store.root / "scores" / check_label(engine.label_for(t)) for t in temperatures]
+    have = []
+    for folder in folders:
+        done = _read_folder(folder, SCORE_SCHEMA)
+        have.append(set(zip(done.column("model").to_pylist(), done.column("problem_id").to_pylist(),
+                            done.column("sample_index").to_pylist())))
     samples = store.samples(columns=["model", "problem_id", "sample_index", "prompt_token_ids", "response_token_ids"])
-    todo = [r for r in samples.to_pylist() if (r["model"], r["problem_id"], r["sample_index"]) not in have]
+    keyed = [((r["model"], r["problem_id"], r["sample_index"]), r) for r in samples.to_pylist()]
+    todo = [r for key, r in keyed if any(key not in h for h in have)]
     total = sum(len(r["response_token_ids"]) for r in todo)
     state = {"done": 0}
 
@@ -170,8 +174,12 @@ def score_run(
 
     tick(0)
     for b in range(0, len(todo), batch_rows):
-        _atomic_write_table(engine.score(todo[b:b + batch_rows], progress=tick), folder)
-    table = _read_folder(folder, SCORE_SCHEMA)
+        chunk = todo[b:b + batch_rows]
+        for folder, h, table in zip(folders, have, engine.score_at(chunk, list(temperatures), progress=tick)):
+            keep = [i for i, r in enumerate(chunk) if (r["model"], r["problem_id"], r["sample_index"]) not in h]
+            if keep:
+                _atomic_write_table(table.take(keep), folder)
+    table = pa.concat_tables([_read_folder(folder, SCORE_SCHEMA) for folder in folders])
     if out is not None:
         import pyarrow.parquet as pq
 

@@ -119,19 +119,35 @@ class Scorer:
             return "bad_token_id"
         return "ok"
 
+    def label_for(self, temperature: float) -> str:
+        """The scorer's label at a temperature: ``smollm2-135m``, or ``smollm2-135m.T0.3``."""
+        return self.label if temperature == 1.0 else f"{self.label}.T{temperature:g}"
+
     def token_scores(self, pairs: Sequence[tuple[Sequence[int], Sequence[int]]],
                      progress: Optional[Callable[[int], None]] = None) -> list[tuple[np.ndarray, Optional[np.ndarray]]]:
         """Per-token (log-probs, entropies) of each valid (prompt, response) pair, float32 arrays."""
+        return self.token_scores_at(pairs, [self.temperature], progress)[0]
+
+    def token_scores_at(self, pairs: Sequence[tuple[Sequence[int], Sequence[int]]], temperatures: Sequence[float],
+                        progress: Optional[Callable[[int], None]] = None) -> list[list[tuple[np.ndarray, Optional[np.ndarray]]]]:
+        """``token_scores`` at several temperatures from one backbone pass (only the head differs)."""
+        for t in temperatures:
+            if not (isinstance(t, (int, float)) and math.isfinite(t) and t > 0):
+                raise ValueError(f"temperature must be finite and > 0, got {t!r}")
         if self.backend == "vllm":
-            return self._vllm_scores(pairs, progress)
-        out: list[Optional[tuple[np.ndarray, Optional[np.ndarray]]]] = [None] * len(pairs)
+            if any(t != 1.0 for t in temperatures):
+                raise ValueError("the vllm backend scores at temperature 1 only; use backend='fused' or 'torch'")
+            single = self._vllm_scores(pairs, progress)
+            return [single for _ in temperatures]
+        out: list[Optional[list[tuple[np.ndarray, Optional[np.ndarray]]]]] = [None] * len(pairs)
         budget = self.token_budget
         pending = pack_batches([len(p) + len(r) for p, r in pairs], budget)
         while pending:
             batch = pending.pop(0)
             try:
-                for i, scored in zip(batch, self._torch_batch([pairs[i] for i in batch])):
-                    out[i] = scored
+                per_temperature = self._torch_batch([pairs[i] for i in batch], temperatures)
+                for j, i in enumerate(batch):
+                    out[i] = [scored[j] for scored in per_temperature]
                 if progress:
                     progress(sum(len(pairs[i][1]) for i in batch))
             except RuntimeError as exc:  # torch.cuda.OutOfMemoryError is a RuntimeError
@@ -143,9 +159,11 @@ class Scorer:
                 budget = max(16, budget // 2)
                 half = max(1, len(batch) // 2)
                 pending[:0] = [batch[:half], batch[half:]] if len(batch) > 1 else [batch]
-        return [o for o in out if o is not None]
+        done = [o for o in out if o is not None]
+        return [[row[k] for row in done] for k in range(len(temperatures))]
 
-    def _torch_batch(self, pairs: Sequence[tuple[Sequence[int], Sequence[int]]]) -> list[tuple[np.ndarray, Optional[np.ndarray]]]:
+    def _torch_batch(self, pairs: Sequence[tuple[Sequence[int], Sequence[int]]],
+                     temperatures: Sequence[float]) -> list[list[tuple[np.ndarray, Optional[np.ndarray]]]]:
         import torch
 
         model = self._load()
@@ -168,22 +186,27 @@ class Scorer:
         ids, mask = ids.to(device), mask.to(device)
         b_idx, t_idx = torch.tensor(rows, device=device), torch.tensor(cols, device=device)
         tgt = torch.tensor(targets, device=device)
+        bounds = np.cumsum([0, *sizes])
+        results = []
         with torch.inference_mode():
             if self.backend == "torch":
-                logits = model(input_ids=ids, attention_mask=mask).logits.float()
-                logp_all = torch.log_softmax(logits[b_idx, t_idx] / self.temperature, dim=-1)
-                logp = logp_all.gather(1, tgt[:, None])[:, 0]
-                entropy = -(logp_all.exp() * logp_all).sum(dim=-1)
+                logits = model(input_ids=ids, attention_mask=mask).logits.float()[b_idx, t_idx]
             else:
                 from passkcore.kernels import token_logprobs
 
-                hidden = model.get_decoder()(input_ids=ids, attention_mask=mask).last_hidden_state
+                hidden = model.get_decoder()(input_ids=ids, attention_mask=mask).last_hidden_state[b_idx, t_idx]
                 head = model.get_output_embeddings()
-                logp, entropy = token_logprobs(hidden[b_idx, t_idx], head.weight, tgt, bias=head.bias,
-                                               temperature=self.temperature, return_entropy=True)
-        logp_np, ent_np = logp.float().cpu().numpy(), entropy.float().cpu().numpy()
-        bounds = np.cumsum([0, *sizes])
-        return [(logp_np[a:b], ent_np[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+            for temperature in temperatures:
+                if self.backend == "torch":
+                    logp_all = torch.log_softmax(logits / temperature, dim=-1)
+                    logp = logp_all.gather(1, tgt[:, None])[:, 0]
+                    entropy = -(logp_all.exp() * logp_all).sum(dim=-1)
+                else:
+                    logp, entropy = token_logprobs(hidden, head.weight, tgt, bias=head.bias, temperature=temperature,
+                                                   return_entropy=True)
+                logp_np, ent_np = logp.float().cpu().numpy(), entropy.float().cpu().numpy()
+                results.append([(logp_np[a:b], ent_np[a:b]) for a, b in zip(bounds[:-1], bounds[1:])])
+        return results
 
     def _vllm_scores(self, pairs: Sequence[tuple[Sequence[int], Sequence[int]]],
                      progress: Optional[Callable[[int], None]]) -> list[tuple[np.ndarray, Optional[np.ndarray]]]:
@@ -194,9 +217,6 @@ class Scorer:
             from passkcore.sampling import make_llm
 
             self._llm = make_llm(str(self.path), dtype="float32", max_model_len=self.max_len)
-        # Temperature-scaled prompt log-probs are not what vLLM reports; only T = 1 is offered here.
-        if self.temperature != 1.0:
-            raise ValueError("the vllm backend scores at temperature 1 only; use backend='fused' or 'torch'")
         params = SamplingParams(max_tokens=1, prompt_logprobs=0, temperature=0.0)
         out = []
         for start in range(0, len(pairs), 64):
@@ -214,6 +234,11 @@ class Scorer:
               progress: Optional[Callable[[int], None]] = None) -> pa.Table:
         """One score row per input row (``model, problem_id, sample_index, prompt_token_ids,
         response_token_ids``; or ``prompt``/``response`` texts, tokenized without special tokens)."""
+        return self.score_at(rows, [self.temperature], progress)[0]
+
+    def score_at(self, rows: Union[pa.Table, Iterable[Mapping[str, Any]]], temperatures: Sequence[float],
+                 progress: Optional[Callable[[int], None]] = None) -> list[pa.Table]:
+        """``score`` at several temperatures from one backbone pass; tables in the same order."""
         rows = _as_rows(rows)
         pairs, status = [], []
         tokenizer = None
@@ -229,10 +254,15 @@ class Scorer:
             pairs.append((list(prompt), list(response)))
             status.append(self.check_row(pairs[-1][0], pairs[-1][1]))
         valid = [i for i, s in enumerate(status) if s == "ok"]
-        scored = dict(zip(valid, self.token_scores([pairs[i] for i in valid], progress))) if valid else {}
+        per_t = self.token_scores_at([pairs[i] for i in valid], temperatures, progress) if valid else [[] for _ in temperatures]
+        return [self._table(rows, pairs, status, dict(zip(valid, scores)), self.label_for(t))
+                for t, scores in zip(temperatures, per_t)]
+
+    def _table(self, rows: list[Mapping[str, Any]], pairs: list[tuple[list[int], list[int]]], status: list[str],
+               scored: Mapping[int, tuple[np.ndarray, Optional[np.ndarray]]], label: str) -> pa.Table:
         out = []
         for i, row in enumerate(rows):
-            record = {"model": row.get("model"), "scorer": self.label, "problem_id": row.get("problem_id"),
+            record = {"model": row.get("model"), "scorer": label, "problem_id": row.get("problem_id"),
                       "sample_index": row.get("sample_index"), "num_tokens": len(pairs[i][1]), "status": status[i],
                       "sum_logprob": None, "mean_logprob": None, "ppl": None, "mean_entropy": None}
             if i in scored:

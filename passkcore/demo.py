@@ -1,0 +1,90 @@
+"""``make demo``: the whole RLVR-style study on the embedded SmolLM2-135M-Instruct, on CPU.
+
+Two policies of one model, honestly labelled: ``base`` samples at temperature 1.0 and ``sharpened``
+at 0.3. Sharpening the distribution is what the RLVR paper finds RL mostly does; the demo shows
+whether the pass@k curves cross on this model. Steps: sample -> verify -> counts -> score (every
+sample under the base policy, T = 1, and the sharpened one, T = 0.3, from one backbone pass) ->
+report. Each step skips what is already stored, so an interrupted demo continues when re-run.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Callable, Optional, Union
+
+from passkcore.problems import arithmetic, load_humaneval
+
+
+def demo_problems(out: Path, arith: int, code: int, seed: int) -> Path:
+    """The demo's problem set (seeded arithmetic + the first HumanEval problems) as a JSONL file."""
+    problems = arithmetic(arith, seed=seed) + (load_humaneval(code) if code else [])
+    path = out / "demo-problems.jsonl"
+    lines = []
+    for p in problems:
+        row = {k: v for k, v in asdict(p).items() if v is not None and k != "kind"}
+        lines.append(json.dumps(row, sort_keys=True))
+    text = "\n".join(lines) + "\n"
+    if not path.is_file() or path.read_text() != text:
+        out.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(".demo-problems.jsonl.tmp")
+        tmp.write_text(text)
+        tmp.replace(path)
+    return path
+
+
+def run_demo(out: Union[str, Path] = "runs/demo", *, arith: int = 16, code: int = 4, n: int = 16,
+             base_temperature: float = 1.0, sharp_temperature: float = 0.3, max_tokens: int = 128, seed: int = 0,
+             resamples: int = 2000, log: Callable[[str], None] = print,
+             bar: Optional[Callable[[str, str], Any]] = None) -> tuple[Path, Path]:
+    """Runs (or continues) every step and returns the report's HTML and JSON paths."""
+    from passkcore.report import write_report
+    from passkcore.runs import sample_run, score_run, verify_run, write_counts
+    from passkcore.sampling import SamplingConfig, make_llm
+
+    out = Path(out)
+    problems = demo_problems(out, arith, code, seed)
+    llm: Any = None
+    for label, temperature in (("base", base_temperature), ("sharpened", sharp_temperature)):
+        config = SamplingConfig(temperature=temperature, top_p=1.0, max_tokens=max_tokens, seed=seed, chunk=n)
+        from passkcore.store import is_run_dir
+
+        done = is_run_dir(out) and _complete(out, label, n)
+        if llm is None and not done:  # one engine serves both policies; none when both are stored
+            llm = make_llm("smollm2-135m", seed=seed)
+        log(f"[1/5] sampling '{label}' (temperature {temperature:g}), n = {n}")
+        with _bar(bar, f"sampling {label}", "samples") as update:
+            sample_run(out, model="smollm2-135m", problems=str(problems), n=n, label=label, sampling=config,
+                       llm=llm, progress=update)
+    del llm
+    log("[2/5] verifying (math-verify; code in the bubblewrap sandbox)")
+    with _bar(bar, "verifying", "samples") as update:
+        verify_run(out, progress=update)
+    log("[3/5] counting")
+    write_counts(out, out / "counts.parquet")
+    log(f"[4/5] scoring every sample under both policies (T = {base_temperature:g} and {sharp_temperature:g})")
+    with _bar(bar, "scoring", "tokens") as update:
+        score_run(out, temperatures=(base_temperature, sharp_temperature), progress=update)
+    log("[5/5] report (paired bootstrap, coverage, histograms, perplexities)")
+    return write_report(out, out / "report", base="base", resamples=resamples, seed=seed)
+
+
+def _complete(out: Path, label: str, n: int) -> bool:
+    from passkcore.store import SampleStore
+
+    store = SampleStore(out)
+    count = store.manifest.get("problems", {}).get("count", 0)
+    return bool(count) and len(store.sample_keys(label)) >= n * count
+
+
+class _NoBar:
+    def __enter__(self) -> Callable[[int, int], None]:
+        return lambda done, total: None
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+def _bar(bar: Optional[Callable[[str, str], Any]], description: str, unit: str) -> Any:
+    return bar(description, unit) if bar else _NoBar()
