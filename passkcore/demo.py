@@ -14,6 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
+from passkcore._atomic import write_text_atomically
 from passkcore.problems import arithmetic, load_humaneval
 
 
@@ -27,10 +28,7 @@ def demo_problems(out: Path, arith: int, code: int, seed: int) -> Path:
         lines.append(json.dumps(row, sort_keys=True))
     text = "\n".join(lines) + "\n"
     if not path.is_file() or path.read_text() != text:
-        out.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(".demo-problems.jsonl.tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
+        write_text_atomically(path, text)
     return path
 
 

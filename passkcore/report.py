@@ -16,6 +16,7 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
+from passkcore._atomic import write_text_atomically
 from passkcore.counts import load_counts
 from passkcore.coverage import Coverage, coverage_summary
 from passkcore.stats import PairedBootstrap, accuracy_histogram
@@ -241,8 +242,6 @@ def write_report(source: Union[str, Path], out: Union[str, Path], **kwargs: Any)
     for name, png in figs.items():
         (out / f"{name}.png").write_bytes(png)
     json_path, html_path = out / "report.json", out / "report.html"
-    for path, text in ((json_path, json.dumps(data, indent=1)), (html_path, render_html(data, figs))):
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
+    write_text_atomically(json_path, json.dumps(data, indent=1))
+    write_text_atomically(html_path, render_html(data, figs))
     return html_path, json_path

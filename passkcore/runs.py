@@ -14,6 +14,7 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 import pyarrow as pa
 
+from passkcore._atomic import write_atomically, write_text_atomically
 from passkcore.problems import Problem, load_problems
 from passkcore.sampling import SamplingConfig
 from passkcore.store import SampleStore, check_label
@@ -36,9 +37,7 @@ def open_run(out: Union[str, Path], problems: Sequence[Problem], spec: dict[str,
     store = SampleStore.create(out, {**spec, "count": len(problems), "sha256": digest})
     path = _problems_file(store.root)
     if not path.is_file():
-        tmp = store.root / ".problems.jsonl.tmp"
-        tmp.write_text(text)
-        tmp.replace(path)
+        write_text_atomically(path, text)
     return store
 
 
@@ -127,18 +126,14 @@ def verify_run(
 def write_counts(run: Union[str, Path], out: Union[str, Path]) -> pa.Table:
     """``problem_id, model, n, c`` of a verified run, to Parquet (or CSV by extension)."""
     table = SampleStore(run).counts()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    if out.suffix.lower() == ".csv":
+    if Path(out).suffix.lower() == ".csv":
         import pyarrow.csv as pcsv
 
-        pcsv.write_csv(table, tmp)
+        write_atomically(out, lambda tmp: pcsv.write_csv(table, tmp))
     else:
         import pyarrow.parquet as pq
 
-        pq.write_table(table, tmp)
-    tmp.replace(out)
+        write_atomically(out, lambda tmp: pq.write_table(table, tmp))
     return table
 
 
@@ -183,10 +178,7 @@ def score_run(
     if out is not None:
         import pyarrow.parquet as pq
 
-        out = Path(out)
-        tmp = out.with_name(f".{out.name}.tmp")
-        pq.write_table(table, tmp)
-        tmp.replace(out)
+        write_atomically(out, lambda tmp: pq.write_table(table, tmp))
     return table
 
 

@@ -26,6 +26,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from passkcore._atomic import write_atomically, write_text_atomically
+
 SCHEMA_VERSION = 1
 SAMPLE_SCHEMA = pa.schema([
     ("model", pa.string()),
@@ -62,14 +64,14 @@ def check_label(model: str) -> str:
 
 
 def _atomic_write_table(table: pa.Table, folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    name = f"{uuid.uuid4().hex}.parquet"
-    tmp = folder / f".{name}.tmp"
-    pq.write_table(table, tmp)
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, folder / name)
-    return folder / name
+    """A new shard in ``folder``: flushed to disk under a temporary name, then renamed."""
+
+    def write(tmp: Path) -> None:
+        pq.write_table(table, tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+
+    return write_atomically(folder / f"{uuid.uuid4().hex}.parquet", write)
 
 
 def _read_folder(folder: Path, schema: pa.Schema) -> pa.Table:
@@ -112,11 +114,8 @@ class SampleStore:
                 raise ValueError(f"{root} already holds a run over other problems "
                                  f"({store.manifest.get('problems')}); use another --out")
             return store
-        root.mkdir(parents=True, exist_ok=True)
         manifest = {"schema_version": SCHEMA_VERSION, "problems": problems, "models": {}}
-        tmp = root / ".manifest.json.tmp"
-        tmp.write_text(json.dumps(manifest, indent=2))
-        os.replace(tmp, path)
+        write_text_atomically(path, json.dumps(manifest, indent=2))
         return cls(root)
 
     def register_model(self, model: str, settings: Mapping[str, Any]) -> None:
@@ -128,9 +127,7 @@ class SampleStore:
             raise ValueError(f"model {model!r} was sampled with other settings ({', '.join(diff)} differ); "
                              "use another label or another run directory")
         self.manifest["models"][model] = dict(settings)
-        tmp = self.root / ".manifest.json.tmp"
-        tmp.write_text(json.dumps(self.manifest, indent=2))
-        os.replace(tmp, self.root / "manifest.json")
+        write_text_atomically(self.root / "manifest.json", json.dumps(self.manifest, indent=2))
 
     @property
     def models(self) -> list[str]:

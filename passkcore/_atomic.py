@@ -1,0 +1,26 @@
+"""Files written whole or not at all: a temporary sibling, then a rename (atomic on POSIX), so a
+process killed mid-write never leaves a half-written file under the real name."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable, Union
+
+
+def write_atomically(path: Union[str, Path], write: Callable[[Path], None]) -> Path:
+    """Calls ``write(tmp)`` for a dot-prefixed temporary sibling of ``path``, then renames it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def write_text_atomically(path: Union[str, Path], text: str) -> Path:
+    return write_atomically(path, lambda tmp: tmp.write_text(text))
