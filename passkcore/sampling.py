@@ -49,13 +49,20 @@ def configure_cpu_env() -> None:
 
 def make_llm(model: str = "smollm2-135m", *, dtype: str = "bfloat16", max_model_len: int = 2048, seed: int = 0,
              **kwargs: Any) -> Any:
-    """A ``vllm.LLM`` for a model name or local directory (eager mode: no graph capture on CPU)."""
+    """A ``vllm.LLM`` for a model name or local directory (eager mode: no graph capture on CPU).
+
+    Chunked prefill is off by default: when a seeded request's prompt is split across scheduler
+    steps, vLLM 0.32 rewinds that request's generator with ``set_offset``, which CPU generators do
+    not support, and the engine dies ("CPU Generator does not use offset", seen here with 256 seeded
+    sequences of ~70 prompt tokens against the 4096-token step budget).
+    """
     from passkcore.models import resolve_model
 
     path = resolve_model(model)
     configure_cpu_env()
     from vllm import LLM
 
+    kwargs.setdefault("enable_chunked_prefill", False)
     return LLM(model=str(path), dtype=dtype, max_model_len=max_model_len, seed=seed,
                enforce_eager=kwargs.pop("enforce_eager", True), **kwargs)
 
