@@ -108,8 +108,12 @@ def cmd_ppl(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from passkcore.report import write_report
 
-    html_path, json_path = write_report(args.source, args.out, base=args.base, resamples=args.bootstrap,
-                                        seed=args.seed)
+    from pathlib import Path
+
+    from passkcore.store import is_run_dir
+
+    out = args.out or (Path(args.source) / "report" if is_run_dir(args.source) else Path("report"))
+    html_path, json_path = write_report(args.source, out, base=args.base, resamples=args.bootstrap, seed=args.seed)
     print(f"report: {html_path}\nnumbers: {json_path}")
     return 0
 
@@ -162,7 +166,8 @@ def add_run_commands(sub: Any) -> None:
 
     p = sub.add_parser("report", help="figures, a self-contained report.html and report.json")
     p.add_argument("source", help="a run directory, or a count file (CSV/Parquet)")
-    p.add_argument("--out", required=True, help="folder for report.html, report.json and the figures")
+    p.add_argument("--out", help="folder for report.html, report.json and the figures "
+                                 "(default: RUN/report for a run, ./report for a count file)")
     p.add_argument("--base", help="the base model for the efficiency gap (default: the first model)")
     p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples")
     p.add_argument("--seed", type=int, default=0)

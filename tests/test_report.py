@@ -117,6 +117,15 @@ def test_report_cli_and_bad_base(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert str(tmp_path / "report.html") in out and str(tmp_path / "report.json") in out
     assert main(["report", str(MATH500), "--out", str(tmp_path), "--base", "nope"]) == 2
     assert "--base 'nope' is not among the models" in capsys.readouterr().err
+    import os
+
+    cwd = os.getcwd()
+    try:
+        os.chdir(tmp_path)
+        assert main(["report", str(MATH500), "--bootstrap", "100"]) == 0
+    finally:
+        os.chdir(cwd)
+    assert (tmp_path / "report" / "report.json").is_file()
 
 
 def test_report_with_perplexities(tmp_path: Path) -> None:

@@ -126,11 +126,11 @@ def test_out_of_memory_halves_the_budget(real_rows: list[dict[str, Any]], monkey
     real = scorer._torch_batch
     seen: list[int] = []
 
-    def small_only(pairs: Any) -> Any:
+    def small_only(pairs: Any, temperatures: Any) -> Any:
         seen.append(len(pairs))
         if len(pairs) > 4:
             raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return real(pairs)
+        return real(pairs, temperatures)
 
     monkeypatch.setattr(scorer, "_torch_batch", small_only)
     rows = real_rows[:30]
