@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from passkcore._inputs import DroppedProblemsWarning
-from passkcore._native import core as _core
+from passkcore._native import core as _core  # noqa: F401  (loads the compiled core, with a friendly error)
 from passkcore.coverage import Coverage, PairTable
 from passkcore.estimate import (
     Curve,

@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from passkcore._inputs import counts_pair
 from passkcore._native import core
-from passkcore.counts import ModelCounts, read_table, split_models, validate
+from passkcore.counts import ModelCounts, split_models, validate
 from passkcore.estimate import pass_at_k
 
 IdArray = npt.NDArray[np.object_]
@@ -42,6 +42,10 @@ class PairTable:
     @property
     def problems(self) -> int:
         return self.both + self.only_a + self.only_b + self.neither
+
+    def __getitem__(self, key: str) -> Any:
+        """Dict-style access to the fields: ``table["only_b"]``."""
+        return getattr(self, key)
 
     def as_dict(self) -> dict[str, Any]:
         """The counts only, as in ``passk coverage --json``."""
@@ -99,7 +103,13 @@ class Coverage:
     """Problems x models solved-sets with set algebra; build with ``from_counts``, ``from_arrays``
     or ``from_outcomes``."""
 
-    def __init__(self, problem_ids: Sequence[Any], counts: Mapping[str, tuple[Any, Any]]) -> None:
+    def __init__(self, problem_ids: Any, counts: Optional[Mapping[str, tuple[Any, Any]]] = None, *,
+                 intersect: bool = False) -> None:
+        """``Coverage(problem_ids, {model: (n, c)})``, or ``Coverage(source)`` for a count file path, an
+        Arrow table or pandas DataFrame with ``problem_id, model, n, c`` (as ``from_counts``)."""
+        if counts is None:
+            built = Coverage.from_counts(problem_ids, intersect=intersect)
+            problem_ids, counts = built._ids, {m: built.counts(m) for m in built.models}
         ids = np.asarray([str(p) for p in problem_ids], dtype=object)
         if ids.size == 0:
             raise ValueError("problem_ids is empty")
@@ -123,12 +133,18 @@ class Coverage:
 
     # -- construction -------------------------------------------------------------------------------
     @classmethod
-    def from_counts(cls, source: Union[str, Path, pa.Table, Mapping[str, ModelCounts]], *, intersect: bool = False) -> Coverage:
-        """From a count file path, an Arrow table with ``problem_id, model, n, c``, or ``load_counts`` output."""
+    def from_counts(cls, source: Union[str, Path, pa.Table, Mapping[str, ModelCounts], Any], *,
+                    intersect: bool = False) -> Coverage:
+        """From a count file or run directory, an Arrow table or pandas DataFrame with
+        ``problem_id, model, n, c``, or ``load_counts`` output."""
         if isinstance(source, (str, Path)):
-            models = split_models(validate(read_table(source), source=str(source)))
+            from passkcore.counts import load_counts
+
+            models = load_counts(source)  # a count file or a run directory
         elif isinstance(source, pa.Table):
             models = split_models(validate(source))
+        elif hasattr(source, "columns") and hasattr(source, "to_dict"):  # a pandas DataFrame
+            models = split_models(validate(pa.Table.from_pandas(source, preserve_index=False)))
         else:
             models = dict(source)
         ids, aligned = _align(models, intersect)

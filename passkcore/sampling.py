@@ -40,6 +40,19 @@ class SamplingConfig:
         return asdict(self)
 
 
+def as_config(sampling: Any) -> SamplingConfig:
+    """A SamplingConfig from a SamplingConfig, a ``vllm.SamplingParams`` or a dict of its fields."""
+    if isinstance(sampling, SamplingConfig):
+        return sampling
+    if sampling is None:
+        return SamplingConfig()
+    if isinstance(sampling, dict):
+        return SamplingConfig(**sampling)
+    fields = {name: getattr(sampling, name) for name in ("temperature", "top_p", "max_tokens", "seed")
+              if getattr(sampling, name, None) is not None}
+    return SamplingConfig(**fields)
+
+
 def configure_cpu_env() -> None:
     """vLLM-on-CPU defaults measured here: a 2 GiB KV cache and OpenMP threads on every core (its
     default binds one core). Variables the user already set win."""
@@ -142,7 +155,7 @@ def sample(
     llm: Any,
     problems: Sequence[Problem],
     n: int,
-    sampling: SamplingConfig = SamplingConfig(),
+    sampling: Any = SamplingConfig(),
     *,
     model: str = "model",
     have: Optional[Callable[[str], set[int]]] = None,
@@ -150,8 +163,11 @@ def sample(
     batch_requests: int = 16,
 ) -> list[dict[str, Any]]:
     """Draws n samples per problem; ``have(problem_id)`` lists indices already stored (skipped), and
-    ``on_rows`` receives each finished batch (to store it before the next one starts)."""
+    ``on_rows`` receives each finished batch (to store it before the next one starts). ``sampling`` is
+    a SamplingConfig, a ``vllm.SamplingParams`` (its temperature, top_p, max_tokens, seed) or a dict."""
     from vllm import SamplingParams
+
+    sampling = as_config(sampling)
     from vllm.inputs import TokensPrompt
 
     tokenizer = llm.get_tokenizer()

@@ -118,3 +118,12 @@ def test_bad_construction() -> None:
         Coverage.from_arrays(["1"], {"a": (4, [5])})
     with pytest.raises(ValueError, match="outcomes must be booleans"):
         Coverage.from_outcomes(["1"], {"a": [[0, 2]]})
+
+
+def test_constructor_takes_a_count_source(math500_path: Path) -> None:
+    cov = Coverage(math500_path)
+    t = cov.table("base", "simplerl")
+    assert (t["both"], t["only_a"], t["only_b"], t["neither"]) == (462, 19, 3, 16)
+    table = pa.table({"problem_id": ["1", "2"], "model": ["a", "b"], "n": [2, 2], "c": [1, 0]})
+    with pytest.raises(ValueError, match="missing for model"):
+        Coverage(table)

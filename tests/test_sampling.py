@@ -110,3 +110,15 @@ def test_rows_from_request_outputs_with_vllm_types() -> None:
     assert rows[0]["prompt_token_ids"] == [1, 2, 3] and rows[0]["seed"] == 9 and rows[0]["correct"] is None
     with pytest.raises(ValueError, match="1 request outputs for 2 problems"):
         rows_from_request_outputs([SimpleNamespace(outputs=[])], arithmetic(2))
+
+
+def test_sampling_settings_from_vllm_params_or_dict() -> None:
+    from vllm import SamplingParams
+
+    from passkcore.sampling import as_config
+
+    assert as_config(SamplingParams(temperature=0.3, top_p=0.9, max_tokens=7, seed=5)) == SamplingConfig(
+        temperature=0.3, top_p=0.9, max_tokens=7, seed=5)
+    assert as_config({"temperature": 1.0}).temperature == 1.0 and as_config(None) == SamplingConfig()
+    with pytest.raises(ValueError, match="top_p must be in"):
+        as_config({"top_p": 0})
