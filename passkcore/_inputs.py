@@ -48,8 +48,9 @@ def as_int_array(name: str, values: object, *, allow_scalar: bool = True) -> npt
             raise ValueError(f"{name}[{i}] is too large ({arr[i]})")
         return arr.astype(np.int64)
     if kind == "f":
-        bad = ~np.isfinite(arr)
-        bad |= np.where(bad, False, np.floor(np.where(bad, 0, arr)) != np.where(bad, 0, arr))
+        finite = np.isfinite(arr)
+        safe = np.where(finite, arr, 0)
+        bad = ~finite | (np.floor(safe) != safe)
         if bad.any():
             i = int(np.argmax(bad))
             raise ValueError(f"{name}[{i}] is not an integer count ({arr[i]!r})")

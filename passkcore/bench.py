@@ -13,7 +13,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 import numpy.typing as npt
 
-from passkcore.estimate import pass_at_k
+from passkcore.estimate import pass_at_k, powers_of_two
 
 Estimator = Callable[[int, npt.NDArray[np.int64], list[int]], npt.NDArray[np.float64]]
 
@@ -23,11 +23,6 @@ def synthetic_counts(problems: int, n: int, seed: int = 0) -> npt.NDArray[np.int
     nearly always or nearly never solved)."""
     rng = np.random.default_rng(seed)
     return rng.binomial(n, rng.beta(0.3, 0.3, problems)).astype(np.int64)
-
-
-def powers_of_two(n: int) -> list[int]:
-    ks = [1 << i for i in range(n.bit_length()) if 1 << i <= n]
-    return ks if ks[-1] == n else ks + [n]
 
 
 def passkcore_matrix(n: int, c: npt.NDArray[np.int64], ks: list[int]) -> npt.NDArray[np.float64]:

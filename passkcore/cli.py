@@ -43,7 +43,7 @@ def _check_ks(models: dict[str, ModelCounts], ks: list[int]) -> None:
 
 
 def default_ks(models: dict[str, ModelCounts]) -> list[int]:
-    from passkcore.bench import powers_of_two
+    from passkcore.estimate import powers_of_two
 
     return powers_of_two(min(int(m.n.min()) for m in models.values()))
 

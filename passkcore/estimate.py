@@ -125,6 +125,14 @@ def pass_at_k_variance(n: Counts, c: Counts, k: Counts, *, policy: Policy = "err
     return Variance(var, stderr)
 
 
+def powers_of_two(n: int) -> list[int]:
+    """1, 2, 4, ... up to n, with n itself last: the usual k grid of a pass@k table."""
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    ks = [1 << i for i in range(n.bit_length()) if 1 << i <= n]
+    return ks if ks[-1] == n else ks + [n]
+
+
 def estimate_pass_at_k(
     num_samples: Union[int, Counts], num_correct: Counts, k: int
 ) -> FloatArray:

@@ -19,15 +19,10 @@ import numpy as np
 from passkcore._atomic import write_text_atomically
 from passkcore.counts import load_counts
 from passkcore.coverage import Coverage, coverage_summary
+from passkcore.estimate import powers_of_two
 from passkcore.stats import PairedBootstrap, accuracy_histogram
 
 SCHEMA = "passkcore.report/1"
-
-
-def _powers_of_two(n: int) -> list[int]:
-    from passkcore.bench import powers_of_two
-
-    return powers_of_two(n)
 
 
 def _ppl_section(source: Path) -> Optional[dict[str, Any]]:
@@ -73,7 +68,7 @@ def build_data(source: Union[str, Path], *, base: Optional[str] = None, resample
         "problems": {m: int(counts[m][0].size) for m in names},
         "bootstrap": {"ci": ci, "resamples": resamples, "seed": seed},
         "k": ks,
-        "k_table": [k for k in _powers_of_two(n_min)],
+        "k_table": powers_of_two(n_min),
         "curves": curves,
         "crossings": [boot.crossing(a, b, ci).as_dict() for a, b in combinations(names, 2)],
         "coverage": coverage_summary(cov, n_min) if len(names) >= 2 else None,

@@ -159,8 +159,10 @@ class Scorer:
                 budget = max(16, budget // 2)
                 half = max(1, len(batch) // 2)
                 pending[:0] = [batch[:half], batch[half:]] if len(batch) > 1 else [batch]
-        done = [o for o in out if o is not None]
-        return [[row[k] for row in done] for k in range(len(temperatures))]
+        missing = [i for i, o in enumerate(out) if o is None]
+        if missing:  # every batch either fills its rows or raises: a gap would misalign the results
+            raise RuntimeError(f"rows {missing[:5]} were not scored")
+        return [[row[k] for row in out if row is not None] for k in range(len(temperatures))]
 
     def _torch_batch(self, pairs: Sequence[tuple[Sequence[int], Sequence[int]]],
                      temperatures: Sequence[float]) -> list[list[tuple[np.ndarray, Optional[np.ndarray]]]]:
