@@ -7,7 +7,7 @@ the Triton kernel on CUDA tensors, the numba CPU twin otherwise.
 
 from __future__ import annotations
 
-from typing import Optional, Union, overload
+from typing import Optional, Union
 
 import torch
 
@@ -18,11 +18,7 @@ __all__ = ["token_logprobs", "naive_token_logprobs", "chunked_token_logprobs"]
 Backend = Optional[str]
 
 
-@overload
-def token_logprobs(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, *,
-                   bias: Optional[torch.Tensor] = ..., temperature: float = ...,
-                   return_entropy: bool = ..., backend: Backend = ...) -> Union[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]: ...
-def token_logprobs(  # noqa: D417
+def token_logprobs(
     hidden: torch.Tensor,
     weight: torch.Tensor,
     targets: torch.Tensor,

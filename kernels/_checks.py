@@ -80,6 +80,7 @@ def check_inputs(
         if bool(bad.any()):
             (i,) = _first_bad(bad)
             raise ValueError(f"targets[{i}] = {int(targets[i])} is outside the vocabulary [0, {V})")
-    for name, t in (("hidden", hidden), ("weight", weight), ("bias", bias)):
-        if t is not None:
-            _check_finite(name, t)
+    checked: list[tuple[str, Optional[torch.Tensor]]] = [("hidden", hidden), ("weight", weight), ("bias", bias)]
+    for name, tensor in checked:
+        if tensor is not None:
+            _check_finite(name, tensor)

@@ -29,7 +29,7 @@ VOCAB_CHUNK = 4096
 
 
 @njit(parallel=True, cache=False, fastmath=False)
-def _online_lse_update(tile, v0, bias, inv_temp, targets, row0, m, s, t, z, with_entropy):  # type: ignore[no-untyped-def]
+def _online_lse_update(tile, v0, bias, inv_temp, targets, row0, m, s, t, z, with_entropy):
     """Folds one logits tile (rows row0.., vocab v0..) into the running per-token state.
 
     State is float64: m (max), s (sum of exp(x - m)), t (sum of exp(x - m) * (x - m)), z (target logit).

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Callable, Union
 
 
-def write_atomically(path: Union[str, Path], write: Callable[[Path], None]) -> Path:
+def write_atomically(path: Union[str, Path], write: Callable[[Path], object]) -> Path:
     """Calls ``write(tmp)`` for a dot-prefixed temporary sibling of ``path``, then renames it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

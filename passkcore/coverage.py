@@ -119,7 +119,7 @@ class Coverage:
             raise ValueError(f"duplicate problem_id {dup!r} at positions {np.flatnonzero(ids == dup).tolist()[:5]}")
         if not counts:
             raise ValueError("no models given")
-        self._ids = ids
+        self._ids: IdArray = ids
         self._models = list(counts)
         self._n: dict[str, npt.NDArray[np.int64]] = {}
         self._c: dict[str, npt.NDArray[np.int64]] = {}

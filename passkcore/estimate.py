@@ -50,7 +50,7 @@ def _prepare(
     kmax = int(ks.max()) * kmax_scale
     n_kept, c_kept, dropped = apply_k_policy(n_arr, c_arr, kmax, policy, what=what)
     warn_dropped(dropped, n_arr, kmax)
-    return n_kept, c_kept, ks, np.ndim(k) == 0
+    return n_kept, c_kept, ks, np.ndim(np.asarray(k)) == 0
 
 
 def _family(family: str, n: Counts, c: Counts, k: Counts, policy: Policy, exact: bool) -> npt.NDArray:
@@ -157,7 +157,7 @@ def _check_exact_args(n: int, c: int, k: int) -> None:
 def exact_pass_at_k(n: int, c: int, k: int) -> Fraction: ...
 @overload
 def exact_pass_at_k(n: Counts, c: Counts, k: Counts) -> Union[Fraction, npt.NDArray[np.object_]]: ...
-def exact_pass_at_k(n, c, k):  # type: ignore[no-untyped-def]
+def exact_pass_at_k(n, c, k):
     """pass@k as an exact ``Fraction``, on Python integers: the oracle the float path is tested against."""
     if np.ndim(n) == np.ndim(c) == np.ndim(k) == 0:
         n_i, c_i, k_i = (int(as_int_array(name, v)[0]) for name, v in (("n", n), ("c", c), ("k", k)))
@@ -170,7 +170,7 @@ def exact_pass_at_k(n, c, k):  # type: ignore[no-untyped-def]
 def exact_pass_hat_k(n: int, c: int, k: int) -> Fraction: ...
 @overload
 def exact_pass_hat_k(n: Counts, c: Counts, k: Counts) -> Union[Fraction, npt.NDArray[np.object_]]: ...
-def exact_pass_hat_k(n, c, k):  # type: ignore[no-untyped-def]
+def exact_pass_hat_k(n, c, k):
     """pass^k as an exact ``Fraction``: C(c, k) / C(n, k)."""
     if np.ndim(n) == np.ndim(c) == np.ndim(k) == 0:
         n_i, c_i, k_i = (int(as_int_array(name, v)[0]) for name, v in (("n", n), ("c", c), ("k", k)))

@@ -96,4 +96,4 @@ def load_causal_lm(name_or_path: Union[str, Path], dtype: Any = None, device: An
 
     model = AutoModelForCausalLM.from_pretrained(resolve_model(name_or_path), dtype=dtype or torch.float32,
                                                  attn_implementation=attn_implementation)
-    return model.to(device or "cpu").eval()
+    return model.to(device or "cpu").eval()  # type: ignore[arg-type]

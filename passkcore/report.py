@@ -196,9 +196,9 @@ def render_html(data: dict[str, Any], figs: dict[str, bytes]) -> str:
         cov = data["coverage"]
         parts.append(f"<h2>Coverage at k = {cov['k']} (solved: any correct sample)</h2><table><tr><th>a</th><th>b</th>"
                      "<th>both</th><th>only a</th><th>only b</th><th>neither</th></tr>")
-        for i, p in enumerate(cov["pairs"]):
-            cells = "".join(f"<td>{_num(f'coverage.pairs.{i}.{f}', p[f])}</td>" for f in ("both", "only_a", "only_b", "neither"))
-            parts.append(f"<tr><td>{html.escape(p['a'])}</td><td>{html.escape(p['b'])}</td>{cells}</tr>")
+        for i, pair in enumerate(cov["pairs"]):
+            counts = "".join(f"<td>{_num(f'coverage.pairs.{i}.{f}', pair[f])}</td>" for f in ("both", "only_a", "only_b", "neither"))
+            parts.append(f"<tr><td>{html.escape(pair['a'])}</td><td>{html.escape(pair['b'])}</td>{counts}</tr>")
         parts.append("</table>")
     parts.append("<h2>Sampling-efficiency gap</h2><table><tr><th>trained</th><th>base</th><th>k_max</th>"
                  "<th>pass@1(trained) - pass@k_max(base)</th></tr>")

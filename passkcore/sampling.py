@@ -60,7 +60,7 @@ def configure_cpu_env() -> None:
     os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", f"0-{max(0, (os.cpu_count() or 1) - 1)}")
 
 
-def make_llm(model: str = "smollm2-135m", *, dtype: str = "bfloat16", max_model_len: int = 2048, seed: int = 0,
+def make_llm(model: str = "smollm2-135m", *, dtype: Any = "bfloat16", max_model_len: int = 2048, seed: int = 0,
              **kwargs: Any) -> Any:
     """A ``vllm.LLM`` for a model name or local directory (eager mode: no graph capture on CPU).
 
@@ -168,7 +168,6 @@ def sample(
     from vllm import SamplingParams
 
     sampling = as_config(sampling)
-    from vllm.inputs import TokensPrompt
 
     tokenizer = llm.get_tokenizer()
     plan = plan_requests(problems, n, sampling, have or (lambda _: set()))
@@ -179,9 +178,9 @@ def sample(
         seeds = [request_seed(sampling.seed, r.problem.id, r.chunk_index) for r in batch]
         params = [SamplingParams(n=r.size, temperature=sampling.temperature, top_p=sampling.top_p,
                                  max_tokens=sampling.max_tokens, seed=s, logprobs=0) for r, s in zip(batch, seeds)]
-        outputs = llm.generate([TokensPrompt(prompt_token_ids=prompts[r.problem.id]) for r in batch], params,
-                               use_tqdm=False)
-        rows = []
+        # Token-id prompts (vLLM's TokensPrompt is a TypedDict: a plain dict at run time).
+        outputs = llm.generate([{"prompt_token_ids": prompts[r.problem.id]} for r in batch], params, use_tqdm=False)
+        rows: list[dict[str, Any]] = []
         for out, request, seed in zip(outputs, batch, seeds):
             made = rows_from_request_outputs([out], [request.problem], model=model, seeds=[seed],
                                              first_index=[request.chunk_index * sampling.chunk])

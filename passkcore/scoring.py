@@ -34,6 +34,7 @@ SCORE_SCHEMA = pa.schema([
     ("status", pa.string()),
 ], metadata={b"passkcore.schema_version": b"1"})  # the store's SCHEMA_VERSION
 BACKENDS = ("fused", "torch", "vllm")
+TokenScores = tuple[np.ndarray, Optional[np.ndarray]]  # per-token log-probs, entropies (None from vLLM)
 STATUSES = ("ok", "too_long", "empty_response", "empty_prompt", "bad_token_id")
 
 
@@ -124,12 +125,12 @@ class Scorer:
         return self.label if temperature == 1.0 else f"{self.label}.T{temperature:g}"
 
     def token_scores(self, pairs: Sequence[tuple[Sequence[int], Sequence[int]]],
-                     progress: Optional[Callable[[int], None]] = None) -> list[tuple[np.ndarray, Optional[np.ndarray]]]:
+                     progress: Optional[Callable[[int], None]] = None) -> list[TokenScores]:
         """Per-token (log-probs, entropies) of each valid (prompt, response) pair, float32 arrays."""
         return self.token_scores_at(pairs, [self.temperature], progress)[0]
 
     def token_scores_at(self, pairs: Sequence[tuple[Sequence[int], Sequence[int]]], temperatures: Sequence[float],
-                        progress: Optional[Callable[[int], None]] = None) -> list[list[tuple[np.ndarray, Optional[np.ndarray]]]]:
+                        progress: Optional[Callable[[int], None]] = None) -> list[list[TokenScores]]:
         """``token_scores`` at several temperatures from one backbone pass (only the head differs)."""
         for t in temperatures:
             if not (isinstance(t, (int, float)) and math.isfinite(t) and t > 0):
@@ -139,7 +140,7 @@ class Scorer:
                 raise ValueError("the vllm backend scores at temperature 1 only; use backend='fused' or 'torch'")
             single = self._vllm_scores(pairs, progress)
             return [single for _ in temperatures]
-        out: list[Optional[list[tuple[np.ndarray, Optional[np.ndarray]]]]] = [None] * len(pairs)
+        out: list[Optional[list[TokenScores]]] = [None] * len(pairs)
         budget = self.token_budget
         pending = pack_batches([len(p) + len(r) for p, r in pairs], budget)
         while pending:
@@ -165,7 +166,7 @@ class Scorer:
         return [[row[k] for row in out if row is not None] for k in range(len(temperatures))]
 
     def _torch_batch(self, pairs: Sequence[tuple[Sequence[int], Sequence[int]]],
-                     temperatures: Sequence[float]) -> list[list[tuple[np.ndarray, Optional[np.ndarray]]]]:
+                     temperatures: Sequence[float]) -> list[list[TokenScores]]:
         import torch
 
         model = self._load()
@@ -189,7 +190,7 @@ class Scorer:
         b_idx, t_idx = torch.tensor(rows, device=device), torch.tensor(cols, device=device)
         tgt = torch.tensor(targets, device=device)
         bounds = np.cumsum([0, *sizes])
-        results = []
+        results: list[list[TokenScores]] = []
         with torch.inference_mode():
             if self.backend == "torch":
                 logits = model(input_ids=ids, attention_mask=mask).logits.float()[b_idx, t_idx]
@@ -211,19 +212,18 @@ class Scorer:
         return results
 
     def _vllm_scores(self, pairs: Sequence[tuple[Sequence[int], Sequence[int]]],
-                     progress: Optional[Callable[[int], None]]) -> list[tuple[np.ndarray, Optional[np.ndarray]]]:
+                     progress: Optional[Callable[[int], None]]) -> list[TokenScores]:
         from vllm import SamplingParams
-        from vllm.inputs import TokensPrompt
 
         if self._llm is None:
             from passkcore.sampling import make_llm
 
             self._llm = make_llm(str(self.path), dtype="float32", max_model_len=self.max_len)
         params = SamplingParams(max_tokens=1, prompt_logprobs=0, temperature=0.0)
-        out = []
+        out: list[TokenScores] = []
         for start in range(0, len(pairs), 64):
             chunk = pairs[start:start + 64]
-            results = self._llm.generate([TokensPrompt(prompt_token_ids=list(p) + list(r)) for p, r in chunk], params,
+            results = self._llm.generate([{"prompt_token_ids": list(p) + list(r)} for p, r in chunk], params,
                                          use_tqdm=False)
             for (p, r), res in zip(chunk, results):
                 entries = res.prompt_logprobs[len(p): len(p) + len(r)]
@@ -261,7 +261,7 @@ class Scorer:
                 for t, scores in zip(temperatures, per_t)]
 
     def _table(self, rows: list[Mapping[str, Any]], pairs: list[tuple[list[int], list[int]]], status: list[str],
-               scored: Mapping[int, tuple[np.ndarray, Optional[np.ndarray]]], label: str) -> pa.Table:
+               scored: Mapping[int, TokenScores], label: str) -> pa.Table:
         out = []
         for i, row in enumerate(rows):
             record = {"model": row.get("model"), "scorer": label, "problem_id": row.get("problem_id"),

@@ -22,7 +22,7 @@ def _parse_gold(gold: str) -> Any:
     from math_verify import parse
 
     text = gold if ("$" in gold or "\\boxed" in gold) else f"${gold}$"
-    parsed = parse(text, parsing_timeout=None)  # type: ignore[arg-type]
+    parsed = parse(text, parsing_timeout=None)
     if not parsed:
         raise ValueError(f"reference answer {gold!r} could not be parsed by math-verify")
     return parsed
@@ -38,7 +38,7 @@ def check_math(response: str, gold: str) -> Verdict:
     pred = parse(
         response,
         extraction_config=[LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig()],
-        parsing_timeout=None,  # type: ignore[arg-type]
+        parsing_timeout=None,
     )
     if not pred:
         return Verdict(False, "no_answer", None, VERIFIER)

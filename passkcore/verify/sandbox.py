@@ -51,9 +51,9 @@ def bwrap_available() -> bool:
     global _bwrap_ok
     if _bwrap_ok is None:
         exe = shutil.which("bwrap")
-        _bwrap_ok = bool(exe) and subprocess.run(
+        _bwrap_ok = exe is not None and subprocess.run(
             [exe, "--ro-bind", "/", "/", "--unshare-net", "--unshare-pid", "--die-with-parent", "true"],
-            capture_output=True, timeout=30, check=False).returncode == 0  # type: ignore[list-item]
+            capture_output=True, timeout=30, check=False).returncode == 0
     return _bwrap_ok
 
 
