@@ -21,6 +21,8 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
 import numpy as np
 import pyarrow as pa
 
+from passkcore.store import SCHEMA_VERSION
+
 SCORE_SCHEMA = pa.schema([
     ("model", pa.string()),
     ("scorer", pa.string()),
@@ -32,7 +34,7 @@ SCORE_SCHEMA = pa.schema([
     ("ppl", pa.float64()),
     ("mean_entropy", pa.float64()),
     ("status", pa.string()),
-], metadata={b"passkcore.schema_version": b"1"})  # the store's SCHEMA_VERSION
+], metadata={b"passkcore.schema_version": str(SCHEMA_VERSION).encode()})
 BACKENDS = ("fused", "torch", "vllm")
 TokenScores = tuple[np.ndarray, Optional[np.ndarray]]  # per-token log-probs, entropies (None from vLLM)
 STATUSES = ("ok", "too_long", "empty_response", "empty_prompt", "bad_token_id")
