@@ -34,24 +34,62 @@ def progress_bar(description: str, unit: str) -> Iterator[Callable[[int, int], N
         yield update
 
 
-def cmd_sample(args: argparse.Namespace) -> int:
-    from passkcore.runs import sample_run
+def _cluster(args: argparse.Namespace) -> Any:
+    """The Ray cluster of ``--ray [ADDRESS]``; imported only when asked for."""
+    from passkcore.distributed import Cluster
 
+    address = None if args.ray == _LOCAL else args.ray
+    return Cluster(address=address, replicas=getattr(args, "replicas", None),
+                   tensor_parallel_size=getattr(args, "tensor_parallel_size", 1),
+                   verify_workers=getattr(args, "workers", None))
+
+
+def print_stage_stats(stats: Any) -> None:
+    """Per-stage throughput across the cluster."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{stats.stage} on Ray: {stats.workers} workers")
+    for col in ("items", "resumed", "rows", "tokens", "wall s", "rows/s", "tokens/s", "worker busy s"):
+        table.add_column(col, justify="right")
+    table.add_row(str(stats.items), str(stats.resumed), str(stats.rows), str(stats.tokens), f"{stats.seconds:.1f}",
+                  f"{stats.rows_per_s:.2f}", f"{stats.tokens_per_s:.1f}", f"{stats.busy_seconds:.1f}")
+    Console().print(table)
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
     config = SamplingConfig(temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens,
                             seed=args.seed, chunk=args.chunk)
+    common = dict(model=args.model, problems=args.problems, n=args.n, label=args.label, limit=args.limit,
+                  sampling=config, batch_requests=args.batch_requests)
     with progress_bar(f"sampling {args.label or args.model}", "samples") as update:
-        store = sample_run(args.out, model=args.model, problems=args.problems, n=args.n, label=args.label,
-                           limit=args.limit, sampling=config, progress=update, batch_requests=args.batch_requests)
+        if args.ray is not None:
+            from passkcore import distributed
+
+            store, stats = distributed.sample_run(args.out, cluster=_cluster(args), progress=update, **common)
+        else:
+            from passkcore.runs import sample_run
+
+            store, stats = sample_run(args.out, progress=update, **common), None
+    if stats is not None:
+        print_stage_stats(stats)
     print(f"samples stored in {store.root}")
     return 0
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from passkcore.runs import verify_run
-
     with progress_bar("verifying", "samples") as update:
-        store = verify_run(args.run, timeout_s=args.timeout, memory_mb=args.memory_mb, workers=args.workers,
-                           progress=update)
+        if args.ray is not None:
+            from passkcore import distributed
+
+            store, stats = distributed.verify_run(args.run, timeout_s=args.timeout, memory_mb=args.memory_mb,
+                                                  cluster=_cluster(args), progress=update)
+            print_stage_stats(stats)
+        else:
+            from passkcore.runs import verify_run
+
+            store = verify_run(args.run, timeout_s=args.timeout, memory_mb=args.memory_mb, workers=args.workers,
+                               progress=update)
     table = store.samples(columns=["reason"])
     import pyarrow.compute as pc
 
@@ -63,17 +101,31 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_counts(args: argparse.Namespace) -> int:
     from passkcore.runs import write_counts
 
-    table = write_counts(args.run, args.out)
+    if args.ray is not None:
+        from passkcore import distributed
+
+        with progress_bar("counting shards", "shards") as update:
+            merged = distributed.counts(args.run, cluster=_cluster(args), progress=update)
+        table = write_counts(args.run, args.out, table=merged)
+    else:
+        table = write_counts(args.run, args.out)
     print(f"{table.num_rows} (problem, model) counts written to {args.out}")
     return 0
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from passkcore.runs import score_run
+    common = dict(scorer=args.scorer, backend=args.backend, temperatures=args.temperature, out=args.out)
+    if args.ray is not None:
+        from passkcore import distributed
 
-    with progress_bar(f"scoring under {args.scorer} ({args.backend})", "tokens") as update:
-        table = score_run(args.run, scorer=args.scorer, backend=args.backend, temperatures=args.temperature,
-                          out=args.out, progress=update)
+        with progress_bar(f"scoring under {args.scorer} ({args.backend})", "samples") as update:
+            table, stats = distributed.score_run(args.run, cluster=_cluster(args), progress=update, **common)
+        print_stage_stats(stats)
+    else:
+        from passkcore.runs import score_run
+
+        with progress_bar(f"scoring under {args.scorer} ({args.backend})", "tokens") as update:
+            table = score_run(args.run, progress=update, **common)
     import pyarrow.compute as pc
 
     statuses = pc.value_counts(table.column("status")).to_pylist()
@@ -127,6 +179,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+_LOCAL = "local"
+
+
+def _add_ray(p: argparse.ArgumentParser, replicas: bool = False) -> None:
+    p.add_argument("--ray", nargs="?", const=_LOCAL, default=None, metavar="ADDRESS",
+                   help="run on Ray: alone, a local Ray instance; with an address (auto, host:6379, "
+                        "ray://host:10001), that cluster")
+    if replicas:
+        p.add_argument("--replicas", type=int, help="with --ray: model replicas (default: one per GPU, 1 without)")
+
+
 def add_run_commands(sub: Any) -> None:
     p = sub.add_parser("sample", help="draw n samples per problem with vLLM into a run directory")
     p.add_argument("--model", default="smollm2-135m", help="smollm2-135m (embedded) or a local HF directory")
@@ -141,13 +204,17 @@ def add_run_commands(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--chunk", type=int, default=16, help="samples per request (large n is split across seeds)")
     p.add_argument("--batch-requests", type=int, default=16, help="requests per stored shard")
+    _add_ray(p, replicas=True)
+    p.add_argument("--tensor-parallel-size", type=int, default=1, help="with --ray: GPUs per vLLM replica")
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("verify", help="verify every stored sample that has no verdict yet")
     p.add_argument("run", help="run directory")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds per sample")
     p.add_argument("--memory-mb", type=int, default=1024, help="address-space limit for code samples")
-    p.add_argument("--workers", type=int, help="parallel verifiers (default: one per core)")
+    p.add_argument("--workers", type=int, help="parallel verifiers (default: one per core; with --ray, one per "
+                                                "CPU of the cluster)")
+    _add_ray(p)
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("score", help="teacher-forced log-probs of stored samples under a model")
@@ -157,6 +224,7 @@ def add_run_commands(sub: Any) -> None:
     p.add_argument("--temperature", type=float, nargs="+", default=[1.0],
                    help="score under softmax(logits / T); several values share one backbone pass")
     p.add_argument("--out", help="also write this scorer's scores to a Parquet file")
+    _add_ray(p, replicas=True)
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("ppl", help="median and quartiles of PPL per (model, scorer)")
@@ -186,4 +254,5 @@ def add_run_commands(sub: Any) -> None:
     p = sub.add_parser("counts", help="group verdicts into problem_id, model, n, c")
     p.add_argument("run", help="run directory")
     p.add_argument("--out", required=True, help="counts file (.parquet, or .csv)")
+    _add_ray(p)
     p.set_defaults(func=cmd_counts)

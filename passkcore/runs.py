@@ -123,9 +123,10 @@ def verify_run(
     return store
 
 
-def write_counts(run: Union[str, Path], out: Union[str, Path]) -> pa.Table:
-    """``problem_id, model, n, c`` of a verified run, to Parquet (or CSV by extension)."""
-    table = SampleStore(run).counts()
+def write_counts(run: Union[str, Path], out: Union[str, Path], table: Optional[pa.Table] = None) -> pa.Table:
+    """``problem_id, model, n, c`` of a verified run (or ``table``, counts already merged), to Parquet
+    (or CSV by extension)."""
+    table = SampleStore(run).counts() if table is None else table
     if Path(out).suffix.lower() == ".csv":
         import pyarrow.csv as pcsv
 

