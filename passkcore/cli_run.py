@@ -41,6 +41,7 @@ def _cluster(args: argparse.Namespace) -> Any:
     address = None if args.ray == _LOCAL else args.ray
     return Cluster(address=address, replicas=getattr(args, "replicas", None),
                    tensor_parallel_size=getattr(args, "tensor_parallel_size", 1),
+                   cpus_per_replica=getattr(args, "cpus_per_replica", 1),
                    verify_workers=getattr(args, "workers", None))
 
 
@@ -188,6 +189,7 @@ def _add_ray(p: argparse.ArgumentParser, replicas: bool = False) -> None:
                         "ray://host:10001), that cluster")
     if replicas:
         p.add_argument("--replicas", type=int, help="with --ray: model replicas (default: one per GPU, 1 without)")
+        p.add_argument("--cpus-per-replica", type=int, default=1, help="with --ray: CPU threads per replica")
 
 
 def add_run_commands(sub: Any) -> None:

@@ -76,26 +76,28 @@ class Cluster:
     ``address`` None (or "local") starts a local Ray instance (``num_cpus`` caps it); otherwise it
     joins that cluster ("auto", "ray://host:10001", "host:6379"). ``replicas`` is the number of vLLM
     or Scorer replicas (default: one per ``tensor_parallel_size`` GPUs, or 1 without GPUs);
-    ``verify_workers`` the CPU tasks verifying at once (default: every CPU in the cluster)."""
+    ``cpus_per_replica`` the CPUs (OpenMP threads) each replica gets; ``verify_workers`` the CPU
+    tasks verifying at once (default: every CPU in the cluster)."""
 
     address: Optional[str] = None
     num_cpus: Optional[int] = None
     replicas: Optional[int] = None
     tensor_parallel_size: int = 1
+    cpus_per_replica: int = 1
     verify_workers: Optional[int] = None
     retries: int = 3
     extra: dict[str, Any] = field(default_factory=dict)  # more ray.init() keyword arguments
 
     def __post_init__(self) -> None:
-        for name in ("num_cpus", "replicas", "verify_workers"):
+        sizes = {"num_cpus": True, "replicas": True, "verify_workers": True, "tensor_parallel_size": False,
+                 "cpus_per_replica": False, "retries": False}
+        for name, optional in sizes.items():
             value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if isinstance(self.tensor_parallel_size, bool) or not isinstance(self.tensor_parallel_size, int) \
-                or self.tensor_parallel_size < 1:
-            raise ValueError(f"tensor_parallel_size must be a positive integer, got {self.tensor_parallel_size!r}")
-        if isinstance(self.retries, bool) or not isinstance(self.retries, int) or self.retries < 0:
-            raise ValueError(f"retries must be a non-negative integer, got {self.retries!r}")
+            if value is None and optional:
+                continue
+            lowest = 0 if name == "retries" else 1
+            if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
+                raise ValueError(f"{name} must be an integer >= {lowest}, got {value!r}")
 
 
 def connect(cluster: Cluster = Cluster()) -> Any:
@@ -105,9 +107,10 @@ def connect(cluster: Cluster = Cluster()) -> Any:
 
     if not ray.is_initialized():
         local = cluster.address in (None, "", "local")
-        # Workers forward their logs to the driver; vLLM's INFO lines (~40 per replica start) would
-        # bury the progress bar. A level the user set wins.
-        env = {"VLLM_LOGGING_LEVEL": os.environ.get("VLLM_LOGGING_LEVEL", "WARNING")}
+        # Workers forward their logs to the driver; vLLM's start-up lines (~40 INFO and ~230 WARNING
+        # per replica of SmolLM2, most about its GGUF weights' dtype) would bury the progress bar.
+        # A level the user set wins.
+        env = {"VLLM_LOGGING_LEVEL": os.environ.get("VLLM_LOGGING_LEVEL", "ERROR")}
         kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": "WARNING",
                                   "runtime_env": {"env_vars": env}, **cluster.extra}
         if local:
@@ -124,20 +127,36 @@ def connect(cluster: Cluster = Cluster()) -> Any:
     return ray
 
 
-def _gpus() -> int:
+def _replicas(cluster: Cluster, gpus_each: int, items: int) -> tuple[int, int]:
+    """(replicas, GPUs per replica): one replica per ``gpus_each`` GPUs, or 1 on a CPU cluster; never
+    more than items. A pool larger than the cluster would wait for resources forever: refused."""
     import ray
 
-    return int(ray.cluster_resources().get("GPU", 0))
-
-
-def _replicas(cluster: Cluster, gpus_each: int) -> tuple[int, int]:
-    """(replicas, GPUs per replica): one replica per ``gpus_each`` GPUs, or 1 on a CPU cluster."""
-    gpus = _gpus()
-    if gpus == 0:
-        return cluster.replicas or 1, 0
-    if gpus < gpus_each:
+    have = ray.cluster_resources()
+    gpus, cpus = int(have.get("GPU", 0)), int(have.get("CPU", 0))
+    if gpus and gpus < gpus_each:
         raise ValueError(f"tensor_parallel_size {gpus_each} needs {gpus_each} GPUs; the cluster has {gpus}")
-    return cluster.replicas or gpus // gpus_each, gpus_each
+    replicas = cluster.replicas or (gpus // gpus_each if gpus else 1)
+    if gpus and replicas * gpus_each > gpus:
+        raise ValueError(f"replicas {replicas} x {gpus_each} GPUs each exceeds the cluster's {gpus} GPUs")
+    if replicas * cluster.cpus_per_replica > cpus:
+        raise ValueError(f"replicas {replicas} x cpus_per_replica {cluster.cpus_per_replica} exceeds the "
+                         f"cluster's {cpus} CPUs")
+    return min(replicas, max(1, items)), gpus_each if gpus else 0
+
+
+def _actors(replicas: int) -> Any:
+    """A fixed pool of model replicas. Two items in flight per replica: the
+    next item waits in the replica's queue instead of the replica waiting on the driver."""
+    from ray.data import ActorPoolStrategy
+
+    return ActorPoolStrategy(size=replicas, max_tasks_in_flight_per_actor=2)
+
+
+def _tasks(workers: int) -> Any:
+    from ray.data import TaskPoolStrategy
+
+    return TaskPoolStrategy(size=workers)
 
 
 def shard_name(kind: str, model: str, keys: Iterable[Key]) -> str:
@@ -259,9 +278,10 @@ def sample_run(
             for r in batch]})
     total = sum(len(r.wanted) for r in plan)
     connect(cluster)
-    replicas, gpus = _replicas(cluster, cluster.tensor_parallel_size)
+    replicas, gpus = _replicas(cluster, cluster.tensor_parallel_size, len(items))
     ds = _dataset(items).map_batches(
-        _SampleReplica, batch_size=1, concurrency=min(replicas, max(1, len(items))), num_gpus=gpus, num_cpus=1,
+        _SampleReplica, batch_size=1, compute=_actors(replicas), num_gpus=gpus,
+        num_cpus=cluster.cpus_per_replica,
         fn_constructor_kwargs={"root": str(store.root.resolve()), "label": label, "model": str(path),
                                "sampling": sampling.as_dict(), "tensor_parallel_size": cluster.tensor_parallel_size})
     return store, _execute("sample", ds, len(items), total, progress, replicas)
@@ -327,7 +347,7 @@ def verify_run(
     total = sum(len(i["keys"]) for i in items)
     ray = connect(cluster)
     workers = cluster.verify_workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
-    ds = _dataset(items).map_batches(_verify_batch, batch_size=1, num_cpus=1, concurrency=workers,
+    ds = _dataset(items).map_batches(_verify_batch, batch_size=1, num_cpus=1, compute=_tasks(workers),
                                      fn_kwargs={"root": root, "timeout_s": timeout_s, "memory_mb": memory_mb})
     return store, _execute("verify", ds, len(items), total, progress, workers)
 
@@ -392,9 +412,10 @@ def score_run(
                                          for f, ks in zip(folders, need)]})
     total = sum(len(i["keys"]) for i in items)
     connect(cluster)
-    replicas, gpus = _replicas(cluster, 1)
+    replicas, gpus = _replicas(cluster, 1, len(items))
     ds = _dataset(items).map_batches(
-        _ScoreReplica, batch_size=1, concurrency=min(replicas, max(1, len(items))), num_gpus=gpus, num_cpus=1,
+        _ScoreReplica, batch_size=1, compute=_actors(replicas), num_gpus=gpus,
+        num_cpus=cluster.cpus_per_replica,
         fn_constructor_kwargs={"root": root, "scorer": str(probe.path), "backend": backend, "label": probe.label,
                                "temperatures": [float(t) for t in temperatures]})
     stats = _execute("score", ds, len(items), total, progress, replicas)
@@ -413,7 +434,8 @@ def _partial_counts(batch: dict[str, np.ndarray], root: str) -> dict[str, np.nda
         table = pq.read_table(Path(root) / item["file"], columns=columns)
         partial: dict[str, list[int]] = {}
         flags = table.column("correct").to_pylist() if item["kind"] == "verdicts" else None
-        for j, (model, pid) in enumerate(zip(table.column("model").to_pylist(), table.column("problem_id").to_pylist())):
+        pairs = zip(table.column("model").to_pylist(), table.column("problem_id").to_pylist())
+        for j, (model, pid) in enumerate(pairs):
             cell = partial.setdefault(json.dumps([model, pid]), [0, 0, 0])
             if flags is None:
                 cell[0] += 1
@@ -449,7 +471,7 @@ def counts(run: Union[str, Path], *, cluster: Cluster = Cluster(), progress: Pro
         raise ValueError(f"{store.root}: no samples stored")
     ray = connect(cluster)
     workers = cluster.verify_workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
-    ds = _dataset(items).map_batches(_partial_counts, batch_size=1, num_cpus=1, concurrency=workers,
+    ds = _dataset(items).map_batches(_partial_counts, batch_size=1, num_cpus=1, compute=_tasks(workers),
                                      fn_kwargs={"root": root})
     partials = []
     for done, row in enumerate(ds.iter_rows(), 1):
