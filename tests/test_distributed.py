@@ -53,17 +53,19 @@ def test_cluster_rejects_bad_sizes(field: str, value: Any) -> None:
 
 
 def test_without_ray_flag_nothing_imports_ray(tmp_path: Path) -> None:
+    """The single-process stages, run through the CLI, never import Ray."""
+    root = _verified_store(tmp_path / "run").root
     code = ("import sys\n"
             "from passkcore.cli import main\n"
             "import passkcore.distributed\n"
-            "try:\n"
-            "    main(['sample', '--problems', 'arith', '--n', '0', '--out', sys.argv[1]])\n"
-            "except SystemExit:\n"
-            "    pass\n"
+            "assert main(['verify', sys.argv[1], '--workers', '1']) == 0\n"
+            "assert main(['counts', sys.argv[1], '--out', sys.argv[2]]) == 0\n"
             "print('ray' in sys.modules)\n")
-    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "run")], capture_output=True, text=True,
-                         timeout=120)
-    assert out.stdout.strip().splitlines()[-1] == "False", out.stderr[-2000:]
+    out = subprocess.run([sys.executable, "-c", code, str(root), str(tmp_path / "counts.csv")], capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "False"
+    assert (tmp_path / "counts.csv").read_text().count(",3,2") == 2
 
 
 def test_cli_takes_ray_with_or_without_an_address() -> None:
@@ -250,6 +252,32 @@ def test_cli_verify_and_counts_on_ray(tmp_path: Path) -> None:
     lines = counts.read_text().splitlines()
     assert lines[0] == '"problem_id","model","n","c"' and len(lines) == 3
     assert all(line.endswith(",3,2") for line in lines[1:])  # 2 boxed answers right, "no idea" wrong
+
+
+def _flaky(batch: dict[str, Any], marks: str) -> dict[str, Any]:
+    """Fails the first attempt at item 0, and every attempt at item 2 when there is one."""
+
+    def run(item: dict[str, Any]) -> dict[str, Any]:
+        mark = Path(marks) / f"{item['i']}.{time.monotonic_ns()}"
+        mark.touch()
+        if item["i"] == 2 or (item["i"] == 0 and len(list(Path(marks).glob("0.*"))) == 1):
+            raise RuntimeError(f"item {item['i']} failed")
+        return {"rows": 1}
+
+    return distributed._each_item(batch, run)
+
+
+@pytest.mark.slow
+def test_an_item_that_raises_is_retried_then_fails_the_stage(ray_cluster: Cluster, tmp_path: Path) -> None:
+    ok = distributed._dataset([{"i": 0}, {"i": 1}]).map_batches(_flaky, batch_size=1,
+                                                                fn_kwargs={"marks": str(tmp_path)})
+    stats = distributed._execute("flaky", ok, 2, 2, None, 1)
+    assert (stats.items, stats.rows) == (2, 2)
+    assert len(list(tmp_path.glob("0.*"))) == 2 and len(list(tmp_path.glob("1.*"))) == 1
+    bad = distributed._dataset([{"i": 2}]).map_batches(_flaky, batch_size=1, fn_kwargs={"marks": str(tmp_path)})
+    with pytest.raises(Exception, match="item 2 failed"):
+        distributed._execute("flaky", bad, 1, 1, None, 1)
+    assert len(list(tmp_path.glob("2.*"))) == 1 + ray_cluster.retries
 
 
 @pytest.mark.slow
