@@ -480,6 +480,9 @@ def counts(run: Union[str, Path], *, cluster: Cluster = Cluster(), progress: Pro
             progress(done, len(items))
     merged = merge_counts(partials)
     samples = sum(cell[0] for cell in merged.values())
+    extra = [key for key, cell in merged.items() if cell[1] > cell[0]]
+    if extra:
+        raise ValueError(f"{store.root}: more verdicts than samples for (model, problem_id) {extra[0]}")
     unverified = sum(cell[0] - cell[1] for cell in merged.values())
     if unverified:
         raise ValueError(f"{store.root}: {unverified} of {samples} samples are not verified yet; "

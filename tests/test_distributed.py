@@ -287,3 +287,10 @@ def test_a_pool_larger_than_the_cluster_is_refused(ray_cluster: Cluster, tmp_pat
                                sampling=SAMPLING, cluster=Cluster(replicas=3))
     with pytest.raises(ValueError, match="cpus_per_replica 4"):
         distributed.score_run(_verified_store(tmp_path / "scored").root, cluster=Cluster(cpus_per_replica=4))
+
+
+@pytest.mark.slow
+def test_counts_refuse_unverified_samples(ray_cluster: Cluster, tmp_path: Path) -> None:
+    root = _verified_store(tmp_path / "run").root
+    with pytest.raises(ValueError, match="6 of 6 samples are not verified yet"):
+        distributed.counts(root, cluster=ray_cluster)
