@@ -244,7 +244,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, ConnectionError) as exc:
         print(f"passk {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

@@ -85,12 +85,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
             store, stats = distributed.verify_run(args.run, timeout_s=args.timeout, memory_mb=args.memory_mb,
                                                   cluster=_cluster(args), progress=update)
-            print_stage_stats(stats)
         else:
             from passkcore.runs import verify_run
 
-            store = verify_run(args.run, timeout_s=args.timeout, memory_mb=args.memory_mb, workers=args.workers,
-                               progress=update)
+            store, stats = verify_run(args.run, timeout_s=args.timeout, memory_mb=args.memory_mb,
+                                      workers=args.workers, progress=update), None
+    if stats is not None:
+        print_stage_stats(stats)
     table = store.samples(columns=["reason"])
     import pyarrow.compute as pc
 

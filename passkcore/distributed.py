@@ -100,6 +100,32 @@ class Cluster:
                 raise ValueError(f"{name} must be an integer >= {lowest}, got {value!r}")
 
 
+def _check_reachable(address: str, timeout_s: float = 10.0) -> None:
+    """Fails fast where nothing listens at ``host:port``: ray.init retries an unreachable GCS 20 times
+    at ~40 s each (measured here: over 5 minutes before any error). "auto" is left to Ray."""
+    import socket
+
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise ConnectionError(f"could not join the Ray cluster at {address!r}: nothing answers there ({exc})") from exc
+
+
+def _token_auth_if_available() -> None:
+    """Ray 2.60's `ray start` turns token authentication on when a token exists (~/.ray/auth_token,
+    RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH), but ray.init(address=...) presents it only with
+    RAY_AUTH_MODE=token (seen here: "InvalidAuthToken ... RAY_AUTH_MODE is currently 'disabled'").
+    Joining does what starting does; a mode the user set wins."""
+    if "RAY_AUTH_MODE" in os.environ:
+        return
+    token_file = Path(os.environ.get("RAY_AUTH_TOKEN_PATH", Path.home() / ".ray" / "auth_token"))
+    if os.environ.get("RAY_AUTH_TOKEN") or token_file.is_file():
+        os.environ["RAY_AUTH_MODE"] = "token"
+
+
 def connect(cluster: Cluster = Cluster()) -> Any:
     """Starts or joins Ray (once per process) and sets Ray Data up for these pipelines."""
     import ray
@@ -114,10 +140,16 @@ def connect(cluster: Cluster = Cluster()) -> Any:
         kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": "WARNING",
                                   "runtime_env": {"env_vars": env}, **cluster.extra}
         if local:
-            kwargs["num_cpus"] = cluster.num_cpus
+            # "local" always starts a new instance, even where `ray start` left a cluster running.
+            kwargs.update(address="local", num_cpus=cluster.num_cpus)
         else:
             kwargs["address"] = cluster.address
-        ray.init(**kwargs)
+            _check_reachable(str(cluster.address))
+            _token_auth_if_available()
+        try:
+            ray.init(**kwargs)
+        except (ConnectionError, RuntimeError) as exc:
+            raise ConnectionError(f"could not join the Ray cluster at {cluster.address!r}: {exc}") from exc
     logging.getLogger("ray.data").setLevel(logging.WARNING)
     ctx = DataContext.get_current()
     ctx.enable_progress_bars = False  # the driver draws one bar for the whole cluster

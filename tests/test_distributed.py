@@ -239,19 +239,30 @@ def test_a_replica_killed_mid_run_loses_and_duplicates_nothing(ray_cluster: Clus
 
 
 @pytest.mark.slow
-def test_cli_verify_and_counts_on_ray(tmp_path: Path) -> None:
+def test_cli_joins_a_running_cluster_or_starts_its_own(ray_cluster: Cluster, tmp_path: Path) -> None:
+    import ray
+
     store = _verified_store(tmp_path / "run")
-    done = subprocess.run([*PASSK, "verify", str(store.root), "--ray", "--workers", "2"],
+    address = ray.get_runtime_context().gcs_address  # the fixture's cluster, joined by address
+    done = subprocess.run([*PASSK, "verify", str(store.root), "--ray", address, "--workers", "2"],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "verify on Ray: 2 workers" in done.stdout and "verdicts:" in done.stdout
     counts = tmp_path / "counts.csv"
-    done = subprocess.run([*PASSK, "counts", str(store.root), "--out", str(counts), "--ray"],
+    done = subprocess.run([*PASSK, "counts", str(store.root), "--out", str(counts), "--ray"],  # a local instance
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     lines = counts.read_text().splitlines()
     assert lines[0] == '"problem_id","model","n","c"' and len(lines) == 3
     assert all(line.endswith(",3,2") for line in lines[1:])  # 2 boxed answers right, "no idea" wrong
+
+
+def test_cli_names_an_unreachable_cluster(tmp_path: Path) -> None:
+    store = _verified_store(tmp_path / "run")
+    done = subprocess.run([*PASSK, "verify", str(store.root), "--ray", "127.0.0.1:1"], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 2
+    assert "passk verify: error: could not join the Ray cluster at '127.0.0.1:1'" in done.stderr
 
 
 def _flaky(batch: dict[str, Any], marks: str) -> dict[str, Any]:
