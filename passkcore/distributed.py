@@ -36,7 +36,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from passkcore.runs import Progress, open_run, run_problems
+from passkcore.runs import Progress, collect_scores, open_sampling, run_problems, scored_keys
 from passkcore.sampling import PlannedRequest, SamplingConfig
 from passkcore.store import (COUNTS_SCHEMA, SAMPLE_SCHEMA, VERDICT_SCHEMA, SampleStore, _atomic_write_table,
                              check_label, shard_files)
@@ -285,21 +285,12 @@ def sample_run(
     """``runs.sample_run`` on Ray: the missing chunks, ``batch_requests`` requests per item, spread
     over vLLM replicas. Same seeds, same keys, same store as the single-process stage."""
     from passkcore.models import resolve_model
-    from passkcore.problems import load_problems
     from passkcore.sampling import plan_requests
 
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
-    if isinstance(batch_requests, bool) or not isinstance(batch_requests, int) or batch_requests < 1:
-        raise ValueError(f"batch_requests must be a positive integer, got {batch_requests!r}")
-    label = check_label(label or Path(model).name)
-    path = resolve_model(model)  # converted once here, on the driver's file system, before any replica starts
-    chosen = load_problems(problems, limit, seed=problem_seed)
-    store = open_run(out, chosen, {"spec": problems, "limit": limit, "seed": problem_seed})
-    store.register_model(label, {"model": model, "n": n, **sampling.as_dict()})
-    stored: dict[str, set[int]] = {}
-    for pid, idx in store.sample_keys(label):
-        stored.setdefault(pid, set()).add(idx)
+    store, label, chosen, stored = open_sampling(out, model=model, problems=problems, n=n, label=label, limit=limit,
+                                                 sampling=sampling, problem_seed=problem_seed,
+                                                 batch_requests=batch_requests)
+    path = resolve_model(model)  # converted once, on the driver's file system, before any replica starts
     plan = plan_requests(chosen, n, sampling, lambda pid: stored.get(pid, set()))
     items = []
     for b in range(0, len(plan), batch_requests):
@@ -419,19 +410,13 @@ def score_run(
     cluster: Cluster = Cluster(), progress: Progress = None,
 ) -> tuple[pa.Table, StageStats]:
     """``runs.score_run`` on Ray: one item per sample shard with unscored samples, one Scorer per GPU."""
-    from passkcore._atomic import write_atomically
-    from passkcore.scoring import SCORE_SCHEMA, Scorer
-    from passkcore.store import _read_folder
+    from passkcore.scoring import Scorer
 
     store = SampleStore(run)
     root = str(store.root.resolve())
     probe = Scorer(scorer, backend=backend, label=label)  # validates the arguments; loads no weights
     folders = [store.root / "scores" / check_label(probe.label_for(t)) for t in temperatures]
-    have = []
-    for folder in folders:
-        done = _read_folder(folder, SCORE_SCHEMA)
-        have.append(set(zip(done.column("model").to_pylist(), done.column("problem_id").to_pylist(),
-                            done.column("sample_index").to_pylist())))
+    have = [scored_keys(folder) for folder in folders]
     items = []
     for model in store.models:
         for path in shard_files(store.root / "samples" / model):
@@ -451,10 +436,7 @@ def score_run(
         fn_constructor_kwargs={"root": root, "scorer": str(probe.path), "backend": backend, "label": probe.label,
                                "temperatures": [float(t) for t in temperatures]})
     stats = _execute("score", ds, len(items), total, progress, replicas)
-    table = pa.concat_tables([_read_folder(folder, SCORE_SCHEMA) for folder in folders])
-    if out is not None:
-        write_atomically(out, lambda tmp: pq.write_table(table, tmp))
-    return table, stats
+    return collect_scores(folders, out), stats
 
 
 # -- counts -----------------------------------------------------------------------------------------

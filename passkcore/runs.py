@@ -49,6 +49,39 @@ def run_problems(store: SampleStore) -> list[Problem]:
     return [Problem(**json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
 
 
+def open_sampling(
+    out: Union[str, Path], *, model: str, problems: str, n: int, label: Optional[str], limit: Optional[int],
+    sampling: SamplingConfig, problem_seed: int, batch_requests: int,
+) -> tuple[SampleStore, str, list[Problem], dict[str, set[int]]]:
+    """What a sampling stage starts from: the run (created or reopened, the model label registered),
+    the label, the problems and the sample indices already stored per problem. An unknown model or a
+    bad argument fails here, before anything is written."""
+    from passkcore.models import resolve_model
+
+    for name, value in (("n", n), ("batch_requests", batch_requests)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    label = check_label(label or Path(model).name)
+    resolve_model(model)
+    chosen = load_problems(problems, limit, seed=problem_seed)
+    store = open_run(out, chosen, {"spec": problems, "limit": limit, "seed": problem_seed})
+    store.register_model(label, {"model": model, "n": n, **sampling.as_dict()})
+    stored: dict[str, set[int]] = {}
+    for pid, idx in store.sample_keys(label):
+        stored.setdefault(pid, set()).add(idx)
+    return store, label, chosen, stored
+
+
+def scored_keys(folder: Path) -> set[tuple[str, str, int]]:
+    """(model, problem_id, sample_index) of every score stored in one scorer's folder."""
+    from passkcore.scoring import SCORE_SCHEMA
+    from passkcore.store import _read_folder
+
+    done = _read_folder(folder, SCORE_SCHEMA)
+    return set(zip(done.column("model").to_pylist(), done.column("problem_id").to_pylist(),
+                   done.column("sample_index").to_pylist()))
+
+
 def sample_run(
     out: Union[str, Path], *, model: str, problems: str, n: int, label: Optional[str] = None,
     limit: Optional[int] = None, sampling: SamplingConfig = SamplingConfig(), problem_seed: int = 0,
@@ -56,20 +89,9 @@ def sample_run(
 ) -> SampleStore:
     """Draws the samples a run is missing for one model label and stores them batch by batch
     (``batch_requests`` vLLM requests of ``sampling.chunk`` samples per stored shard)."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
-    if batch_requests < 1:
-        raise ValueError(f"batch_requests must be at least 1, got {batch_requests}")
-    label = check_label(label or Path(model).name)
-    from passkcore.models import resolve_model
-
-    resolve_model(model)  # an unknown model fails here, before anything is written
-    chosen = load_problems(problems, limit, seed=problem_seed)
-    store = open_run(out, chosen, {"spec": problems, "limit": limit, "seed": problem_seed})
-    store.register_model(label, {"model": model, "n": n, **sampling.as_dict()})
-    stored: dict[str, set[int]] = {}
-    for pid, idx in store.sample_keys(label):
-        stored.setdefault(pid, set()).add(idx)
+    store, label, chosen, stored = open_sampling(out, model=model, problems=problems, n=n, label=label, limit=limit,
+                                                 sampling=sampling, problem_seed=problem_seed,
+                                                 batch_requests=batch_requests)
     total = n * len(chosen)
     done = sum(len(v) for v in stored.values())
     if done >= total:
@@ -146,17 +168,13 @@ def score_run(
     """Scores every stored sample under ``scorer`` at each temperature into RUN/scores/<label>/ shards
     (one backbone pass serves all temperatures; resumable: keys already scored are skipped), then
     returns those scores (also written to ``out``)."""
-    from passkcore.scoring import SCORE_SCHEMA, Scorer
-    from passkcore.store import _atomic_write_table, _read_folder
+    from passkcore.scoring import Scorer
+    from passkcore.store import _atomic_write_table
 
     store = SampleStore(run)
     engine = Scorer(scorer, backend=backend, label=label)
     folders = [store.root / "scores" / check_label(engine.label_for(t)) for t in temperatures]
-    have = []
-    for folder in folders:
-        done = _read_folder(folder, SCORE_SCHEMA)
-        have.append(set(zip(done.column("model").to_pylist(), done.column("problem_id").to_pylist(),
-                            done.column("sample_index").to_pylist())))
+    have = [scored_keys(folder) for folder in folders]
     samples = store.samples(columns=["model", "problem_id", "sample_index", "prompt_token_ids", "response_token_ids"])
     keyed = [((r["model"], r["problem_id"], r["sample_index"]), r) for r in samples.to_pylist()]
     todo = [r for key, r in keyed if any(key not in h for h in have)]
@@ -175,6 +193,14 @@ def score_run(
             keep = [i for i, r in enumerate(chunk) if (r["model"], r["problem_id"], r["sample_index"]) not in h]
             if keep:
                 _atomic_write_table(table.take(keep), folder)
+    return collect_scores(folders, out)
+
+
+def collect_scores(folders: Sequence[Path], out: Optional[Union[str, Path]] = None) -> pa.Table:
+    """Every score stored in these scorer folders, also written to ``out`` when given."""
+    from passkcore.scoring import SCORE_SCHEMA
+    from passkcore.store import _read_folder
+
     table = pa.concat_tables([_read_folder(folder, SCORE_SCHEMA) for folder in folders])
     if out is not None:
         import pyarrow.parquet as pq
