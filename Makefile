@@ -29,6 +29,7 @@ $(STAMP): $(SOURCES)
 	touch $(STAMP)
 
 test: $(STAMP)
+	$(PY) -m ruff check .
 	$(PY) -m pytest
 
 # The whole study on the embedded SmolLM2 (about 12 minutes on 2 cores); continues an interrupted run.

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 import torch
-
-from benches.conftest import own_time
 from passkcore.kernels import chunked_token_logprobs, naive_token_logprobs, token_logprobs
 from passkcore.kernels._memory import peak_extra_bytes
+
+from benches.conftest import own_time
 
 T, H, V = 8192, 576, 49152  # SmolLM2-135M: hidden 576, vocabulary 49152
 

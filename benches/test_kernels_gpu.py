@@ -3,7 +3,8 @@ cut-cross-entropy per-token losses, when those packages are installed."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 import torch

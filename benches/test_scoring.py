@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from passkcore.kernels._memory import peak_extra_bytes
 
 from benches.conftest import own_time
-from passkcore.kernels._memory import peak_extra_bytes
 from passkcore.models import load_tokenizer
 from passkcore.problems import arithmetic, load_humaneval
 from passkcore.sampling import prompt_token_ids

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Optional, Union
 
 import torch
-
 from passkcore.kernels._checks import check_inputs
 
 __all__ = ["token_logprobs", "naive_token_logprobs", "chunked_token_logprobs"]

@@ -4,7 +4,8 @@ peak extra memory (torch's CPU allocations are invisible to tracemalloc)."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 def _status_kib(field: str) -> int:

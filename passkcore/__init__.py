@@ -17,7 +17,6 @@ from passkcore.estimate import (
     pass_hat_k,
     pass_hat_k_curve,
 )
-
 from passkcore.stats import AccuracyHistogram, Band, Crossing, Gap, PairedBootstrap, accuracy_histogram
 
 __version__ = "0.1.0"

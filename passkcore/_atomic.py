@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Union
+from typing import Union
 
 
 def write_atomically(path: Union[str, Path], write: Callable[[Path], object]) -> Path:

@@ -6,7 +6,8 @@ not an integer or NaN is a ValueError; an argument of the wrong kind (strings, b
 
 from __future__ import annotations
 
-from typing import Literal, Sequence, Union
+from collections.abc import Sequence
+from typing import Literal, Union
 
 import numpy as np
 import numpy.typing as npt

@@ -7,8 +7,10 @@ into bigcode-evaluation-harness, evalplus, lighteval) and the vectorised log-gam
 
 from __future__ import annotations
 
+import functools
 import time
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any, Optional
 
 import numpy as np
 import numpy.typing as npt
@@ -16,6 +18,10 @@ import numpy.typing as npt
 from passkcore.estimate import pass_at_k, powers_of_two
 
 Estimator = Callable[[int, npt.NDArray[np.int64], list[int]], npt.NDArray[np.float64]]
+
+
+def _peer_mean(fn: Callable[..., np.ndarray], n: Any, c: Any, ks: Any) -> np.ndarray:
+    return fn(n, c, ks).mean(axis=0)
 
 
 def synthetic_counts(problems: int, n: int, seed: int = 0) -> npt.NDArray[np.int64]:
@@ -87,7 +93,7 @@ def run_bench(problems: int = 20_000, n: int = 1024, seed: int = 0, min_seconds:
             results[name], ratios[name] = None, None
             continue
         theirs = fn(n, c, ks)
-        t = _best_time(lambda: fn(n, c, ks).mean(axis=0), min_seconds, max_repeats=3)
+        t = _best_time(functools.partial(_peer_mean, fn, n, c, ks), min_seconds, max_repeats=3)
         results[name] = {
             "seconds": t,
             "values_per_s": values / t,

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from passkcore.sampling import SamplingConfig
 
@@ -12,8 +13,15 @@ from passkcore.sampling import SamplingConfig
 @contextmanager
 def progress_bar(description: str, unit: str) -> Iterator[Callable[[int, int], None]]:
     """A rich bar with rate and ETA; yields update(done, total)."""
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn,
-                               TimeElapsedColumn, TimeRemainingColumn)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
                TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
@@ -61,8 +69,8 @@ def print_stage_stats(stats: Any) -> None:
 def cmd_sample(args: argparse.Namespace) -> int:
     config = SamplingConfig(temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens,
                             seed=args.seed, chunk=args.chunk)
-    common = dict(model=args.model, problems=args.problems, n=args.n, label=args.label, limit=args.limit,
-                  sampling=config, batch_requests=args.batch_requests)
+    common = {"model": args.model, "problems": args.problems, "n": args.n, "label": args.label, "limit": args.limit,
+                  "sampling": config, "batch_requests": args.batch_requests}
     with progress_bar(f"sampling {args.label or args.model}", "samples") as update:
         if args.ray is not None:
             from passkcore import distributed
@@ -116,7 +124,7 @@ def cmd_counts(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    common = dict(scorer=args.scorer, backend=args.backend, temperatures=args.temperature, out=args.out)
+    common = {"scorer": args.scorer, "backend": args.backend, "temperatures": args.temperature, "out": args.out}
     if args.ray is not None:
         from passkcore import distributed
 
@@ -153,17 +161,17 @@ def cmd_ppl(args: argparse.Namespace) -> int:
     for col in ("samples by", "scored under", "scored", "q1", "median", "q3"):
         table.add_column(col, justify="right")
     for s in summary:
-        fmt = (lambda v: "-" if v is None else f"{v:.3f}")
+        def fmt(v):
+            return ("-" if v is None else f"{v:.3f}")
         table.add_row(s["model"], s["scorer"], f"{s['scored']}/{s['samples']}", fmt(s["q1"]), fmt(s["median"]), fmt(s["q3"]))
     Console().print(table)
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from passkcore.report import write_report
-
     from pathlib import Path
 
+    from passkcore.report import write_report
     from passkcore.store import is_run_dir
 
     out = args.out or (Path(args.source) / "report" if is_run_dir(args.source) else Path("report"))

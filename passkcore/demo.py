@@ -10,9 +10,10 @@ report. Each step skips what is already stored, so an interrupted demo continues
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import Any, Optional, Union
 
 from passkcore._atomic import write_text_atomically
 from passkcore.problems import arithmetic, load_humaneval

@@ -27,10 +27,11 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional, Sequence, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 import pyarrow as pa
@@ -38,8 +39,15 @@ import pyarrow.parquet as pq
 
 from passkcore.runs import Progress, collect_scores, open_sampling, run_problems, scored_keys
 from passkcore.sampling import PlannedRequest, SamplingConfig
-from passkcore.store import (COUNTS_SCHEMA, SAMPLE_SCHEMA, VERDICT_SCHEMA, SampleStore, _atomic_write_table,
-                             check_label, shard_files)
+from passkcore.store import (
+    COUNTS_SCHEMA,
+    SAMPLE_SCHEMA,
+    VERDICT_SCHEMA,
+    SampleStore,
+    _atomic_write_table,
+    check_label,
+    shard_files,
+)
 
 Key = tuple[str, int]
 
@@ -279,7 +287,8 @@ class _SampleReplica:
 
 def sample_run(
     out: Union[str, Path], *, model: str, problems: str, n: int, label: Optional[str] = None,
-    limit: Optional[int] = None, sampling: SamplingConfig = SamplingConfig(), problem_seed: int = 0,
+    limit: Optional[int] = None, sampling: SamplingConfig = SamplingConfig(),  # noqa: B008 - frozen
+    problem_seed: int = 0,
     batch_requests: int = 16, cluster: Cluster = Cluster(), progress: Progress = None,
 ) -> tuple[SampleStore, StageStats]:
     """``runs.sample_run`` on Ray: the missing chunks, ``batch_requests`` requests per item, spread
@@ -334,8 +343,7 @@ def _verify_item(item: dict[str, Any], root: str, timeout_s: float, memory_mb: i
     # One verifier process per task: Ray schedules the tasks, one per CPU.
     verdicts = verify_rows(rows, _problems(root), workers=1, timeout_s=timeout_s, memory_mb=memory_mb)
     table = pa.Table.from_pylist([
-        {"model": r["model"], "problem_id": r["problem_id"], "sample_index": r["sample_index"], "correct": v.passed,
-         "extracted_answer": v.extracted, "verifier": v.verifier, "reason": v.reason}
+        {"model": r["model"], "problem_id": r["problem_id"], "sample_index": r["sample_index"], **v.as_row()}
         for r, v in zip(rows, verdicts)], schema=VERDICT_SCHEMA)
     _atomic_write_table(table, folder, item["shard"])
     return {"rows": len(rows), "correct": sum(v.passed for v in verdicts)}

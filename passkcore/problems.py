@@ -9,9 +9,10 @@ from __future__ import annotations
 import gzip
 import json
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Literal, Optional, Union
+from typing import Literal, Optional, Union
 
 Kind = Literal["math", "code"]
 

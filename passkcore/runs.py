@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence, Union
+from typing import Any, Optional, Union
 
 import pyarrow as pa
 
@@ -84,7 +85,8 @@ def scored_keys(folder: Path) -> set[tuple[str, str, int]]:
 
 def sample_run(
     out: Union[str, Path], *, model: str, problems: str, n: int, label: Optional[str] = None,
-    limit: Optional[int] = None, sampling: SamplingConfig = SamplingConfig(), problem_seed: int = 0,
+    limit: Optional[int] = None, sampling: SamplingConfig = SamplingConfig(),  # noqa: B008 - frozen
+    problem_seed: int = 0,
     llm: Any = None, progress: Progress = None, batch_requests: int = 16,
 ) -> SampleStore:
     """Draws the samples a run is missing for one model label and stores them batch by batch
@@ -135,8 +137,7 @@ def verify_run(
         rows = todo[b:b + batch]
         verdicts = verify_rows(rows, problems, workers=workers, timeout_s=timeout_s, memory_mb=memory_mb)
         store.write_verdicts([
-            {"model": r["model"], "problem_id": r["problem_id"], "sample_index": r["sample_index"],
-             "correct": v.passed, "extracted_answer": v.extracted, "verifier": v.verifier, "reason": v.reason}
+            {"model": r["model"], "problem_id": r["problem_id"], "sample_index": r["sample_index"], **v.as_row()}
             for r, v in zip(rows, verdicts)
         ])
         done += len(rows)

@@ -15,8 +15,9 @@ vocabulary) get a ``status`` saying why and null scores: they never abort the ru
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 import pyarrow as pa

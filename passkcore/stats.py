@@ -10,8 +10,9 @@ with an exactly computed table: per resample, work proportional to the distinct 
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Optional
 
 import numpy as np
 import numpy.typing as npt

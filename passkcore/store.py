@@ -19,16 +19,21 @@ import json
 import os
 import re
 import uuid
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional, Sequence, Union
+from typing import Any, Optional, Union
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from passkcore._atomic import write_atomically, write_text_atomically
+from passkcore.verify.verdict import VERDICT_COLUMNS
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Version 1 shards (before per-test results, answer keys and extraction policies) are still read: the
+# columns they lack read as nulls.
+READABLE_VERSIONS = (1, 2)
 SAMPLE_SCHEMA = pa.schema([
     ("model", pa.string()),
     ("problem_id", pa.string()),
@@ -51,6 +56,12 @@ VERDICT_SCHEMA = pa.schema([
     ("extracted_answer", pa.string()),
     ("verifier", pa.string()),
     ("reason", pa.string()),
+    ("detail", pa.string()),
+    ("tests_passed", pa.int32()),
+    ("tests_total", pa.int32()),
+    ("first_failure", pa.string()),
+    ("answer_key", pa.string()),
+    ("extract_policy", pa.string()),
 ], metadata={b"passkcore.schema_version": str(SCHEMA_VERSION).encode()})
 COUNTS_SCHEMA = pa.schema([("problem_id", pa.string()), ("model", pa.string()), ("n", pa.int64()), ("c", pa.int64())])
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -96,9 +107,12 @@ def _read_folder(folder: Path, schema: pa.Schema) -> pa.Table:
     for path in files:
         table = pq.read_table(path)
         version = (table.schema.metadata or {}).get(b"passkcore.schema_version", b"?").decode()
-        if version != str(SCHEMA_VERSION):
+        if version not in {str(v) for v in READABLE_VERSIONS}:
             raise ValueError(f"{path}: written with store schema version {version}; this passkcore reads "
-                             f"version {SCHEMA_VERSION}")
+                             f"versions {READABLE_VERSIONS}")
+        for field in schema:
+            if field.name not in table.column_names:
+                table = table.append_column(field, pa.nulls(table.num_rows, field.type))
         tables.append(table.select(schema.names).cast(schema))
     return pa.concat_tables(tables)
 
@@ -113,9 +127,9 @@ class SampleStore:
             raise ValueError(f"{self.root} is not a passkcore run (no manifest.json); create it with `passk sample`")
         self.manifest = json.loads(manifest.read_text())
         version = self.manifest.get("schema_version")
-        if version != SCHEMA_VERSION:
+        if version not in READABLE_VERSIONS:
             raise ValueError(f"{self.root}: written with store schema version {version}; this passkcore reads "
-                             f"version {SCHEMA_VERSION}")
+                             f"versions {READABLE_VERSIONS}")
 
     @classmethod
     def create(cls, root: Union[str, Path], problems: Mapping[str, Any]) -> SampleStore:
@@ -189,9 +203,11 @@ class SampleStore:
     def samples(self, models: Optional[Iterable[str]] = None, columns: Optional[Sequence[str]] = None) -> pa.Table:
         """Sample rows with their verdicts filled in (``correct`` null until verified), by model, then key.
 
-        ``columns`` picks a subset of the sample schema plus ``reason`` (token-id lists are heavy)."""
-        names = list(columns) if columns is not None else SAMPLE_SCHEMA.names + ["reason"]
-        verdict_cols = ["correct", "extracted_answer", "verifier", "reason"]
+        ``columns`` picks a subset of the sample schema plus the verdict columns (``reason``, ``detail``,
+        per-test results, ``answer_key``, ``extract_policy``); token-id lists are heavy."""
+        extra = [c for c in VERDICT_COLUMNS if c not in SAMPLE_SCHEMA.names]
+        names = list(columns) if columns is not None else SAMPLE_SCHEMA.names + extra
+        verdict_cols = list(VERDICT_COLUMNS)
         tables = []
         for model in models or self.models:
             s = _read_folder(self.root / "samples" / check_label(model), SAMPLE_SCHEMA)
@@ -205,7 +221,11 @@ class SampleStore:
                 s = s.append_column(col, joined.column(col))
             tables.append(s.sort_by([("problem_id", "ascending"), ("sample_index", "ascending")]).select(names))
         if not tables:
-            return SAMPLE_SCHEMA.append(pa.field("reason", pa.string())).empty_table().select(names)
+            extra = [f for f in VERDICT_SCHEMA if f.name in VERDICT_COLUMNS and f.name not in SAMPLE_SCHEMA.names]
+            schema = SAMPLE_SCHEMA
+            for field in extra:
+                schema = schema.append(field)
+            return schema.empty_table().select(names)
         return pa.concat_tables(tables)
 
     def counts(self, models: Optional[Iterable[str]] = None) -> pa.Table:

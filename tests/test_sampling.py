@@ -33,7 +33,7 @@ def test_real_engine_then_sigkill_and_resume(tmp_path: Path) -> None:
     shards = out / "samples" / "base"
     deadline = time.monotonic() + 400
     while time.monotonic() < deadline and proc.poll() is None:
-        if shards.is_dir() and len([p for p in shards.glob("*.parquet")]) >= 2:
+        if shards.is_dir() and len(list(shards.glob("*.parquet"))) >= 2:
             break
         time.sleep(0.2)
     assert proc.poll() is None, log.read_text()[-2000:]

@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from passkcore.store import SAMPLE_SCHEMA, SampleStore, is_run_dir
+from passkcore.verify.verdict import VERDICT_COLUMNS
 
 
 def _row(pid: str, idx: int, model: str = "m") -> dict[str, Any]:
@@ -39,7 +40,7 @@ def test_write_is_idempotent_and_counts_group(tmp_path: Path) -> None:
     counts = store.counts().to_pylist()
     assert counts == [{"problem_id": "a", "model": "m", "n": 2, "c": 1}, {"problem_id": "b", "model": "m", "n": 2, "c": 0}]
     table = store.samples()
-    assert table.column_names == SAMPLE_SCHEMA.names + ["reason"]
+    assert table.column_names == SAMPLE_SCHEMA.names + [c for c in VERDICT_COLUMNS if c not in SAMPLE_SCHEMA.names]
     assert table.column("response_token_ids").to_pylist()[0] == [3, 4, 5]
     assert table.column("reason").to_pylist() == ["passed", "wrong_answer", "wrong_answer", "wrong_answer"]
 
@@ -59,7 +60,7 @@ def test_schema_version_mismatch_is_an_error(tmp_path: Path) -> None:
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     manifest["schema_version"] = 99
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(ValueError, match="schema version 99; this passkcore reads version 1"):
+    with pytest.raises(ValueError, match=r"schema version 99; this passkcore reads versions \(1, 2\)"):
         SampleStore(tmp_path)
     del store
     other = tmp_path / "other"
@@ -83,3 +84,16 @@ def test_run_guards(tmp_path: Path) -> None:
         store.register_model("base", {"temperature": 0.3, "n": 4})
     with pytest.raises(ValueError, match="model label"):
         store.write_samples([_row("a", 0, model="../evil")])
+
+
+def test_version_1_verdict_shards_still_read(tmp_path: Path) -> None:
+    store = SampleStore.create(tmp_path / "run", {"spec": "t"})
+    store.write_samples([_row("a", 0)])
+    old = pa.table({"model": ["m"], "problem_id": ["a"], "sample_index": pa.array([0], pa.int32()),
+                    "correct": [True], "extracted_answer": ["1"], "verifier": ["v"], "reason": ["passed"]})
+    old = old.replace_schema_metadata({b"passkcore.schema_version": b"1"})
+    (tmp_path / "run" / "verdicts" / "m").mkdir(parents=True)
+    pq.write_table(old, tmp_path / "run" / "verdicts" / "m" / "old.parquet")
+    row = store.samples().to_pylist()[0]
+    assert row["correct"] is True and row["tests_passed"] is None and row["answer_key"] is None
+    assert store.counts().to_pylist() == [{"problem_id": "a", "model": "m", "n": 1, "c": 1}]

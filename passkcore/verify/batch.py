@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import os
 import signal
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, TimeoutError as FutureTimeout
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from multiprocessing import get_context
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any, Optional
 
 from passkcore.problems import Problem
 from passkcore.verify.code import check_code, extract_program, verifier_name

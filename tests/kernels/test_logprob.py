@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 import torch
-
 from passkcore.kernels import chunked_token_logprobs, naive_token_logprobs, token_logprobs
 from passkcore.kernels.logprob_triton import token_logprobs_triton
+
 from tests.kernels.conftest import ground_truth, torch_path
 
 SLACK = {torch.float32: 1e-5, torch.bfloat16: 1e-2, torch.float16: 1e-2}
