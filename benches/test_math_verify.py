@@ -1,0 +1,91 @@
+"""Math verification throughput (samples/s per core): the killable worker pool against the design it
+replaced (chunks of 64 in a spawned ProcessPoolExecutor, per-sample ITIMER_REAL), in the same run."""
+
+from __future__ import annotations
+
+import random
+import signal
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from typing import Any
+
+from benches.conftest import own_time, peer_time
+from passkcore.problems import arithmetic
+from passkcore.verify.math import check_math
+from passkcore.verify.math_pool import verify_math
+
+SAMPLES = 512
+CHUNK = 64  # the replaced design's chunk size
+
+
+def demo_answers(count: int = SAMPLES, seed: int = 0) -> list[tuple[str, str]]:
+    """(response, gold) pairs shaped like the demo's SmolLM2 answers to arithmetic problems (<= 128
+    tokens): mostly a boxed final answer, some right, some wrong, some with no box or no answer."""
+    rng = random.Random(seed)
+    problems = arithmetic(64, seed)
+    out = []
+    for i in range(count):
+        p = problems[i % len(problems)]
+        gold = int(str(p.answer))
+        said = gold if rng.random() < 0.6 else gold + rng.choice([-3, -1, 1, 2, 10])
+        steps = f"{p.prompt.split('.')[0]}. Let's work it out step by step: {gold - 2} + 2 = {said}."
+        form = rng.random()
+        if form < 0.7:
+            response = f"{steps} So the final answer is $\\boxed{{{said}}}$."
+        elif form < 0.9:
+            response = f"{steps} The answer is {said}."
+        else:
+            response = "I am not sure how to solve this problem, sorry."
+        out.append((response, str(gold)))
+    return out
+
+
+class _SampleTimeout(Exception):
+    pass
+
+
+def _on_alarm(signum: int, frame: Any) -> None:
+    raise _SampleTimeout()
+
+
+def baseline_chunk(items: list[tuple[str, str]], timeout_s: float) -> list[str]:
+    """The replaced design's pool task: a chunk of samples, each under an ITIMER_REAL alarm."""
+    signal.signal(signal.SIGALRM, _on_alarm)
+    out = []
+    for response, gold in items:
+        signal.setitimer(signal.ITIMER_REAL, timeout_s)
+        try:
+            out.append(check_math(response, gold).reason)
+        except _SampleTimeout:
+            out.append("timeout")
+        except Exception:  # noqa: BLE001 - as the replaced design did
+            out.append("crashed")
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    return out
+
+
+def baseline_verify(pool: ProcessPoolExecutor, items: list[tuple[str, str]], timeout_s: float) -> list[str]:
+    chunks = [items[i:i + CHUNK] for i in range(0, len(items), CHUNK)]
+    futures = [pool.submit(baseline_chunk, c, timeout_s) for c in chunks]
+    return [r for f in futures for r in f.result(timeout=CHUNK * timeout_s + 60.0)]
+
+
+def test_math_throughput_vs_chunked_pool(benchmark: Any) -> None:
+    """One core each. Ours pays its worker's fork per call; the replaced pool is kept warm (its ~1 s
+    spawn and import excluded), its best case. Target: at least 0.8x its samples/s."""
+    items = demo_answers()
+    ours = benchmark.pedantic(lambda: verify_math(items, workers=1, timeout_s=10.0, memory_mb=1024),
+                              rounds=3, warmup_rounds=1)
+    t_ours = own_time(benchmark)
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        baseline_verify(pool, items[:4], 10.0)  # spawn and import outside the timing
+        reasons = baseline_verify(pool, items, 10.0)
+        t_base = peer_time(lambda: baseline_verify(pool, items, 10.0), repeats=3)
+    assert [v.reason for v in ours] == reasons
+    assert {"passed", "wrong_answer", "no_answer"} <= set(reasons)
+    ratio = t_base / t_ours
+    benchmark.extra_info.update(ours_ms_per_sample=1e3 * t_ours / len(items),
+                                chunked_pool_ms_per_sample=1e3 * t_base / len(items),
+                                ours_samples_per_s_per_core=len(items) / t_ours, speed_ratio_vs_chunked_pool=ratio)
+    assert ratio >= 0.8, f"{ratio:.2f}x the chunked pool's samples/s"
