@@ -92,12 +92,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
             from passkcore import distributed
 
             store, stats = distributed.verify_run(args.run, timeout_s=args.timeout, memory_mb=args.memory_mb,
-                                                  cluster=_cluster(args), progress=update)
+                                                  cluster=_cluster(args), progress=update,
+                                                  math_extract=args.math_extract)
         else:
             from passkcore.runs import verify_run
 
             store, stats = verify_run(args.run, timeout_s=args.timeout, memory_mb=args.memory_mb,
-                                      workers=args.workers, progress=update), None
+                                      workers=args.workers, progress=update, math_extract=args.math_extract), None
     if stats is not None:
         print_stage_stats(stats)
     table = store.samples(columns=["reason"])
@@ -222,7 +223,10 @@ def add_run_commands(sub: Any) -> None:
     p = sub.add_parser("verify", help="verify every stored sample that has no verdict yet")
     p.add_argument("run", help="run directory")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds per sample")
-    p.add_argument("--memory-mb", type=int, default=1024, help="address-space limit for code samples")
+    p.add_argument("--memory-mb", type=int, default=1024,
+                   help="address-space limit per code sample and per math worker (at least 640 with math)")
+    p.add_argument("--math-extract", choices=("fallback", "boxed"), default="fallback",
+                   help="math answers: the last \\boxed{} else the last expression (fallback), or \\boxed{} only")
     p.add_argument("--workers", type=int, help="parallel verifiers (default: one per core; with --ray, one per "
                                                 "CPU of the cluster)")
     _add_ray(p)

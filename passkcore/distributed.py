@@ -332,7 +332,8 @@ def _rows_for(root: str, relative: str, keys: Sequence[Sequence[Any]], columns: 
     return [r for r in table.to_pylist() if (r["problem_id"], r["sample_index"]) in wanted]
 
 
-def _verify_item(item: dict[str, Any], root: str, timeout_s: float, memory_mb: int) -> dict[str, Any]:
+def _verify_item(item: dict[str, Any], root: str, timeout_s: float, memory_mb: int,
+                 math_extract: str = "fallback") -> dict[str, Any]:
     from passkcore.verify import verify_rows
 
     folder = Path(root) / "verdicts" / item["model"]
@@ -341,7 +342,8 @@ def _verify_item(item: dict[str, Any], root: str, timeout_s: float, memory_mb: i
         return {"rows": pq.read_metadata(done).num_rows, "resumed": True}
     rows = _rows_for(root, item["file"], item["keys"], ["model", "problem_id", "sample_index", "response"])
     # One verifier process per task: Ray schedules the tasks, one per CPU.
-    verdicts = verify_rows(rows, _problems(root), workers=1, timeout_s=timeout_s, memory_mb=memory_mb)
+    verdicts = verify_rows(rows, _problems(root), workers=1, timeout_s=timeout_s, memory_mb=memory_mb,
+                           math_extract=math_extract)
     table = pa.Table.from_pylist([
         {"model": r["model"], "problem_id": r["problem_id"], "sample_index": r["sample_index"], **v.as_row()}
         for r, v in zip(rows, verdicts)], schema=VERDICT_SCHEMA)
@@ -349,8 +351,9 @@ def _verify_item(item: dict[str, Any], root: str, timeout_s: float, memory_mb: i
     return {"rows": len(rows), "correct": sum(v.passed for v in verdicts)}
 
 
-def _verify_batch(batch: dict[str, np.ndarray], root: str, timeout_s: float, memory_mb: int) -> dict[str, np.ndarray]:
-    return _each_item(batch, lambda item: _verify_item(item, root, timeout_s, memory_mb))
+def _verify_batch(batch: dict[str, np.ndarray], root: str, timeout_s: float, memory_mb: int,
+                  math_extract: str = "fallback") -> dict[str, np.ndarray]:
+    return _each_item(batch, lambda item: _verify_item(item, root, timeout_s, memory_mb, math_extract))
 
 
 def _missing(store: SampleStore, model: str, have: set[Key]) -> list[tuple[Path, list[Key]]]:
@@ -365,7 +368,7 @@ def _missing(store: SampleStore, model: str, have: set[Key]) -> list[tuple[Path,
 
 def verify_run(
     run: Union[str, Path], *, timeout_s: float = 10.0, memory_mb: int = 1024, cluster: Cluster = Cluster(),
-    progress: Progress = None,
+    progress: Progress = None, math_extract: str = "fallback",
 ) -> tuple[SampleStore, StageStats]:
     """``runs.verify_run`` on Ray: one task per sample shard with unverified samples, on CPU workers."""
     store = SampleStore(run)
@@ -379,7 +382,8 @@ def verify_run(
     ray = connect(cluster)
     workers = cluster.verify_workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
     ds = _dataset(items).map_batches(_verify_batch, batch_size=1, num_cpus=1, compute=_tasks(workers),
-                                     fn_kwargs={"root": root, "timeout_s": timeout_s, "memory_mb": memory_mb})
+                                     fn_kwargs={"root": root, "timeout_s": timeout_s, "memory_mb": memory_mb,
+                                                "math_extract": math_extract})
     return store, _execute("verify", ds, len(items), total, progress, workers)
 
 

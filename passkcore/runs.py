@@ -118,9 +118,10 @@ def sample_run(
 
 def verify_run(
     run: Union[str, Path], *, timeout_s: float = 10.0, memory_mb: int = 1024, workers: Optional[int] = None,
-    batch: int = 256, progress: Progress = None,
+    batch: int = 256, progress: Progress = None, math_extract: str = "fallback",
 ) -> SampleStore:
-    """Verifies every stored sample without a verdict, writing verdict shards batch by batch."""
+    """Verifies every stored sample without a verdict, writing verdict shards batch by batch; math
+    answers are taken under ``math_extract`` (``fallback`` or ``boxed``)."""
     from passkcore.verify import verify_rows
 
     store = SampleStore(run)
@@ -135,7 +136,8 @@ def verify_run(
         progress(0, total)
     for b in range(0, total, batch):
         rows = todo[b:b + batch]
-        verdicts = verify_rows(rows, problems, workers=workers, timeout_s=timeout_s, memory_mb=memory_mb)
+        verdicts = verify_rows(rows, problems, workers=workers, timeout_s=timeout_s, memory_mb=memory_mb,
+                               math_extract=math_extract)
         store.write_verdicts([
             {"model": r["model"], "problem_id": r["problem_id"], "sample_index": r["sample_index"], **v.as_row()}
             for r, v in zip(rows, verdicts)

@@ -28,3 +28,13 @@ def test_mixed_batch_keeps_row_order() -> None:
 def test_unknown_problem_is_named() -> None:
     with pytest.raises(ValueError, match="row 0: problem_id 'x'"):
         verify_rows([{"problem_id": "x", "response": ""}], {})
+
+
+def test_math_extract_is_checked_and_used() -> None:
+    problems = {"m": Problem("m", "2+2?", "math", answer="4")}
+    rows = [{"problem_id": "m", "response": "it is 4"}, {"problem_id": "m", "response": "\\boxed{4}"}]
+    assert [v.reason for v in verify_rows(rows, problems, workers=1)] == ["passed", "passed"]
+    boxed = verify_rows(rows, problems, workers=1, math_extract="boxed")
+    assert [(v.reason, v.extract_policy) for v in boxed] == [("no_answer", "boxed"), ("passed", "boxed")]
+    with pytest.raises(ValueError, match="math_extract"):
+        verify_rows(rows, problems, math_extract="first")

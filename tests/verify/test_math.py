@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from passkcore.verify import Verdict, check_math
+from passkcore.verify.math import ANSWER_KEY_MAX, answer_key
 
 
 @pytest.mark.parametrize(
@@ -32,3 +33,33 @@ def test_verdict_consistency() -> None:
         Verdict(False, "nope")
     with pytest.raises(ValueError, match="contradicts"):
         Verdict(True, "wrong_answer")
+
+
+@pytest.mark.parametrize(
+    ("response", "fallback", "boxed"),
+    [
+        ("The answer is \\boxed{13}.", "passed", "passed"),
+        ("so the answer is 13", "passed", "no_answer"),
+        ("The answer: $13$", "passed", "no_answer"),
+        ("\\boxed{12}, final answer: 13", "wrong_answer", "wrong_answer"),
+        ("\\fbox{13}", "no_answer", "passed"),  # math-verify's own regexes look for \\boxed only
+        ("nothing here", "no_answer", "no_answer"),
+    ],
+)
+def test_extraction_policies(response: str, fallback: str, boxed: str) -> None:
+    assert check_math(response, "13").reason == fallback
+    v = check_math(response, "13", extract="boxed")
+    assert (v.reason, v.extract_policy) == (boxed, "boxed")
+    assert check_math(response, "13").extract_policy == "fallback"
+    with pytest.raises(ValueError, match="extract must be one of"):
+        check_math(response, "13", extract="last")
+
+
+def test_answer_keys_name_answer_classes() -> None:
+    keys = [check_math(r, "0.5").answer_key for r in ("\\boxed{\\frac{1}{2}}", "\\boxed{\\dfrac12}", "so 1/2")]
+    assert keys == ["1/2", "1/2", "1/2"]
+    assert check_math("\\boxed{2x+2}", "1").answer_key == check_math("\\boxed{2 x + 2}", "1").answer_key
+    assert check_math("\\boxed{3}", "1").answer_key != check_math("\\boxed{4}", "1").answer_key
+    assert check_math("no idea", "1").answer_key is None
+    long_key = answer_key("x" * 1000)
+    assert long_key.startswith("sha256:") and len(long_key) <= ANSWER_KEY_MAX
