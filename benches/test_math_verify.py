@@ -71,21 +71,30 @@ def baseline_verify(pool: ProcessPoolExecutor, items: list[tuple[str, str]], tim
     return [r for f in futures for r in f.result(timeout=CHUNK * timeout_s + 60.0)]
 
 
+def baseline_fresh(items: list[tuple[str, str]], timeout_s: float) -> list[str]:
+    """The replaced design as verify_rows ran it: a fresh spawned pool per call."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        return baseline_verify(pool, items, timeout_s)
+
+
 def test_math_throughput_vs_chunked_pool(benchmark: Any) -> None:
-    """One core each. Ours pays its worker's fork per call; the replaced pool is kept warm (its ~1 s
-    spawn and import excluded), its best case. Target: at least 0.8x its samples/s."""
+    """One core each, both warm (imports done, caches of parsed answers filled by an earlier pass):
+    ours reuses its idle worker, the replaced pool is kept open. Target: at least 0.8x its samples/s.
+    Also measured, not asserted: the replaced design as verify_rows called it, a fresh spawned pool
+    per call (what each 256-row batch of verify_run paid)."""
     items = demo_answers()
     ours = benchmark.pedantic(lambda: verify_math(items, workers=1, timeout_s=10.0, memory_mb=1024),
                               rounds=3, warmup_rounds=1)
     t_ours = own_time(benchmark)
     with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-        baseline_verify(pool, items[:4], 10.0)  # spawn and import outside the timing
-        reasons = baseline_verify(pool, items, 10.0)
+        reasons = baseline_verify(pool, items, 10.0)  # spawn, import and caches outside the timing
         t_base = peer_time(lambda: baseline_verify(pool, items, 10.0), repeats=3)
+    t_fresh = peer_time(lambda: baseline_fresh(items, 10.0), repeats=1)
     assert [v.reason for v in ours] == reasons
     assert {"passed", "wrong_answer", "no_answer"} <= set(reasons)
     ratio = t_base / t_ours
     benchmark.extra_info.update(ours_ms_per_sample=1e3 * t_ours / len(items),
-                                chunked_pool_ms_per_sample=1e3 * t_base / len(items),
-                                ours_samples_per_s_per_core=len(items) / t_ours, speed_ratio_vs_chunked_pool=ratio)
+                                chunked_pool_warm_ms_per_sample=1e3 * t_base / len(items),
+                                chunked_pool_per_call_ms_per_sample=1e3 * t_fresh / len(items),
+                                ours_samples_per_s_per_core=len(items) / t_ours, speed_ratio_vs_warm_pool=ratio)
     assert ratio >= 0.8, f"{ratio:.2f}x the chunked pool's samples/s"

@@ -1,26 +1,29 @@
 """Math verification in worker processes that one answer cannot stall, and whose fate is its own.
 
-- **Time.** The parent knows which sample each worker is running and since when. A worker still on
-  its sample at the deadline gets SIGKILL, which neither math-verify (it catches ``Exception`` in
-  about twenty places) nor sympy's C-level big-integer arithmetic can catch or delay: that sample is
-  ``timeout``, stopped within its limit plus one scheduling step.
+- **Time.** Each worker writes the sample it is on, and since when, to a shared-memory slot before
+  starting it. The parent reads the slots and SIGKILLs a worker still on the same sample at its
+  deadline, which neither math-verify (it catches ``Exception`` in about twenty places) nor sympy's
+  C-level big-integer arithmetic can catch or delay: that sample is ``timeout``, stopped within its
+  limit plus one scheduling step.
 - **Memory.** Each worker runs under RLIMIT_AS (``memory_mb``). A ``MemoryError`` that reaches the
   worker's loop, or a worker killed by an allocator abort or the kernel, is ``memory`` for the
-  sample it was running; the machine never pays for it.
-- **Isolation.** Samples sent to a killed worker that it had not started are rerun on a fresh
-  worker, never judged; only the running one is. Every other verdict is the one ``check_math`` gives
-  the sample alone, in row order.
+  sample it was on; the machine never pays for it.
+- **Isolation.** The other samples a killed (or dead) worker held, done or not, are rerun on a
+  fresh worker, never judged; only the one it was on is. Every other verdict is the one
+  ``check_math`` gives the sample alone, in row order.
 
-Workers are forked by multiprocessing's forkserver with math-verify and sympy already imported and
-warmed (``math_preload``), so a fresh worker costs milliseconds instead of ~1 s of imports, and
-the forkserver is single-threaded, so forking is safe even when the caller has threads (Ray).
+Samples travel in chunks (one message each way per chunk, not per sample) and the slot costs no
+system call, so the bookkeeping adds ~nothing to the ~1 ms of CPU a demo answer takes. Workers are
+forked by multiprocessing's forkserver with math-verify and sympy already imported and warmed
+(``math_preload``): a fresh worker costs milliseconds instead of ~1 s of imports, and the forkserver
+is single-threaded, so forking is safe even when the caller has threads (Ray). Workers left idle at
+the end of a call are kept for the next one, caches warm.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
-import pickle
 import resource
 import signal
 import threading
@@ -34,24 +37,36 @@ from typing import Any, Optional
 from passkcore.verify.math import EXTRACT_POLICIES, VERIFIER, check_math
 from passkcore.verify.verdict import Verdict
 
-# Samples sent to a worker ahead of its current one, so it never idles on the parent's round trip
-# (a pipe round trip is ~50 us against ~2 ms per demo answer).
-PIPELINE = 2
-# A sample is only sent ahead when it fits the socket buffer with room to spare: a send must never
-# block on a worker that is stuck on the sample before it (a 200,000-character response waits).
-SEND_AHEAD_BYTES = 16 * 1024
+# Samples per message. Each chunk is one round trip; at 16 the parent's share is < 10 us a sample.
+CHUNK = 16
+# A chunk sent while another is still in flight must fit the socket buffer (~200 KiB) with room to
+# spare, so a send never blocks on a worker stuck on a sample: 16 KiB of text (4 bytes a character
+# at worst). A longer sample travels alone, once its worker has nothing else in flight.
+CHUNK_CHARS = 4 * 1024
+PIPELINE = 2  # chunks in flight per worker: the next one is there when the current one ends
 # A worker maps ~450 MiB once sympy and math-verify are imported (VmPeak measured here); below this
 # every sample would fail on memory.
 MIN_MEMORY_MB = 640
-# Fresh workers dying before their first sample this many times in a row means no worker can run.
+# Fresh workers dying before their first answer this many times in a row means none can run.
 MAX_START_FAILURES = 3
 # Idle workers kept for later calls, at most (see _Idle).
 MAX_IDLE = max(2, 2 * (os.cpu_count() or 1))
 PRELOAD = ["passkcore.verify.math_preload"]
+IDLE = -1.0  # a slot's sample index while its worker is between samples
 
 
-def worker_main(conn: Connection, memory_mb: int) -> None:
-    """A math worker's loop: (index, response, gold, policy) in, (index, Verdict) out, until EOF."""
+def _judge(response: str, gold: str, extract: str, memory_mb: int) -> Verdict:
+    try:
+        return check_math(response, gold, extract)
+    except MemoryError:
+        return Verdict(False, "memory", None, VERIFIER, f"over the {memory_mb} MiB address-space limit",
+                       extract_policy=extract)
+    except Exception as exc:  # noqa: BLE001 - a parser failure on one sample is that sample's verdict
+        return Verdict(False, "crashed", None, VERIFIER, f"{type(exc).__name__}: {exc}"[:300], extract_policy=extract)
+
+
+def worker_main(conn: Connection, slot: Any, memory_mb: int) -> None:
+    """A math worker's loop: chunks of (index, response, gold) in, lists of (index, Verdict) out."""
     # Ctrl-C reaches the whole process group; the parent decides what happens to its workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
@@ -59,32 +74,39 @@ def worker_main(conn: Connection, memory_mb: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
     while True:
         try:
-            index, response, gold, extract = conn.recv()
+            extract, samples = conn.recv()
         except (EOFError, OSError):
             return
-        try:
-            verdict = check_math(response, gold, extract)
-        except MemoryError:
-            verdict = Verdict(False, "memory", None, VERIFIER, f"over the {memory_mb} MiB address-space limit",
-                              extract_policy=extract)
-        except Exception as exc:  # noqa: BLE001 - a parser failure on one sample is that sample's verdict
-            verdict = Verdict(False, "crashed", None, VERIFIER, f"{type(exc).__name__}: {exc}"[:300],
-                              extract_policy=extract)
-        conn.send((index, verdict))
+        out = []
+        for index, response, gold in samples:
+            # Start time first, index second: a parent reading between the two writes sees the old
+            # index with a later start, which only defers its check.
+            slot[1] = time.monotonic()
+            slot[0] = float(index)
+            out.append((index, _judge(response, gold, extract, memory_mb)))
+        slot[0] = IDLE
+        conn.send(out)
 
 
 @dataclass
 class _Worker:
     proc: Any
     conn: Connection
+    slot: Any  # shared [sample index or IDLE, time.monotonic() when it started]
     memory_mb: int
-    sent: deque[int] = field(default_factory=deque)  # sample indices sent; sent[0] is running
-    since: float = 0.0  # when sent[0] started
+    chunks: deque[list[int]] = field(default_factory=deque)  # sample indices of the chunks in flight
     served: int = 0  # answers this call
     retire: bool = False  # hit its memory limit: not reused
 
     def dead(self) -> bool:
         return self.proc.exitcode is not None
+
+    def on(self) -> tuple[int, float]:
+        """The sample this worker is on (or -1) and when it started."""
+        while True:
+            index, started = self.slot[0], self.slot[1]
+            if self.slot[0] == index:
+                return int(index), started
 
 
 class _Idle:
@@ -106,12 +128,6 @@ class _Idle:
             self.workers = [w for w in self.workers if w not in mine and not w.dead()]
         return mine
 
-    def close(self) -> None:
-        with self.lock:
-            idle, self.workers = self.workers, []
-        for w in idle:
-            _stop(w, kill=False)
-
     def give(self, worker: _Worker) -> bool:
         with self.lock:
             if self.pid != os.getpid() or len(self.workers) >= MAX_IDLE:
@@ -119,6 +135,12 @@ class _Idle:
             worker.served = 0
             self.workers.append(worker)
             return True
+
+    def close(self) -> None:
+        with self.lock:
+            idle, self.workers = self.workers, []
+        for w in idle:
+            _stop(w, kill=False)
 
 
 _IDLE = _Idle()
@@ -133,10 +155,11 @@ def _context() -> Any:
 
 def _start(ctx: Any, memory_mb: int) -> _Worker:
     ours, theirs = ctx.Pipe(duplex=True)
-    proc = ctx.Process(target=worker_main, args=(theirs, memory_mb), daemon=True, name="passk-math")
+    slot = ctx.RawArray("d", [IDLE, 0.0])
+    proc = ctx.Process(target=worker_main, args=(theirs, slot, memory_mb), daemon=True, name="passk-math")
     proc.start()
     theirs.close()
-    return _Worker(proc, ours, memory_mb)
+    return _Worker(proc, ours, slot, memory_mb)
 
 
 def _stop(worker: _Worker, kill: bool) -> None:
@@ -150,7 +173,7 @@ def _stop(worker: _Worker, kill: bool) -> None:
 
 
 def _death_verdict(exitcode: int, memory_mb: int, extract: str) -> Verdict:
-    """The running sample's verdict when its worker died without being killed by us."""
+    """The verdict of the sample a worker was on when it died without being killed by us."""
     if exitcode in (-signal.SIGKILL, -signal.SIGABRT):
         # SIGKILL from the kernel's OOM killer, SIGABRT from an allocator giving up (GMP aborts when an
         # allocation fails under RLIMIT_AS).
@@ -161,6 +184,11 @@ def _death_verdict(exitcode: int, memory_mb: int, extract: str) -> Verdict:
     return Verdict(False, reason, None, VERIFIER, detail, extract_policy=extract)
 
 
+def close_idle_workers() -> None:
+    """Ends the math workers kept idle for later calls (say, before a stage that needs the memory)."""
+    _IDLE.close()
+
+
 class _Run:
     """One ``verify_math`` call: the queue, the workers and the verdicts."""
 
@@ -168,96 +196,108 @@ class _Run:
                  extract: str) -> None:
         self.items, self.timeout_s, self.memory_mb, self.extract = items, timeout_s, memory_mb, extract
         self.results: list[Optional[Verdict]] = [None] * len(items)
+        self.remaining = len(items)
         self.todo: deque[int] = deque(range(len(items)))
         self.ctx = _context()
         count = min(workers, len(items))
         self.workers = _IDLE.take(count, memory_mb)
         self.workers += [_start(self.ctx, memory_mb) for _ in range(count - len(self.workers))]
-        self.remaining = len(items)
         self.start_failures = 0
-        self.done_since_report = 0
+        self.reported = 0
+
+    def next_chunk(self, busy: bool) -> list[int]:
+        # Smaller chunks as the queue drains, so the workers finish together.
+        size_cap = max(1, min(CHUNK, len(self.todo) // (PIPELINE * len(self.workers))))
+        chunk: list[int] = []
+        chars = 0
+        while self.todo and len(chunk) < size_cap:
+            response, gold = self.items[self.todo[0]]
+            size = len(response) + len(gold)
+            if chunk and chars + size > CHUNK_CHARS or busy and size > CHUNK_CHARS:
+                break  # a long sample goes alone, and only to a worker with nothing in flight
+            chunk.append(self.todo.popleft())
+            chars += size
+        return chunk
 
     def feed(self, w: _Worker) -> None:
-        while self.todo and len(w.sent) < PIPELINE:
-            index = self.todo[0]
-            response, gold = self.items[index]
-            payload = pickle.dumps((index, response, gold, self.extract), protocol=pickle.HIGHEST_PROTOCOL)
-            if w.sent and len(payload) > SEND_AHEAD_BYTES:
-                return  # sent once the worker is idle, so reading it is all the worker does
+        while self.todo and len(w.chunks) < PIPELINE:
+            chunk = self.next_chunk(busy=bool(w.chunks))
+            if not chunk:
+                return
             try:
-                w.conn.send_bytes(payload)
+                w.conn.send((self.extract, [(i, *self.items[i]) for i in chunk]))
             except OSError:
-                return  # the worker died; replaced below
-            self.todo.popleft()
-            if not w.sent:
-                w.since = time.monotonic()
-            w.sent.append(index)
-
-    def collect(self, w: _Worker) -> None:
-        try:
-            while w.sent and w.conn.poll():
-                index, verdict = w.conn.recv()
-                if index != w.sent[0]:
-                    raise RuntimeError(f"math worker answered sample {index}, expected {w.sent[0]}")
-                w.sent.popleft()
-                w.since = time.monotonic()
-                w.served += 1
-                w.retire = w.retire or verdict.reason == "memory"
-                self.start_failures = 0
-                self.judge(index, verdict)
-        except (EOFError, OSError):
-            pass  # died mid-message; its exit code tells the rest
+                self.todo.extendleft(reversed(chunk))
+                return  # the worker died; replaced in step()
+            w.chunks.append(chunk)
 
     def judge(self, index: int, verdict: Verdict) -> None:
         self.results[index] = verdict
         self.remaining -= 1
-        self.done_since_report += 1
 
-    def replace(self, slot: int, verdict: Optional[Verdict]) -> None:
-        """Retires worker ``slot`` (killed or dead): its running sample gets ``verdict`` (none: rerun),
-        the samples queued behind it go back to the front of the queue, in order."""
+    def collect(self, w: _Worker) -> None:
+        try:
+            while w.chunks and w.conn.poll():
+                answers = w.conn.recv()
+                chunk = w.chunks.popleft()
+                if [i for i, _ in answers] != chunk:
+                    raise RuntimeError(f"a math worker answered samples {[i for i, _ in answers]}, sent {chunk}")
+                for index, verdict in answers:
+                    self.judge(index, verdict)
+                    w.retire = w.retire or verdict.reason == "memory"
+                w.served += len(answers)
+                self.start_failures = 0
+        except (EOFError, OSError):
+            pass  # died mid-message; its exit code tells the rest
+
+    def replace(self, slot: int, on: int, verdict: Optional[Verdict]) -> None:
+        """Retires worker ``slot`` (killed or dead): sample ``on`` gets ``verdict`` (none: nothing is
+        judged); every other sample it held goes back to the front of the queue, in order."""
         w = self.workers[slot]
         _stop(w, kill=True)
-        if w.sent and verdict is not None:
-            self.judge(w.sent.popleft(), verdict)
+        held = [i for chunk in w.chunks for i in chunk]
+        if verdict is not None and on in held:
+            self.judge(on, verdict)
+            held.remove(on)
         elif w.served == 0:
             self.start_failures += 1
             if self.start_failures >= MAX_START_FAILURES:
-                raise RuntimeError(f"math workers exit before their first sample (exit {w.proc.exitcode}): a script "
+                raise RuntimeError(f"math workers exit before their first answer (exit {w.proc.exitcode}): a script "
                                    "that verifies math needs an `if __name__ == '__main__':` guard (workers "
                                    "re-import the main module, as with multiprocessing's spawn)")
-        self.todo.extendleft(reversed(w.sent))
+        self.todo.extendleft(reversed(held))
         self.workers[slot] = _start(self.ctx, self.memory_mb)
+
+    def deadline(self, w: _Worker, now: float) -> float:
+        """When ``w`` is next to be checked: its sample's deadline, or a limit from now between samples
+        (the next sample's start is later than now, so this never sleeps past its deadline)."""
+        on, started = w.on()
+        return started + self.timeout_s if on >= 0 else now + self.timeout_s
 
     def step(self) -> None:
         for w in self.workers:
             self.feed(w)
-        running = [w.since + self.timeout_s for w in self.workers if w.sent]
-        timeout = max(0.0, min(running) - time.monotonic()) if running else None
-        wait([w.conn for w in self.workers if w.sent] + [w.proc.sentinel for w in self.workers], timeout=timeout)
+        now = time.monotonic()
+        busy = [w for w in self.workers if w.chunks]
+        timeout = max(0.0, min(self.deadline(w, now) for w in busy) - now) if busy else None
+        wait([w.conn for w in busy] + [w.proc.sentinel for w in self.workers], timeout=timeout)
         now = time.monotonic()
         for slot, w in enumerate(self.workers):
             self.collect(w)
+            on, started = w.on()
             if w.dead():
-                # A worker that exits cleanly before its first answer never ran its sample (a broken
-                # start); any other death is the running sample's doing.
-                started = w.served > 0 or (w.proc.exitcode or 0) < 0
-                verdict = _death_verdict(w.proc.exitcode, self.memory_mb, self.extract) if w.sent and started else None
-                self.replace(slot, verdict)
-            elif w.sent and now >= w.since + self.timeout_s:
-                self.replace(slot, Verdict(False, "timeout", None, VERIFIER,
-                                           f"over the {self.timeout_s:g} s limit: killed after {now - w.since:.2f} s",
-                                           extract_policy=self.extract))
+                exitcode = w.proc.exitcode
+                self.replace(slot, on, _death_verdict(exitcode, self.memory_mb, self.extract) if on >= 0 else None)
+            elif w.chunks and on >= 0 and now >= started + self.timeout_s:
+                self.replace(slot, on, Verdict(
+                    False, "timeout", None, VERIFIER,
+                    f"over the {self.timeout_s:g} s limit: killed after {now - started:.2f} s",
+                    extract_policy=self.extract))
 
     def close(self) -> None:
         for w in self.workers:
-            if w.sent or w.retire or w.dead() or not _IDLE.give(w):
-                _stop(w, kill=bool(w.sent))
-
-
-def close_idle_workers() -> None:
-    """Ends the math workers kept idle for later calls (say, before a stage that needs the memory)."""
-    _IDLE.close()
+            if w.chunks or w.retire or w.dead() or not _IDLE.give(w):
+                _stop(w, kill=bool(w.chunks))
 
 
 def verify_math(
@@ -286,9 +326,10 @@ def verify_math(
     try:
         while run.remaining:
             run.step()
-            if progress and run.done_since_report:
-                progress(run.done_since_report)
-            run.done_since_report = 0
+            done = len(items) - run.remaining
+            if progress and done > run.reported:
+                progress(done - run.reported)
+            run.reported = done
     finally:
         run.close()
     return [r for r in run.results if r is not None]
