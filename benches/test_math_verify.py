@@ -3,16 +3,22 @@ replaced (chunks of 64 in a spawned ProcessPoolExecutor, per-sample ITIMER_REAL)
 
 from __future__ import annotations
 
+import contextlib
 import random
 import signal
+import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from typing import Any
+
+import psutil
 
 from benches.conftest import own_time, peer_time
 from passkcore.problems import arithmetic
 from passkcore.verify.math import check_math
 from passkcore.verify.math_pool import verify_math
+from passkcore.verify.verdict import Verdict
 
 SAMPLES = 512
 CHUNK = 64  # the replaced design's chunk size
@@ -77,24 +83,55 @@ def baseline_fresh(items: list[tuple[str, str]], timeout_s: float) -> list[str]:
         return baseline_verify(pool, items, timeout_s)
 
 
+def cpu_seconds(fn: Callable[[], Any]) -> float:
+    """CPU seconds ``fn`` costs this process and every process under it (workers, forkserver): the
+    per-core cost, whatever else the machine runs."""
+    me = psutil.Process()
+
+    def total() -> float:
+        spent = time.process_time()
+        for child in me.children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                spent += sum(child.cpu_times()[:2])
+        return spent
+
+    before = total()
+    fn()
+    return total() - before
+
+
 def test_math_throughput_vs_chunked_pool(benchmark: Any) -> None:
     """One core each, both warm (imports done, caches of parsed answers filled by an earlier pass):
-    ours reuses its idle worker, the replaced pool is kept open. Target: at least 0.8x its samples/s.
+    ours reuses its idle worker, the replaced pool is kept open. Targets: at least 0.8x its samples/s
+    by wall clock and by CPU seconds (the per-core cost, robust to other load on the machine).
     Also measured, not asserted: the replaced design as verify_rows called it, a fresh spawned pool
     per call (what each 256-row batch of verify_run paid)."""
     items = demo_answers()
-    ours = benchmark.pedantic(lambda: verify_math(items, workers=1, timeout_s=10.0, memory_mb=1024),
-                              rounds=3, warmup_rounds=1)
+
+    def ours() -> list[Verdict]:
+        return verify_math(items, workers=1, timeout_s=10.0, memory_mb=1024)
+
+    verdicts = benchmark.pedantic(ours, rounds=3, warmup_rounds=1)
     t_ours = own_time(benchmark)
     with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
         reasons = baseline_verify(pool, items, 10.0)  # spawn, import and caches outside the timing
-        t_base = peer_time(lambda: baseline_verify(pool, items, 10.0), repeats=3)
+        t_base = float("inf")
+        # Alternated, so that a burst of load from other processes hits both sides alike.
+        for _ in range(3):
+            t_base = min(t_base, peer_time(lambda: baseline_verify(pool, items, 10.0), repeats=1))
+            t_ours = min(t_ours, peer_time(ours, repeats=1))
+        cpu_base = min(cpu_seconds(lambda: baseline_verify(pool, items, 10.0)) for _ in range(2))
+    # The pool's worker is gone, so its (idle) process does not count against ours.
+    cpu_ours = min(cpu_seconds(ours) for _ in range(2))
     t_fresh = peer_time(lambda: baseline_fresh(items, 10.0), repeats=1)
-    assert [v.reason for v in ours] == reasons
+    assert [v.reason for v in verdicts] == reasons
     assert {"passed", "wrong_answer", "no_answer"} <= set(reasons)
-    ratio = t_base / t_ours
+    ratio, cpu_ratio = t_base / t_ours, cpu_base / cpu_ours
     benchmark.extra_info.update(ours_ms_per_sample=1e3 * t_ours / len(items),
                                 chunked_pool_warm_ms_per_sample=1e3 * t_base / len(items),
                                 chunked_pool_per_call_ms_per_sample=1e3 * t_fresh / len(items),
-                                ours_samples_per_s_per_core=len(items) / t_ours, speed_ratio_vs_warm_pool=ratio)
-    assert ratio >= 0.8, f"{ratio:.2f}x the chunked pool's samples/s"
+                                ours_cpu_ms_per_sample=1e3 * cpu_ours / len(items),
+                                chunked_pool_cpu_ms_per_sample=1e3 * cpu_base / len(items),
+                                speed_ratio_vs_warm_pool=ratio, cpu_ratio_vs_warm_pool=cpu_ratio)
+    assert ratio >= 0.8, f"{ratio:.2f}x the chunked pool's samples/s (wall clock)"
+    assert cpu_ratio >= 0.8, f"{cpu_ratio:.2f}x the chunked pool's samples per CPU second"
