@@ -224,7 +224,7 @@ def add_run_commands(sub: Any) -> None:
     p.add_argument("run", help="run directory")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds per sample")
     p.add_argument("--memory-mb", type=int, default=1024,
-                   help="address-space limit per code sample and per math worker (at least 640 with math)")
+                   help="address-space limit per code sample and per math worker (at least 512 with math)")
     p.add_argument("--math-extract", choices=("fallback", "boxed"), default="fallback",
                    help="math answers: the last \\boxed{} else the last expression (fallback), or \\boxed{} only")
     p.add_argument("--workers", type=int, help="parallel verifiers (default: one per core; with --ray, one per "

@@ -44,9 +44,9 @@ CHUNK = 16
 # at worst). A longer sample travels alone, once its worker has nothing else in flight.
 CHUNK_CHARS = 4 * 1024
 PIPELINE = 2  # chunks in flight per worker: the next one is there when the current one ends
-# A worker maps ~450 MiB once sympy and math-verify are imported (VmPeak measured here); below this
-# every sample would fail on memory.
-MIN_MEMORY_MB = 640
+# A worker maps ~395 MiB once sympy, math-verify and passkcore are imported (VmSize measured here);
+# at 448 MiB a series to infinity that fits in 512 already ran out, ordinary answers still passed.
+MIN_MEMORY_MB = 512
 # Fresh workers dying before their first answer this many times in a row means none can run.
 MAX_START_FAILURES = 3
 # Idle workers kept for later calls, at most (see _Idle).
@@ -317,7 +317,7 @@ def verify_math(
         raise ValueError(f"timeout_s must be > 0, got {timeout_s!r}")
     if memory_mb < MIN_MEMORY_MB:
         raise ValueError(f"memory_mb={memory_mb}: a math worker needs at least {MIN_MEMORY_MB} MiB of address "
-                         "space (sympy and math-verify alone map ~450 MiB)")
+                         "space (sympy and math-verify alone map ~400 MiB)")
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers!r}")
     if not items:
