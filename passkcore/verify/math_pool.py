@@ -17,11 +17,14 @@ system call, so the bookkeeping adds ~nothing to the ~1 ms of CPU a demo answer 
 forked by multiprocessing's forkserver with math-verify and sympy already imported and warmed
 (``math_preload``): a fresh worker costs milliseconds instead of ~1 s of imports, and the forkserver
 is single-threaded, so forking is safe even when the caller has threads (Ray). Workers left idle at
-the end of a call are kept for the next one, caches warm.
+the end of a call are kept for the next one, caches warm. (If something else in the process started
+the forkserver first, the preload does not apply: workers then import sympy themselves, ~1 s each.)
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import multiprocessing
 import os
 import resource
@@ -53,6 +56,7 @@ MAX_START_FAILURES = 3
 MAX_IDLE = max(2, 2 * (os.cpu_count() or 1))
 PRELOAD = ["passkcore.verify.math_preload"]
 IDLE = -1.0  # a slot's sample index while its worker is between samples
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def _judge(response: str, gold: str, extract: str, memory_mb: int) -> Verdict:
@@ -69,6 +73,10 @@ def worker_main(conn: Connection, slot: Any, memory_mb: int) -> None:
     """A math worker's loop: chunks of (index, response, gold) in, lists of (index, Verdict) out."""
     # Ctrl-C reaches the whole process group; the parent decides what happens to its workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # If the caller dies without ending us (SIGKILL), its forkserver exits, and this delivers SIGKILL
+    # to a worker still computing, instead of leaving it busy on 9^{9^{9^{9}}} for good.
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
     limit = memory_mb * 2**20
     resource.setrlimit(resource.RLIMIT_AS, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
