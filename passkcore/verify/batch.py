@@ -3,8 +3,8 @@
 Math: chunks of samples go to a spawned process pool. Inside a worker, tasks run on the process's main
 thread, where a per-sample ITIMER_REAL limit can interrupt math-verify (whose own alarm-based
 timeouts are disabled); a chunk that still overruns (a C extension ignoring signals) gets its pool
-killed and its samples judged ``timeout``. Code: each sample is its own sandboxed subprocess, so a
-thread pool only waits on them.
+killed and its samples judged ``timeout``. Code: passkcore.verify.code.verify_code_rows (sandboxed
+judges, one per worker thread; VerifierUnavailable when the sandbox cannot run).
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from multiprocessing import get_context
 from typing import Any, Optional
 
 from passkcore.problems import Problem
-from passkcore.verify.code import check_code, extract_program, verifier_name
+from passkcore.verify.code import verify_code_rows
 from passkcore.verify.math import VERIFIER as MATH_VERIFIER
 from passkcore.verify.verdict import Verdict
 
@@ -96,7 +96,8 @@ def verify_rows(
     memory_mb: int = 1024,
     progress: Optional[Callable[[int], None]] = None,
 ) -> list[Verdict]:
-    """Verdicts for sample rows (``problem_id`` and ``response``), in row order."""
+    """Verdicts for sample rows (``problem_id`` and ``response``), in row order. Raises
+    VerifierUnavailable, and returns no verdicts, when the code sandbox cannot run."""
     workers = workers or max(1, os.cpu_count() or 1)
     verdicts: list[Optional[Verdict]] = [None] * len(rows)
     math_idx, math_items, code_idx = [], [], []
@@ -114,17 +115,8 @@ def verify_rows(
         for i, v in zip(math_idx, _verify_math(math_items, workers, timeout_s, progress)):
             verdicts[i] = v
 
-    def one_code(i: int) -> Verdict:
-        problem = problems[str(rows[i]["problem_id"])]
-        assert problem.tests is not None and problem.entry_point is not None
-        program = extract_program(str(rows[i]["response"]), problem.prompt, problem.entry_point)
-        if program is None:
-            return Verdict(False, "no_answer", None, verifier_name())
-        return check_code(program, problem.tests, problem.entry_point, timeout_s=timeout_s, memory_mb=memory_mb)
-
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for i, v in zip(code_idx, pool.map(one_code, code_idx)):
-            verdicts[i] = v
-            if progress:
-                progress(1)
+    code_verdicts = verify_code_rows([rows[i] for i in code_idx], [problems[str(rows[i]["problem_id"])] for i in code_idx],
+                                     workers=workers, timeout_s=timeout_s, memory_mb=memory_mb, progress=progress)
+    for i, v in zip(code_idx, code_verdicts):
+        verdicts[i] = v
     return [v for v in verdicts if v is not None]
