@@ -99,10 +99,13 @@ class Zygote:
             raise _Broken(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__) from None
 
     def fork(self, request: dict[str, Any], fds: list[int]) -> None:
+        """Asks for the sample's process; ``forked`` waits for it (two sandboxes fork in parallel)."""
         try:
             wire.send(self._sock, {"op": "fork", **request}, fds)
         except OSError as exc:
             raise _Broken(str(exc)) from None
+
+    def forked(self) -> None:
         reply = self._recv(_CONTROL_TIMEOUT)
         if "pid" not in reply:
             raise _Broken(str(reply.get("error", reply)))
@@ -114,12 +117,14 @@ class Zygote:
         except _Broken:  # a timeout, or a zygote the sample killed: reap() tells them apart
             return None
 
-    def reap(self) -> list[Any]:
-        """Kill what the sample left behind and wipe its directory; its exit status."""
+    def reap(self) -> None:
+        """Kill what the sample left behind and wipe its directory; ``reaped`` gives its exit status."""
         try:
             wire.send(self._sock, {"op": "reap"})
         except OSError as exc:
             raise _Broken(str(exc)) from None
+
+    def reaped(self) -> list[Any]:
         while True:
             reply = self._recv(_CONTROL_TIMEOUT)
             if "reaped" in reply:
@@ -227,33 +232,61 @@ class Judge:
             z = self._zygotes[role] = Zygote()
         return z
 
-    def _start(self, role: str, request: dict[str, Any], fds: list[int]) -> Zygote:
-        """Forks the sample's process in ``role``'s sandbox; a zygote that fails before any sample code
-        ran gets one restart, then the verifier is unavailable."""
-        request = {"timeout_s": self.timeout_s, "memory_mb": self.memory_mb, "max_procs": _MAX_PROCS, **request}
+    def _start(self, requests: dict[str, tuple[dict[str, Any], list[int]]]) -> None:
+        """Forks the sample's processes, one per role's sandbox, in parallel; a zygote that fails before
+        any sample code ran gets one restart, then the verifier is unavailable."""
+        limits = {"timeout_s": self.timeout_s, "memory_mb": self.memory_mb, "max_procs": _MAX_PROCS}
+        todo = list(requests)
         for attempt in range(2):
-            z = self._zygote(role)
-            try:
-                z.fork(request, fds)
-                return z
-            except _Broken as exc:
-                cause = f"{exc}: {z.stderr()}"
-                z.close()
+            broken: dict[str, str] = {}
+            for role in todo:
+                try:
+                    self._zygote(role).fork({**limits, **requests[role][0]}, requests[role][1])
+                except _Broken as exc:
+                    broken[role] = str(exc)
+            for role in todo:
+                if role not in broken:
+                    try:
+                        self._zygote(role).forked()
+                    except _Broken as exc:
+                        broken[role] = str(exc)
+            for role, cause in broken.items():
+                z = self._zygotes[role]
+                broken[role] = f"{cause}: {z.stderr() if z else ''}"
+                if z is not None:
+                    z.close()
                 self._zygotes[role] = None
-                if attempt:
-                    raise VerifierUnavailable(f"the {role} sandbox cannot start a process: {cause}") from None
-        raise AssertionError("unreachable")
+            if not broken:
+                return
+            if attempt:
+                raise VerifierUnavailable(f"the {', '.join(broken)} sandbox cannot start a process: "
+                                          + "; ".join(broken.values()))
+            todo = list(broken)
 
-    def _reap(self, role: str) -> Optional[list[Any]]:
-        z = self._zygotes[role]
-        if z is None:
-            return None
-        try:
-            return z.reap()
-        except _Broken:  # the sample killed or stopped its zygote: a fresh one for the next sample
-            z.close()
+    def _reap(self, roles: list[str]) -> dict[str, Optional[list[Any]]]:
+        """Ends the sample in each role's sandbox; the exit statuses (None where the sample killed or
+        stopped its zygote: a fresh one starts for the next sample)."""
+        status: dict[str, Optional[list[Any]]] = {}
+        for role in roles:
+            z = self._zygotes[role]
+            try:
+                if z is not None:
+                    z.reap()
+            except _Broken:
+                status[role] = None
+        for role in roles:
+            z = self._zygotes[role]
+            if z is not None and role not in status:
+                try:
+                    status[role] = z.reaped()
+                    continue
+                except _Broken:
+                    pass
+            if z is not None:
+                z.close()
             self._zygotes[role] = None
-            return None
+            status[role] = None
+        return status
 
     def judge(self, problem: Problem, program: str) -> Verdict:
         if problem.kind == "code":
@@ -275,65 +308,35 @@ class Judge:
                        tests_total=total, first_failure=failure, answer_key=wire.digest(outputs))
 
     def check(self, program: str, tests: str, entry_point: str, prompt: str = "") -> Verdict:
-        """HumanEval's ``check(candidate)``: one test, run in the harness against a proxy."""
+        """HumanEval's ``check(candidate)``: one test. The harness sandbox runs it with a proxy that
+        talks straight to the candidate sandbox; this side only waits for the harness's report."""
         deadline = time.monotonic() + self.timeout_s
         h_ours, h_theirs = socket.socketpair()
-        c_ours, c_theirs = socket.socketpair()
-        started: list[str] = []
+        link_h, link_c = socket.socketpair()  # harness <-> candidate: their only connection
         try:
-            self._start("harness", {"mode": "harness", "prompt": prompt, "tests": tests, "entry": entry_point},
-                        [h_theirs.fileno()])
-            started.append("harness")
-            h_theirs.close()
-            self._start("candidate", {"mode": "call", "source": program, "entry": entry_point}, [c_theirs.fileno()])
-            started.append("candidate")
-            c_theirs.close()
-            passed, failure, outputs = self._relay(_Session(h_ours), _Session(c_ours), deadline)
-        finally:
-            for s in (h_ours, h_theirs, c_ours, c_theirs):
+            self._start({
+                "harness": ({"mode": "harness", "prompt": prompt, "tests": tests, "entry": entry_point},
+                            [h_theirs.fileno(), link_h.fileno()]),
+                "candidate": ({"mode": "call", "source": program, "entry": entry_point}, [link_c.fileno()]),
+            })
+            for s in (h_theirs, link_h, link_c):
                 s.close()
-            for role in started:
-                self._reap(role)
-        return self._verdict(int(passed), 1, None if passed else failure, outputs)
-
-    def _relay(self, harness: _Session, candidate: _Session, deadline: float) -> tuple[bool, str, list[Any]]:
-        outputs: list[Any] = []
-        status, ready = candidate.recv(deadline)
-        dead = None if status == "ok" and ready.get("ready") else _failure_of(status, ready)
-        last_error: Optional[str] = None
-        while True:
-            status, msg = harness.recv(deadline)
-            if status != "ok":
-                return False, dead or ("timeout" if status == "timeout" else "crash: the tests' process ended"), outputs
-            if "done" in msg:
-                if msg["done"] is True and dead is None:
-                    return True, "", outputs
-                why = str(msg.get("why", ""))[:300]
-                if dead:
-                    return False, dead, outputs
-                if why.startswith("crash: CandidateError") and last_error:
-                    return False, last_error, outputs
-                return False, why if why.startswith("wrong_answer") else "wrong_answer: tests raised " + why, outputs
-            call = msg.get("call")
-            if dead is None and isinstance(call, dict):
-                candidate.send({"a": call.get("a"), "k": call.get("k", ["d"])})
-                status, reply = candidate.recv(deadline)
-                if status == "ok" and "r" in reply:
-                    try:
-                        value, args = _canonical(reply)
-                        outputs.append([value, args])
-                        harness.send({"r": wire.to_tree(value), "a": wire.to_tree(args)})
-                        continue
-                    except wire.WireError:
-                        reply = {"u": True}
-                last_error = _failure_of(status, reply)
-                outputs.append(_CRASH_MARK)
-                if status != "ok":
-                    dead = last_error
-                else:
-                    harness.send({"u": "unserialisable"} if "u" in reply else {"e": last_error})
-                    continue
-            harness.send({"gone": dead or "crash: bad call"})
+            status, report = _Session(h_ours).recv(deadline)
+        finally:
+            for s in (h_ours, h_theirs, link_h, link_c):
+                s.close()
+        self._reap(["candidate", "harness"])
+        key = report.get("key")
+        key = key if isinstance(key, str) and len(key) <= 64 else None
+        if status != "ok" or "done" not in report:
+            failure = "timeout" if status == "timeout" else "crash: the tests' process ended"
+            return Verdict(False, _reason(failure), None, self.verifier, failure, tests_passed=0, tests_total=1,
+                           first_failure=failure)
+        if report["done"] is True:
+            return Verdict(True, "passed", None, self.verifier, tests_passed=1, tests_total=1, answer_key=key)
+        failure = str(report.get("why"))[:300]
+        return Verdict(False, _reason(failure), None, self.verifier, failure, tests_passed=0, tests_total=1,
+                       first_failure=failure, answer_key=key)
 
     def function_io(self, program: str, entry_point: str, inputs: list[Any], outputs: list[Any],
                     atol: Optional[float] = None) -> Verdict:
@@ -341,7 +344,7 @@ class Judge:
         ours, theirs = socket.socketpair()
         got: list[Any] = []
         passed, failure = 0, None
-        self._start("candidate", {"mode": "call", "source": program, "entry": entry_point}, [theirs.fileno()])
+        self._start({"candidate": ({"mode": "call", "source": program, "entry": entry_point}, [theirs.fileno()])})
         try:
             theirs.close()
             session = _Session(ours)
@@ -371,7 +374,7 @@ class Judge:
         finally:
             ours.close()
             theirs.close()
-            self._reap("candidate")
+            self._reap(["candidate"])
         return self._verdict(passed, len(inputs), failure, got)
 
     def stdio(self, program: str, inputs: list[str], outputs: list[str], atol: Optional[float] = None) -> Verdict:
@@ -397,9 +400,9 @@ class Judge:
         try:
             os.write(files[0], text.encode())  # an input larger than one write still lands: memfds take all
             os.lseek(files[0], 0, os.SEEK_SET)
-            z = self._start("candidate", {"mode": "stdio", "source": program}, files)
-            status = z.wait_exit(self.timeout_s)
-            final = self._reap("candidate")
+            self._start({"candidate": ({"mode": "stdio", "source": program}, files)})
+            status = self._zygote("candidate").wait_exit(self.timeout_s)
+            final = self._reap(["candidate"])["candidate"]
             if status is None and final is not None:
                 return "timeout", ""
             status = status or final  # None: the program killed its own sandbox

@@ -10,7 +10,8 @@ session, rlimits and an empty work directory, and runs one of three modes:
   and the arguments after the call, as plain data (wire.py), or the exception's name;
 - ``stdio``: run the candidate program as ``__main__`` with stdin/stdout/stderr on the passed files;
 - ``harness``: run the problem's prompt and tests (trusted dataset code) with ``candidate`` a proxy that
-  forwards calls over its channel; report whether ``check(candidate)`` returned.
+  sends calls straight to the candidate's process (a socket between the two sandboxes) and rebuilds
+  the replies as plain data; report to the parent whether ``check(candidate)`` returned.
 
 On ``reap`` (or when the parent closes the channel) it kills the child's session and, inside its own
 pid namespace, every other process it can signal, then wipes the work directory. Standard library
@@ -136,54 +137,91 @@ def _run_call(msg: dict, chan: socket.socket) -> int:
 
 
 class _Proxy:
-    """``candidate`` in the harness: plain data out, plain data back."""
+    """``candidate`` in the harness: plain data out, plain data back, straight from the candidate's
+    process over one socket and parsed strictly (wire.py): the candidate reaches nothing else here."""
 
     def __init__(self, chan: socket.socket) -> None:
         self._chan = chan
+        self._loaded = False
+        self.outputs = []  # (return value, arguments after) per call: the answer key
+        self.failure = None  # the first crash or unserialisable return, for the report
+
+    def _receive(self) -> dict:
+        try:
+            reply, _ = wire.recv(self._chan)
+        except EOFError:
+            reply = {"gone": "crash: the program ended"}
+        except wire.WireError:
+            reply = {"gone": "unserialisable return: malformed frame"}
+        if "gone" in reply:
+            self.failure = self.failure or reply["gone"]
+            raise CandidateGone(reply["gone"])
+        return reply
+
+    def load(self) -> None:
+        if not self._loaded:
+            self._loaded = True
+            ready = self._receive()
+            if ready.get("ready") is not True:
+                self.failure = "crash: " + str(ready.get("e", "no reply"))[:200]
+                raise CandidateGone(self.failure)
 
     def __call__(self, *args, **kwargs):
-        wire.send(self._chan, {"call": {"a": wire.to_tree(list(args)), "k": wire.to_tree(kwargs)}})
-        reply, _ = wire.recv(self._chan)
-        if "gone" in reply:
-            raise CandidateGone(str(reply["gone"]))
+        self.load()
+        wire.send(self._chan, {"a": wire.to_tree(list(args)), "k": wire.to_tree(kwargs)})
+        reply = self._receive()
+        try:
+            value, after = wire.from_tree(reply.get("r")), wire.from_tree(reply.get("a"))
+        except wire.WireError:
+            reply = {"u": True}
         if "r" not in reply:
-            raise CandidateError(str(reply.get("e") or reply.get("u")))
-        for before, after in zip(args, wire.from_tree(reply["a"])):
-            if type(before) is list and type(after) is list:
-                before[:] = after
-            elif type(before) in (dict, set) and type(after) is type(before):
+            error = "unserialisable return" if "u" in reply else "crash: " + str(reply.get("e", "no reply"))[:200]
+            self.failure = self.failure or error
+            self.outputs.append(["failed"])
+            raise CandidateError(error)  # an Exception: tests that expect a raise may catch it
+        self.outputs.append([value, after])
+        for before, new in zip(args, after if type(after) is list else ()):
+            if type(before) is list and type(new) is list:
+                before[:] = new
+            elif type(before) in (dict, set) and type(new) is type(before):
                 before.clear()
-                before.update(after)
-        return wire.from_tree(reply["r"])
+                before.update(new)
+        return value
 
 
-def _run_harness(msg: dict, chan: socket.socket) -> int:
+def _run_harness(msg: dict, parent: socket.socket, chan: socket.socket) -> int:
     _null_std()
     _limits(msg["timeout_s"], msg["memory_mb"], msg["max_procs"])
     namespace = {"__name__": "__passk_harness__"}
-    try:  # the prompt defines helpers the tests call (HumanEval/32's poly): the dataset's, not the sample's
-        exec(compile(msg["prompt"], "prompt.py", "exec"), namespace)
-    except BaseException:  # noqa: BLE001, S110 - a prompt that is not a whole program defines nothing
-        pass
+    # The prompt defines helpers the tests call (HumanEval/32's poly): the dataset's, not the sample's.
+    # A prompt ending in a bare signature gets a body; one that still does not run defines nothing.
+    for source in (msg["prompt"], msg["prompt"] + "\n    pass\n"):
+        try:
+            exec(compile(source, "prompt.py", "exec"), namespace)
+            break
+        except BaseException:  # noqa: BLE001, S112
+            continue
     try:
         exec(compile(msg["tests"], "tests.py", "exec"), namespace)
         check = namespace["check"]
     except BaseException as exc:  # noqa: BLE001
-        wire.send(chan, {"done": False, "why": "harness: tests do not load: " + _short(exc)})
+        wire.send(parent, {"done": False, "why": "harness: tests do not load: " + _short(exc)})
         return 1
     proxy = _Proxy(chan)
     namespace[msg["entry"]] = proxy
+    why = None
     try:
         check(proxy)
+        proxy.load()  # a program that does not load fails even where the tests never call it
     except CandidateGone as exc:
-        wire.send(chan, {"done": False, "why": str(exc)})
+        why = str(exc)
     except AssertionError as exc:
         line = traceback.extract_tb(exc.__traceback__)[-1]
-        wire.send(chan, {"done": False, "why": f"wrong_answer: assertion failed at tests line {line.lineno}"})
+        why = proxy.failure or f"wrong_answer: assertion failed at tests line {line.lineno}"
     except BaseException as exc:  # noqa: BLE001 - check() raised: the sample failed its tests
-        wire.send(chan, {"done": False, "why": "crash: " + _short(exc)})
-    else:
-        wire.send(chan, {"done": True})
+        why = proxy.failure or "wrong_answer: tests raised " + _short(exc)
+    key = wire.digest(proxy.outputs)
+    wire.send(parent, {"done": why is None, "why": why, "key": key})
     return 0
 
 
@@ -195,8 +233,8 @@ def _child(msg: dict, fds: list, ctl: socket.socket, workdir: str) -> int:
     mode = msg["mode"]
     if mode == "stdio":
         return _run_stdio(msg, fds)
-    chan = socket.socket(fileno=fds[0])
-    return _run_call(msg, chan) if mode == "call" else _run_harness(msg, chan)
+    chans = [socket.socket(fileno=fd) for fd in fds]
+    return _run_call(msg, chans[0]) if mode == "call" else _run_harness(msg, chans[0], chans[1])
 
 
 def _describe(status: int) -> list:
