@@ -100,10 +100,11 @@ def _run_stdio(msg: dict, fds: list) -> int:
     except BaseException:  # noqa: BLE001 - the program's own crash: its exit status says so
         traceback.print_exc(limit=3)
         code = 1
-    try:
-        sys.stdout.flush()
-    except (OSError, ValueError):
-        code = code or 1
+    for stream in (sys.stdout, sys.stderr):  # os._exit follows: nothing else flushes them
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            code = code or 1
     return code
 
 
@@ -133,7 +134,10 @@ def _run_call(msg: dict, chan: socket.socket) -> int:
             reply = {"r": wire.to_tree(result), "a": wire.to_tree(args)}
         except (wire.WireError, RecursionError) as exc:
             reply = {"u": str(exc)[:200]}
-        wire.send(chan, reply)
+        try:
+            wire.send(chan, reply)
+        except wire.WireError as exc:  # over wire.MAX_FRAME
+            wire.send(chan, {"u": str(exc)[:200]})
 
 
 class _Proxy:
