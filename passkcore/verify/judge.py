@@ -81,13 +81,20 @@ class Zygote:
         try:
             ready = self._recv(_START_TIMEOUT)
         except _Broken as exc:
+            try:  # bwrap's own message, once it has exited
+                self._proc.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
+            cause = self.stderr() or "no output"
             self.close()
-            raise VerifierUnavailable(f"the sandbox did not start: {exc}: {self.stderr() or 'no output'}") from None
+            raise VerifierUnavailable(f"the sandbox did not start: {exc}: {cause}") from None
         if not ready.get("ready"):
             self.close()
             raise VerifierUnavailable(f"the sandbox did not start: {ready}")
 
     def stderr(self) -> str:
+        if self._stderr.closed:
+            return ""
         self._stderr.seek(0)
         return self._stderr.read()[-2000:].decode("utf-8", "replace").strip()
 

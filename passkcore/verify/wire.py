@@ -40,7 +40,7 @@ def to_tree(value: Any, depth: int = 0) -> Any:
         return value
     if t is list or t is tuple or t is set or t is frozenset:
         items = sorted(value, key=_set_order) if t is set or t is frozenset else value
-        tag = {list: "l", tuple: "t", set: "s", frozenset: "f"}[t]
+        tag = "l" if t is list else "t" if t is tuple else "s" if t is set else "f"
         return [tag, *(to_tree(v, depth + 1) for v in items)]
     if t is dict:
         out: list[Any] = ["d"]

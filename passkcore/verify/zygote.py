@@ -26,12 +26,13 @@ import signal
 import socket
 import sys
 import traceback
+from typing import Any, Optional
 
 if __package__:
     from passkcore.verify import wire
 else:  # in the sandbox: the sibling module, mounted read-only next to this file
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import wire
+    import wire  # type: ignore[no-redef]
 
 _NOBODY = 65534
 _PREWARM = ("typing", "math", "collections", "itertools", "functools", "re", "string", "heapq", "bisect",
@@ -67,9 +68,9 @@ def _limits(timeout_s: float, memory_mb: int, max_procs: int) -> None:
 
 
 def _reopen_std() -> None:
-    sys.stdin = sys.__stdin__ = open(0, closefd=False, errors="replace")
-    sys.stdout = sys.__stdout__ = open(1, "w", closefd=False, errors="replace")
-    sys.stderr = sys.__stderr__ = open(2, "w", closefd=False, errors="replace")
+    sys.stdin = open(0, closefd=False, errors="replace")
+    sys.stdout = open(1, "w", closefd=False, errors="replace")
+    sys.stderr = open(2, "w", closefd=False, errors="replace")
 
 
 def _null_std() -> None:
@@ -112,7 +113,7 @@ def _run_call(msg: dict, chan: socket.socket) -> int:
     _null_std()
     _limits(msg["timeout_s"], msg["memory_mb"], msg["max_procs"])
     try:
-        namespace = {"__name__": "__passk_candidate__"}
+        namespace: dict[str, Any] = {"__name__": "__passk_candidate__"}
         exec(compile(msg["source"], "main.py", "exec"), namespace)
         fn = namespace[msg["entry"]]
     except BaseException as exc:  # noqa: BLE001 - a program that does not load is that program's crash
@@ -147,8 +148,8 @@ class _Proxy:
     def __init__(self, chan: socket.socket) -> None:
         self._chan = chan
         self._loaded = False
-        self.outputs = []  # (return value, arguments after) per call: the answer key
-        self.failure = None  # the first crash or unserialisable return, for the report
+        self.outputs: list[Any] = []  # (return value, arguments after) per call: the answer key
+        self.failure: Optional[str] = None  # the first crash or unserialisable return, for the report
 
     def _receive(self) -> dict:
         try:
@@ -196,7 +197,7 @@ class _Proxy:
 def _run_harness(msg: dict, parent: socket.socket, chan: socket.socket) -> int:
     _null_std()
     _limits(msg["timeout_s"], msg["memory_mb"], msg["max_procs"])
-    namespace = {"__name__": "__passk_harness__"}
+    namespace: dict[str, Any] = {"__name__": "__passk_harness__"}
     # The prompt defines helpers the tests call (HumanEval/32's poly): the dataset's, not the sample's.
     # A prompt ending in a bare signature gets a body; one that still does not run defines nothing.
     for source in (msg["prompt"], msg["prompt"] + "\n    pass\n"):
@@ -287,7 +288,8 @@ def _session(ctl: socket.socket, msg: dict, fds: list, workdir: str, own_pidns: 
     pidfd = os.pidfd_open(pid)
     status = None
     while True:
-        ready, _, _ = select.select([ctl] if status is not None else [ctl, pidfd], [], [])
+        waitables: list[Any] = [ctl] if status is not None else [ctl, pidfd]
+        ready, _, _ = select.select(waitables, [], [])
         if pidfd in ready:
             status = _describe(os.waitpid(pid, 0)[1])
             wire.send(ctl, {"exited": status})
