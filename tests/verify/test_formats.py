@@ -9,7 +9,11 @@ from pathlib import Path
 
 import pytest
 
+import passkcore.verify.judge as judge_module
+from passkcore.cli import main
 from passkcore.problems import Problem, load_jsonl
+from passkcore.runs import open_run
+from passkcore.store import SampleStore
 from passkcore.verify import verify_rows
 from passkcore.verify.judge import Judge
 
@@ -135,3 +139,42 @@ def test_bad_problem_rows_name_line_and_field(tmp_path: Path, row: dict, message
     path.write_text(json.dumps(good) + "\n" + json.dumps({"id": "bad", "prompt": "p", **row}) + "\n")
     with pytest.raises(ValueError, match=rf"p.jsonl:2: .*{message}"):
         load_jsonl(path)
+
+
+def _run_with_three_formats(root: Path) -> SampleStore:
+    problems = [
+        Problem("he", "def add(a, b):\n", "code", entry_point="add",
+                tests="def check(candidate):\n    assert candidate(1, 2) == 3\n"),
+        Problem("io", "def add(a, b):\n", "code_io", entry_point="add", inputs=[[1, 2], [0.5, 0.25]],
+                outputs=[3, 0.75]),
+        Problem("std", "Print the sum.", "code_stdio", inputs=["1 2\n", "5 5\n"], outputs=["3", "10"]),
+    ]
+    store = open_run(root, problems, {"spec": "test"})
+    good = {"he": "def add(a, b):\n    return a + b\n", "io": "def add(a, b):\n    return a + b\n",
+            "std": "a, b = map(int, input().split())\nprint(a + b)\n"}
+    rows = [{"model": "m", "problem_id": pid, "sample_index": i, "seed": 1, "prompt_token_ids": [1],
+             "response_token_ids": [2], "response": "```python\n" + (src if i == 0 else "print(1)\n") + "```",
+             "finish_reason": "stop", "cumulative_logprob": -1.0}
+            for pid, src in good.items() for i in range(2)]
+    store.write_samples(rows)
+    return store
+
+
+def test_three_formats_through_passk_verify(tmp_path: Path) -> None:
+    store = _run_with_three_formats(tmp_path)
+    assert main(["verify", str(tmp_path), "--workers", "2"]) == 0
+    got = {(r["problem_id"], r["sample_index"]): r for r in store.samples().to_pylist()}
+    assert {k: r["correct"] for k, r in got.items()} == {
+        ("he", 0): True, ("he", 1): False, ("io", 0): True, ("io", 1): False, ("std", 0): True, ("std", 1): False}
+    assert (got["io", 0]["tests_passed"], got["io", 0]["tests_total"]) == (2, 2)
+    assert got["std", 1]["first_failure"] == "test 1: wrong_answer: expected '3', got '1\\n'"
+    assert got["he", 0]["answer_key"] and got["he", 0]["answer_key"] != got["he", 1]["answer_key"]
+
+
+def test_passk_verify_stops_when_the_sandbox_cannot_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    store = _run_with_three_formats(tmp_path)
+    monkeypatch.setattr(judge_module, "bwrap_base", lambda extra=(): ["bwrap", "--no-such-option"])
+    assert main(["verify", str(tmp_path)]) == 3
+    assert "the code verifier cannot run" in capsys.readouterr().err
+    assert not store.verdict_keys("m")  # nothing stored for those samples
