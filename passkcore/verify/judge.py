@@ -138,7 +138,11 @@ class Zygote:
                 return list(reply["reaped"])
 
     def close(self) -> None:
-        self._sock.close()
+        self._sock.close()  # a live zygote exits on EOF (its CPU time then counts in this process's rusage)
+        try:
+            self._proc.wait(2.0)
+        except subprocess.TimeoutExpired:
+            pass
         try:
             os.killpg(self._proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
