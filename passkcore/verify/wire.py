@@ -21,7 +21,7 @@ import socket
 import struct
 from typing import Any, Optional
 
-MAX_FRAME = 32 * 2**20  # bytes of one message: large outputs fail that test instead of filling memory
+MAX_FRAME = 8 * 2**20  # bytes of one message: bounds what a hostile frame can make json build here (~100 MB)
 MAX_DEPTH = 100
 MAX_NODES = 2_000_000
 _HEADER = struct.Struct(">I")

@@ -268,6 +268,7 @@ def _wipe(workdir: str) -> None:
 
 def _session(ctl: socket.socket, msg: dict, fds: list, workdir: str, own_pidns: bool) -> None:
     sample_dir = os.path.join(workdir, "s")
+    _wipe(workdir)  # normally empty already; whatever a failed wipe left must not reach this sample
     os.mkdir(sample_dir, 0o700)
     try:
         pid = os.fork()
