@@ -394,7 +394,7 @@ class Judge:
         passed, failure = 0, None
         for i, (text, expected) in enumerate(zip(inputs, outputs), 1):
             result, out = self._stdio_one(program, text)
-            got.append(out if result is None else _CRASH_MARK)
+            got.append(out.split() if result is None else _CRASH_MARK)  # keyed as compared: by token
             if result is None and not stdout_equal(out, expected, atol):
                 result = f"wrong_answer: expected {preview(expected)}, got {preview(out)}"
             if result is None:
