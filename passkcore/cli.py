@@ -11,6 +11,7 @@ from typing import Any, Optional
 import numpy as np
 
 from passkcore.counts import ModelCounts, load_counts
+from passkcore.verify.judge import VerifierUnavailable
 
 
 def _parse_ks(text: Optional[str]) -> Optional[list[int]]:
@@ -248,6 +249,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (ValueError, TypeError, ConnectionError) as exc:
         print(f"passk {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except VerifierUnavailable as exc:  # the sandbox cannot run: the stage stopped, nothing was stored
+        print(f"passk {args.command}: error: the code verifier cannot run: {exc}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

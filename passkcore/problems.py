@@ -12,18 +12,23 @@ import random
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Optional, Union
+from typing import Any, Literal, Optional, Union
 
-Kind = Literal["math", "code"]
+Kind = Literal["math", "code", "code_io", "code_stdio"]
+CODE_KINDS = ("code", "code_io", "code_stdio")
 
 MATH_INSTRUCTION = "Solve the problem. Put only the final answer inside \\boxed{}."
 CODE_INSTRUCTION = "Complete the following Python function. Reply with the whole function in one ```python code block."
+STDIO_INSTRUCTION = ("Write a Python program that reads the input from standard input and prints the answer to "
+                     "standard output. Reply with the whole program in one ```python code block.")
 
 
 @dataclass(frozen=True)
 class Problem:
-    """One problem. Math problems carry ``answer``; code problems carry ``tests`` and ``entry_point``
-    (HumanEval's convention: the tests define ``check(candidate)``)."""
+    """One problem. ``math`` carries ``answer``; ``code`` carries ``tests`` and ``entry_point``
+    (HumanEval's convention: the tests define ``check(candidate)``); ``code_io`` carries
+    ``entry_point``, ``inputs`` (argument lists) and ``outputs`` (return values); ``code_stdio`` carries
+    ``inputs`` and ``outputs`` (stdin and stdout texts). ``atol``: float tolerance of the io kinds."""
 
     id: str
     prompt: str
@@ -31,10 +36,15 @@ class Problem:
     answer: Optional[str] = None
     tests: Optional[str] = None
     entry_point: Optional[str] = None
+    inputs: Optional[list[Any]] = None
+    outputs: Optional[list[Any]] = None
+    atol: Optional[float] = None
 
     def user_message(self) -> str:
         """The chat message the sampler sends."""
-        if self.kind == "code":
+        if self.kind == "code_stdio":
+            return f"{STDIO_INSTRUCTION}\n\n{self.prompt}"
+        if self.kind in CODE_KINDS:
             return f"{CODE_INSTRUCTION}\n\n```python\n{self.prompt}```"
         return f"{self.prompt}\n\n{MATH_INSTRUCTION}"
 
@@ -63,8 +73,10 @@ def load_humaneval(limit: Optional[int] = None) -> list[Problem]:
 
 
 def load_jsonl(path: Union[str, Path], limit: Optional[int] = None) -> list[Problem]:
-    """One problem per line: ``{"id", "prompt", "answer"}`` (math) or
-    ``{"id", "prompt", "tests", "entry_point"}`` (code)."""
+    """One problem per line (schemas in README, "Problem files"): ``{"id", "prompt", "answer"}`` (math),
+    ``{"id", "prompt", "tests", "entry_point"}`` (code), or with ``"kind": "code_io"``
+    (``entry_point``, ``inputs``, ``outputs``, optional ``atol``) or ``"kind": "code_stdio"``
+    (``inputs``, ``outputs``, optional ``atol``)."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"problem file {str(path)!r} does not exist")
@@ -79,19 +91,58 @@ def load_jsonl(path: Union[str, Path], limit: Optional[int] = None) -> list[Prob
                 raise ValueError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
             if not isinstance(row, dict):
                 raise ValueError(f"{path}:{lineno}: expected an object")
-            for field in ("id", "prompt"):
-                if not isinstance(row.get(field), (str, int)) or row.get(field) == "":
-                    raise ValueError(f"{path}:{lineno}: missing or empty field {field!r}")
-            if "answer" in row and row["answer"] is not None:
-                problems.append(Problem(str(row["id"]), str(row["prompt"]), "math", answer=str(row["answer"])))
-            elif isinstance(row.get("tests"), str) and isinstance(row.get("entry_point"), str):
-                problems.append(Problem(str(row["id"]), str(row["prompt"]), "code", tests=row["tests"],
-                                        entry_point=row["entry_point"]))
-            else:
-                raise ValueError(f"{path}:{lineno}: needs 'answer', or 'tests' and 'entry_point'")
+            problems.append(_problem_from_row(row, f"{path}:{lineno}"))
             if limit is not None and len(problems) >= limit:
                 break
     return _check_unique(problems, str(path))
+
+
+def _problem_from_row(row: dict[str, Any], where: str) -> Problem:
+    for field in ("id", "prompt"):
+        if not isinstance(row.get(field), (str, int)) or row.get(field) == "":
+            raise ValueError(f"{where}: missing or empty field {field!r}")
+    pid, prompt, kind = str(row["id"]), str(row["prompt"]), row.get("kind")
+    if kind in ("code_io", "code_stdio"):
+        return _io_problem(row, pid, prompt, kind, where)
+    if kind not in (None, "math", "code"):
+        raise ValueError(f"{where}: field 'kind' must be one of math, code, code_io, code_stdio; got {kind!r}")
+    if kind != "code" and "answer" in row and row["answer"] is not None:
+        return Problem(pid, prompt, "math", answer=str(row["answer"]))
+    if kind != "math" and isinstance(row.get("tests"), str) and isinstance(row.get("entry_point"), str):
+        _check_entry_point(row["entry_point"], where)
+        return Problem(pid, prompt, "code", tests=row["tests"], entry_point=row["entry_point"])
+    raise ValueError(f"{where}: needs 'answer', or 'tests' and 'entry_point'")
+
+
+def _check_entry_point(entry_point: Any, where: str) -> None:
+    if not isinstance(entry_point, str) or not entry_point.isidentifier():
+        raise ValueError(f"{where}: field 'entry_point' must be a Python identifier, got {entry_point!r}")
+
+
+def _io_problem(row: dict[str, Any], pid: str, prompt: str, kind: Kind, where: str) -> Problem:
+    inputs, outputs, atol = row.get("inputs"), row.get("outputs"), row.get("atol")
+    for field, value in (("inputs", inputs), ("outputs", outputs)):
+        if not isinstance(value, list) or not value:
+            raise ValueError(f"{where}: field {field!r} must be a non-empty list")
+    assert isinstance(inputs, list) and isinstance(outputs, list)
+    if len(inputs) != len(outputs):
+        raise ValueError(f"{where}: 'inputs' has {len(inputs)} entries but 'outputs' has {len(outputs)}")
+    if atol is not None and (isinstance(atol, bool) or not isinstance(atol, (int, float)) or not atol >= 0):
+        raise ValueError(f"{where}: field 'atol' must be a number >= 0, got {atol!r}")
+    entry_point = None
+    if kind == "code_io":
+        entry_point = row.get("entry_point")
+        _check_entry_point(entry_point, where)
+        for i, args in enumerate(inputs):
+            if not isinstance(args, list):
+                raise ValueError(f"{where}: inputs[{i}] must be a list of arguments, got {type(args).__name__}")
+    else:
+        for field, values in (("inputs", inputs), ("outputs", outputs)):
+            for i, text in enumerate(values):
+                if not isinstance(text, str):
+                    raise ValueError(f"{where}: {field}[{i}] must be a string, got {type(text).__name__}")
+    return Problem(pid, prompt, kind, entry_point=entry_point, inputs=inputs, outputs=outputs,
+                   atol=None if atol is None else float(atol))
 
 
 _NAMES = ["Ana", "Ben", "Chen", "Dana", "Eli", "Farah", "Gus", "Hana", "Ivan", "Jo"]

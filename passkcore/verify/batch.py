@@ -1,19 +1,19 @@
 """Batch verification of sample rows.
 
 Math: ``math_pool.verify_math`` (worker processes under an address-space limit, a sample that overruns
-its limit has its worker killed and is the only one judged ``timeout``). Code: each sample is its own
-sandboxed subprocess, so a thread pool only waits on them.
+its limit has its worker killed and is the only one judged ``timeout``). Code:
+``passkcore.verify.code.verify_code_rows`` (sandboxed judges, one per worker thread; VerifierUnavailable when
+the sandbox cannot run).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Optional
 
 from passkcore.problems import Problem
-from passkcore.verify.code import check_code, extract_program, verifier_name
+from passkcore.verify.code import verify_code_rows
 from passkcore.verify.math import EXTRACT_POLICIES
 from passkcore.verify.math_pool import verify_math
 from passkcore.verify.verdict import Verdict
@@ -31,7 +31,8 @@ def verify_rows(
 ) -> list[Verdict]:
     """Verdicts for sample rows (``problem_id`` and ``response``), in row order. Math answers are
     taken under ``math_extract`` (``fallback`` or ``boxed``, see ``check_math``); ``timeout_s`` and
-    ``memory_mb`` limit each sample, math and code alike."""
+    ``memory_mb`` limit each sample, math and code alike. Raises VerifierUnavailable, and returns no
+    verdicts, when the code sandbox cannot run."""
     if math_extract not in EXTRACT_POLICIES:
         raise ValueError(f"math_extract must be one of {EXTRACT_POLICIES}, got {math_extract!r}")
     workers = workers or max(1, os.cpu_count() or 1)
@@ -53,17 +54,8 @@ def verify_rows(
         for i, v in zip(math_idx, math_verdicts):
             verdicts[i] = v
 
-    def one_code(i: int) -> Verdict:
-        problem = problems[str(rows[i]["problem_id"])]
-        assert problem.tests is not None and problem.entry_point is not None
-        program = extract_program(str(rows[i]["response"]), problem.prompt, problem.entry_point)
-        if program is None:
-            return Verdict(False, "no_answer", None, verifier_name())
-        return check_code(program, problem.tests, problem.entry_point, timeout_s=timeout_s, memory_mb=memory_mb)
-
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for i, v in zip(code_idx, pool.map(one_code, code_idx)):
-            verdicts[i] = v
-            if progress:
-                progress(1)
+    code_verdicts = verify_code_rows([rows[i] for i in code_idx], [problems[str(rows[i]["problem_id"])] for i in code_idx],
+                                     workers=workers, timeout_s=timeout_s, memory_mb=memory_mb, progress=progress)
+    for i, v in zip(code_idx, code_verdicts):
+        verdicts[i] = v
     return [v for v in verdicts if v is not None]

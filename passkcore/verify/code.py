@@ -1,18 +1,25 @@
-"""Code samples: extract the program from a response, run it with the problem's tests in the sandbox."""
+"""Code samples: extract the program from a response; judge it (passkcore.verify.judge) in the sandbox."""
 
 from __future__ import annotations
 
+import queue
 import re
-from typing import Optional
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Optional
 
-from passkcore.verify.sandbox import bwrap_available, run_sandboxed
+from passkcore.problems import Problem
+from passkcore.verify.judge import Judge, VerifierUnavailable, verifier_name
 from passkcore.verify.verdict import Verdict
 
 _BLOCK = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*?)(?:```|\Z)", re.S)
 
-
-def verifier_name() -> str:
-    return "sandbox:bwrap" if bwrap_available() else "sandbox:rlimits"
+# The self-test every batch starts with: a sandbox that passes the first and fails the second works.
+_SELF_TEST = Problem("passk-self-test", "def add(a, b):\n", "code", entry_point="add",
+                     tests="def check(candidate):\n    assert candidate(2, 3) == 5\n    assert candidate(-1, 1) == 0\n")
+_SELF_TEST_STDIO = Problem("passk-self-test-stdio", "", "code_stdio", inputs=["2 3\n"], outputs=["5\n"])
+_GOOD = ("def add(a, b):\n    return a + b\n", "a, b = map(int, input().split())\nprint(a + b)\n")
+_WRONG = ("def add(a, b):\n    return a - b\n", "a, b = map(int, input().split())\nprint(a - b)\n")
 
 
 def extract_program(response: str, prompt: str, entry_point: str) -> Optional[str]:
@@ -31,17 +38,77 @@ def extract_program(response: str, prompt: str, entry_point: str) -> Optional[st
     return prompt + body
 
 
-def check_code(program: str, tests: str, entry_point: str, *, timeout_s: float = 10.0, memory_mb: int = 1024) -> Verdict:
-    """Runs ``program`` followed by ``tests`` and ``check(entry_point)`` (HumanEval's convention) in the
-    sandbox. Never executes anything in the calling process."""
-    for name, value in (("program", program), ("tests", tests), ("entry_point", entry_point)):
+def extract_script(response: str) -> Optional[str]:
+    """A stdin/stdout program: the first code block, else the whole response."""
+    blocks = _BLOCK.findall(response)
+    body = blocks[0] if blocks else response
+    return body if body.strip() else None
+
+
+def check_code(program: str, tests: str, entry_point: str, *, timeout_s: float = 10.0, memory_mb: int = 1024,
+               prompt: str = "") -> Verdict:
+    """Runs ``program`` in the candidate sandbox and ``prompt`` + ``tests`` + ``check(entry_point)``
+    (HumanEval's convention) in the harness sandbox. Never executes anything in the calling process;
+    VerifierUnavailable when the sandbox cannot start."""
+    for name, value in (("program", program), ("tests", tests), ("entry_point", entry_point), ("prompt", prompt)):
         if not isinstance(value, str):
             raise TypeError(f"{name} must be a string")
     if not entry_point.isidentifier():
         raise ValueError(f"entry_point must be a Python identifier, got {entry_point!r}")
-    source = f"{program}\n\n{tests}\n\ncheck({entry_point})\n"
-    result = run_sandboxed(source, timeout_s=timeout_s, memory_mb=memory_mb)
-    reason = {"ok": "passed", "assertion": "wrong_answer", "memory": "memory", "timeout": "timeout"}.get(
-        result.status, "crashed")
-    detail = "" if reason == "passed" else f"{result.status} (exit {result.exit_code}): {result.stderr[-500:]}"
-    return Verdict(reason == "passed", reason, None, verifier_name(), detail)
+    with Judge(timeout_s=timeout_s, memory_mb=memory_mb) as judge:
+        return judge.check(program, tests, entry_point, prompt)
+
+
+def program_for(problem: Problem, response: str) -> Optional[str]:
+    if problem.kind == "code_stdio":
+        return extract_script(response)
+    assert problem.entry_point is not None
+    return extract_program(response, problem.prompt, problem.entry_point)
+
+
+def self_test(judge: Judge) -> None:
+    """VerifierUnavailable unless the judge passes known-good programs and fails known-wrong ones."""
+    for problem, good, wrong in ((_SELF_TEST, _GOOD[0], _WRONG[0]), (_SELF_TEST_STDIO, _GOOD[1], _WRONG[1])):
+        ok, bad = judge.judge(problem, good), judge.judge(problem, wrong)
+        if not ok.passed or bad.passed:
+            raise VerifierUnavailable(
+                f"sandbox self-test ({problem.kind}): a known-good program was judged {ok.reason} "
+                f"({ok.first_failure}) and a known-wrong one {bad.reason}")
+
+
+def verify_code_rows(rows: Sequence[Mapping[str, Any]], problems: Sequence[Problem], *, workers: int,
+                     timeout_s: float, memory_mb: int, progress: Optional[Callable[[int], None]] = None) -> list[Verdict]:
+    """Verdicts for code responses (``rows[i]["response"]`` of ``problems[i]``), in order: one judge per
+    worker, each self-tested first; VerifierUnavailable (and no verdicts) if the sandbox cannot run."""
+    if not rows:
+        return []
+    workers = max(1, min(workers, len(rows)))
+    judges: queue.SimpleQueue[Judge] = queue.SimpleQueue()
+    made: list[Judge] = []
+    try:
+        for _ in range(workers):
+            made.append(Judge(timeout_s=timeout_s, memory_mb=memory_mb))
+            self_test(made[-1])
+            judges.put(made[-1])
+
+        def one(i: int) -> Verdict:
+            problem = problems[i]
+            program = program_for(problem, str(rows[i]["response"]))
+            if program is None:
+                return Verdict(False, "no_answer", None, verifier_name())
+            judge = judges.get()
+            try:
+                return judge.judge(problem, program)
+            finally:
+                judges.put(judge)
+
+        out = []
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for v in pool.map(one, range(len(rows))):
+                out.append(v)
+                if progress:
+                    progress(1)
+        return out
+    finally:
+        for judge in made:
+            judge.close()

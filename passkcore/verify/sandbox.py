@@ -1,4 +1,8 @@
-"""A sandboxed subprocess for untrusted programs.
+"""A sandboxed subprocess for untrusted programs (the bubblewrap command line shared by every sandbox).
+
+``run_sandboxed`` is the one-process design verdicts used before passkcore.verify.judge: the program
+and its tests in one process, "passed" a nonce line it prints. It stays as a general runner and as the
+baseline of benches/test_verify.py; no verdict depends on it.
 
 Layers: bubblewrap (read-only root, private /tmp, /proc and /dev, no network, own pid/ipc/uts
 namespaces, a cleared environment, dies with its parent); the work directory as HOME and cwd; rlimits
@@ -21,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -103,23 +108,50 @@ def _reopen_python_mounts() -> list[str]:
     return args
 
 
-def _command(workdir: Path) -> list[str]:
-    python = [sys.executable, "-I", "-B", str(workdir / "_runner.py")]
-    if bwrap_available():
-        return [
-            "bwrap", "--ro-bind", "/", "/", *_reopen_python_mounts(), "--dev", "/dev", "--proc", "/proc",
-            "--tmpfs", "/tmp", "--bind", str(workdir), str(workdir), "--unshare-net", "--unshare-pid",
-            "--unshare-ipc", "--unshare-uts", "--die-with-parent", "--new-session", "--clearenv",
-            "--setenv", "HOME", str(workdir), "--setenv", "PATH", "/usr/bin:/bin",
-            "--setenv", "PASSK_DROP_UID", "1", "--chdir", str(workdir),
-            *python,
-        ]
+def _under_tmp(path: str) -> bool:
+    return path == "/tmp" or path.startswith("/tmp/")
+
+
+def _tmp_binds() -> list[str]:
+    """bwrap arguments that bind the interpreter's folders back, read-only, where they live under
+    /tmp (a venv or checkout in a fresh clone there): the sandbox's private /tmp would hide them."""
+    paths: set[str] = set()
+    for p in (sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix, str(Path(sys.executable).parent)):
+        paths.update((os.path.abspath(p), os.path.realpath(p)))
+    paths.add(str(Path(os.path.realpath(sys.executable)).parent.parent))
+    args: list[str] = []
+    for path in sorted((p for p in paths if _under_tmp(p) and p != "/tmp"), key=len):
+        args += ["--ro-bind", path, path]
+    return args
+
+
+def bwrap_base(extra: Sequence[str] = ()) -> list[str]:
+    """The bubblewrap command line up to the program: read-only root, the Python installation
+    readable by nobody and visible even under /tmp, private /dev, /proc and /tmp (``extra`` mounts go
+    after /tmp), no network, own pid/ipc/uts namespaces, a cleared environment."""
+    return [
+        "bwrap", "--ro-bind", "/", "/", *_reopen_python_mounts(), "--dev", "/dev", "--proc", "/proc",
+        "--tmpfs", "/tmp", *_tmp_binds(), *extra, "--unshare-net", "--unshare-pid",
+        "--unshare-ipc", "--unshare-uts", "--die-with-parent", "--new-session", "--clearenv",
+        "--setenv", "PATH", "/usr/bin:/bin",
+    ]
+
+
+def warn_unisolated() -> None:
     global _warned
     if not _warned:
         warnings.warn(SandboxWarning("bubblewrap (bwrap) is not available: sandboxed programs run with rlimits, "
                                      "a dropped uid and a cleared environment, but WITHOUT network or filesystem "
-                                     "isolation; install the 'bubblewrap' package"), stacklevel=3)
+                                     "isolation; install the 'bubblewrap' package"), stacklevel=4)
         _warned = True
+
+
+def _command(workdir: Path) -> list[str]:
+    python = [sys.executable, "-I", "-B", str(workdir / "_runner.py")]
+    if bwrap_available():
+        return [*bwrap_base(["--bind", str(workdir), str(workdir)]), "--setenv", "HOME", str(workdir),
+                "--setenv", "PASSK_DROP_UID", "1", "--chdir", str(workdir), *python]
+    warn_unisolated()
     return python
 
 

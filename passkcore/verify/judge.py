@@ -1,0 +1,427 @@
+"""Code verdicts decided outside the judged process.
+
+Two warm sandboxes per judge, each a zygote (zygote.py) inside its own bubblewrap: pid, mount, ipc and
+network namespaces of its own, so the candidate cannot see, signal or trace the other one. The
+candidate sandbox runs the sample's program; the harness sandbox runs the dataset's tests. This
+process relays calls between them and reads back only plain data (wire.py), parsed strictly: the
+verdict comes from the harness's report or from comparisons made here, never from anything the
+candidate prints, exits with or patches. Each sample is a fresh fork of a zygote, with rlimits, its
+own session and an empty directory; a timeout or crash of either side is a failed sample, a sandbox
+that cannot start is ``VerifierUnavailable``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+from passkcore.problems import Problem
+from passkcore.verify import wire
+from passkcore.verify.compare import preview, stdout_equal, values_equal
+from passkcore.verify.sandbox import bwrap_available, bwrap_base, nobody_can_read_python, warn_unisolated
+from passkcore.verify.verdict import Verdict
+
+_LIB = Path(__file__).parent
+_LIB_IN_SANDBOX = "/tmp/.passk-lib"
+_WORK_IN_SANDBOX = "/tmp/.passk-work"
+_START_TIMEOUT = 30.0  # s for a zygote to report ready (interpreter start, ~50 ms here)
+_CONTROL_TIMEOUT = 10.0  # s for a fork or reap answer from a live zygote
+_OUTPUT_LIMIT = 16 * 2**20  # bytes of stdout read back (the child's RLIMIT_FSIZE is the same)
+_MAX_PROCS = 64
+
+
+class VerifierUnavailable(RuntimeError):
+    """The sandbox cannot run (bwrap refused, interpreter not visible inside it, out of resources):
+    an error of the verifier, never a verdict on the samples."""
+
+
+class _Broken(Exception):
+    """A zygote stopped answering its control channel."""
+
+
+def verifier_name() -> str:
+    return "sandbox:bwrap" if bwrap_available() else "sandbox:rlimits"
+
+
+class Zygote:
+    """One sandbox with a warm interpreter in it; ``fork`` starts a sample's process there."""
+
+    def __init__(self) -> None:
+        ours, theirs = socket.socketpair()
+        self._stderr = tempfile.TemporaryFile()
+        self._hostdir: Optional[str] = None
+        # Without bwrap the drop to nobody only happens where nobody can still read Python; inside,
+        # bwrap_base makes the installation readable.
+        drop = "1" if nobody_can_read_python() else "0"
+        python = [sys.executable, "-I", "-B"]
+        if bwrap_available():
+            cmd = [*bwrap_base(["--ro-bind", str(_LIB), _LIB_IN_SANDBOX]), "--setenv", "PASSK_DROP_UID", "1",
+                   "--setenv", "PASSK_PIDNS", "1", "--chdir", "/", *python,
+                   f"{_LIB_IN_SANDBOX}/zygote.py", _WORK_IN_SANDBOX]
+        else:
+            warn_unisolated()
+            self._hostdir = tempfile.mkdtemp(prefix="passk-zygote-")
+            cmd = [*python, str(_LIB / "zygote.py"), self._hostdir]
+        env = {"PATH": "/usr/bin:/bin", "PASSK_DROP_UID": drop, "PASSK_PIDNS": "0"}
+        try:
+            self._proc = subprocess.Popen(cmd, stdin=theirs.fileno(), stdout=subprocess.DEVNULL,
+                                          stderr=self._stderr, env=env, start_new_session=True)
+        except OSError as exc:
+            raise VerifierUnavailable(f"cannot start the sandbox ({cmd[0]}): {exc}") from exc
+        finally:
+            theirs.close()
+        self._sock = ours
+        try:
+            ready = self._recv(_START_TIMEOUT)
+        except _Broken as exc:
+            try:  # bwrap's own message, once it has exited
+                self._proc.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
+            cause = self.stderr() or "no output"
+            self.close()
+            raise VerifierUnavailable(f"the sandbox did not start: {exc}: {cause}") from None
+        if not ready.get("ready"):
+            self.close()
+            raise VerifierUnavailable(f"the sandbox did not start: {ready}")
+
+    def stderr(self) -> str:
+        if self._stderr.closed:
+            return ""
+        self._stderr.seek(0)
+        return self._stderr.read()[-2000:].decode("utf-8", "replace").strip()
+
+    def _recv(self, timeout: float) -> dict[str, Any]:
+        self._sock.settimeout(timeout)
+        try:
+            return wire.recv(self._sock)[0]
+        except (OSError, EOFError, wire.WireError) as exc:
+            raise _Broken(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__) from None
+
+    def fork(self, request: dict[str, Any], fds: list[int]) -> None:
+        """Asks for the sample's process; ``forked`` waits for it (two sandboxes fork in parallel)."""
+        try:
+            wire.send(self._sock, {"op": "fork", **request}, fds)
+        except OSError as exc:
+            raise _Broken(str(exc)) from None
+
+    def forked(self) -> None:
+        reply = self._recv(_CONTROL_TIMEOUT)
+        if "pid" not in reply:
+            raise _Broken(str(reply.get("error", reply)))
+
+    def wait_exit(self, timeout: float) -> Optional[list[Any]]:
+        """The child's exit status, or None when it is still running after ``timeout`` seconds."""
+        try:
+            return self._recv(max(timeout, 0.001)).get("exited")
+        except _Broken:  # a timeout, or a zygote the sample killed: reap() tells them apart
+            return None
+
+    def reap(self) -> None:
+        """Kill what the sample left behind and wipe its directory; ``reaped`` gives its exit status."""
+        try:
+            wire.send(self._sock, {"op": "reap"})
+        except OSError as exc:
+            raise _Broken(str(exc)) from None
+
+    def reaped(self) -> list[Any]:
+        while True:
+            reply = self._recv(_CONTROL_TIMEOUT)
+            if "reaped" in reply:
+                return list(reply["reaped"])
+
+    def close(self) -> None:
+        self._sock.close()  # a live zygote exits on EOF (its CPU time then counts in this process's rusage)
+        try:
+            self._proc.wait(2.0)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            os.killpg(self._proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self._proc.wait()
+        self._stderr.close()
+        if self._hostdir:
+            subprocess.run(["rm", "-rf", self._hostdir], check=False)
+
+
+class _Session:
+    """One forked process: its channel to this side, with per-call deadlines."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.broken = False
+
+    def send(self, message: dict[str, Any]) -> None:
+        if not self.broken:
+            self.sock.settimeout(_CONTROL_TIMEOUT)
+            try:
+                wire.send(self.sock, message)
+            except OSError:  # the other side is gone (or stopped reading): the next recv says "ended"
+                self.broken = True
+
+    def recv(self, deadline: float) -> tuple[str, dict[str, Any]]:
+        """("ok", message), or ("timeout" | "ended" | "garbled", {}) for a channel that failed."""
+        remaining = deadline - time.monotonic()
+        if self.broken:
+            return "ended", {}
+        if remaining <= 0:
+            return "timeout", {}
+        self.sock.settimeout(remaining)
+        try:
+            return "ok", wire.recv(self.sock)[0]
+        except (socket.timeout, TimeoutError):
+            return "timeout", {}
+        except (EOFError, ConnectionError, OSError):
+            return "ended", {}
+        except wire.WireError:
+            return "garbled", {}
+
+
+def _reason(failure: str) -> str:
+    if failure.startswith("wrong_answer"):
+        return "wrong_answer"
+    if failure.startswith("timeout"):
+        return "timeout"
+    return "memory" if "MemoryError" in failure else "crashed"
+
+
+def _failure_of(status: str, message: dict[str, Any]) -> str:
+    if status == "timeout":
+        return "timeout"
+    if status == "ended":
+        return "crash: the program ended"
+    if status == "garbled":
+        return "unserialisable return: malformed frame"
+    if "u" in message:
+        return "unserialisable return"
+    return "crash: " + str(message.get("e", "no reply"))[:200]
+
+
+def _canonical(message: dict[str, Any]) -> tuple[Any, Any]:
+    """The return value and arguments of a call reply, rebuilt as plain data (WireError otherwise)."""
+    return wire.from_tree(message.get("r")), wire.from_tree(message.get("a"))
+
+
+_CRASH_MARK = b"\x00passk:failed"  # stands for a test without an output in answer keys
+
+
+class Judge:
+    """A candidate sandbox and a harness sandbox; ``judge`` decides one sample. Not thread-safe: one
+    judge per worker thread."""
+
+    def __init__(self, *, timeout_s: float = 10.0, memory_mb: int = 1024) -> None:
+        if timeout_s <= 0 or memory_mb < 64:
+            raise ValueError(f"need timeout_s > 0 and memory_mb >= 64 (got {timeout_s}, {memory_mb})")
+        self.timeout_s, self.memory_mb = timeout_s, memory_mb
+        self._zygotes: dict[str, Optional[Zygote]] = {"candidate": None, "harness": None}
+        self.verifier = verifier_name()
+
+    def __enter__(self) -> Judge:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for role, z in self._zygotes.items():
+            if z is not None:
+                z.close()
+            self._zygotes[role] = None
+
+    def _zygote(self, role: str) -> Zygote:
+        z = self._zygotes[role]
+        if z is None:
+            z = self._zygotes[role] = Zygote()
+        return z
+
+    def _start(self, requests: dict[str, tuple[dict[str, Any], list[int]]]) -> None:
+        """Forks the sample's processes, one per role's sandbox, in parallel; a zygote that fails before
+        any sample code ran gets one restart, then the verifier is unavailable."""
+        limits = {"timeout_s": self.timeout_s, "memory_mb": self.memory_mb, "max_procs": _MAX_PROCS}
+        todo = list(requests)
+        for attempt in range(2):
+            broken: dict[str, str] = {}
+            for role in todo:
+                try:
+                    self._zygote(role).fork({**limits, **requests[role][0]}, requests[role][1])
+                except _Broken as exc:
+                    broken[role] = str(exc)
+            for role in todo:
+                if role not in broken:
+                    try:
+                        self._zygote(role).forked()
+                    except _Broken as exc:
+                        broken[role] = str(exc)
+            for role, cause in broken.items():
+                z = self._zygotes[role]
+                broken[role] = f"{cause}: {z.stderr() if z else ''}"
+                if z is not None:
+                    z.close()
+                self._zygotes[role] = None
+            if not broken:
+                return
+            if attempt:
+                raise VerifierUnavailable(f"the {', '.join(broken)} sandbox cannot start a process: "
+                                          + "; ".join(broken.values()))
+            todo = list(broken)
+
+    def _reap(self, roles: list[str]) -> dict[str, Optional[list[Any]]]:
+        """Ends the sample in each role's sandbox; the exit statuses (None where the sample killed or
+        stopped its zygote: a fresh one starts for the next sample)."""
+        status: dict[str, Optional[list[Any]]] = {}
+        for role in roles:
+            z = self._zygotes[role]
+            try:
+                if z is not None:
+                    z.reap()
+            except _Broken:
+                status[role] = None
+        for role in roles:
+            z = self._zygotes[role]
+            if z is not None and role not in status:
+                try:
+                    status[role] = z.reaped()
+                    continue
+                except _Broken:
+                    pass
+            if z is not None:
+                z.close()
+            self._zygotes[role] = None
+            status[role] = None
+        return status
+
+    def judge(self, problem: Problem, program: str) -> Verdict:
+        if problem.kind == "code":
+            assert problem.tests is not None and problem.entry_point is not None
+            return self.check(program, problem.tests, problem.entry_point, problem.prompt)
+        if problem.kind == "code_io":
+            assert problem.entry_point is not None and problem.inputs is not None and problem.outputs is not None
+            return self.function_io(program, problem.entry_point, problem.inputs, problem.outputs, problem.atol)
+        if problem.kind == "code_stdio":
+            assert problem.inputs is not None and problem.outputs is not None
+            return self.stdio(program, problem.inputs, problem.outputs, problem.atol)
+        raise ValueError(f"problem {problem.id!r}: kind {problem.kind!r} is not code")
+
+    def _verdict(self, passed: int, total: int, failure: Optional[str], outputs: list[Any]) -> Verdict:
+        ok = failure is None and passed == total
+        reason = "passed" if ok else _reason((failure or "").split(": ", 1)[-1] if failure and failure.startswith(
+            "test ") else failure or "")
+        return Verdict(ok, reason, None, self.verifier, "" if ok else (failure or ""), tests_passed=passed,
+                       tests_total=total, first_failure=failure, answer_key=wire.digest(outputs))
+
+    def check(self, program: str, tests: str, entry_point: str, prompt: str = "") -> Verdict:
+        """HumanEval's ``check(candidate)``: one test. The harness sandbox runs it with a proxy that
+        talks straight to the candidate sandbox; this side only waits for the harness's report."""
+        deadline = time.monotonic() + self.timeout_s
+        h_ours, h_theirs = socket.socketpair()
+        link_h, link_c = socket.socketpair()  # harness <-> candidate: their only connection
+        try:
+            self._start({
+                "harness": ({"mode": "harness", "prompt": prompt, "tests": tests, "entry": entry_point},
+                            [h_theirs.fileno(), link_h.fileno()]),
+                "candidate": ({"mode": "call", "source": program, "entry": entry_point}, [link_c.fileno()]),
+            })
+            for s in (h_theirs, link_h, link_c):
+                s.close()
+            status, report = _Session(h_ours).recv(deadline)
+        finally:
+            for s in (h_ours, h_theirs, link_h, link_c):
+                s.close()
+        self._reap(["candidate", "harness"])
+        key = report.get("key")
+        key = key if isinstance(key, str) and len(key) <= 64 else None
+        if status != "ok" or "done" not in report:
+            failure = "timeout" if status == "timeout" else "crash: the tests' process ended"
+            return Verdict(False, _reason(failure), None, self.verifier, failure, tests_passed=0, tests_total=1,
+                           first_failure=failure)
+        if report["done"] is True:
+            return Verdict(True, "passed", None, self.verifier, tests_passed=1, tests_total=1, answer_key=key)
+        failure = str(report.get("why"))[:300]
+        return Verdict(False, _reason(failure), None, self.verifier, failure, tests_passed=0, tests_total=1,
+                       first_failure=failure, answer_key=key)
+
+    def function_io(self, program: str, entry_point: str, inputs: list[Any], outputs: list[Any],
+                    atol: Optional[float] = None) -> Verdict:
+        """Calls ``entry_point(*inputs[i])`` in one candidate process; each output compared here."""
+        ours, theirs = socket.socketpair()
+        got: list[Any] = []
+        passed, failure = 0, None
+        self._start({"candidate": ({"mode": "call", "source": program, "entry": entry_point}, [theirs.fileno()])})
+        try:
+            theirs.close()
+            session = _Session(ours)
+            status, ready = session.recv(time.monotonic() + self.timeout_s)
+            dead = None if status == "ok" and ready.get("ready") else _failure_of(status, ready)
+            for i, (args, expected) in enumerate(zip(inputs, outputs), 1):
+                result = dead
+                if dead is None:
+                    session.send({"a": wire.to_tree(list(args))})
+                    status, reply = session.recv(time.monotonic() + self.timeout_s)
+                    try:
+                        value = _canonical(reply)[0] if status == "ok" and "r" in reply else _CRASH_MARK
+                    except wire.WireError:
+                        status, reply, value = "ok", {"u": True}, _CRASH_MARK
+                    got.append(value)
+                    if value is _CRASH_MARK:
+                        result = _failure_of(status, reply)
+                        dead = result if status != "ok" else None
+                    elif not values_equal(value, expected, atol):
+                        result = f"wrong_answer: expected {preview(expected)}, got {preview(value)}"
+                    else:
+                        passed += 1
+                else:
+                    got.append(_CRASH_MARK)
+                if result and failure is None:
+                    failure = f"test {i}: {result}"
+        finally:
+            ours.close()
+            theirs.close()
+            self._reap(["candidate"])
+        return self._verdict(passed, len(inputs), failure, got)
+
+    def stdio(self, program: str, inputs: list[str], outputs: list[str], atol: Optional[float] = None) -> Verdict:
+        """Runs the program once per input on stdin; its stdout compared here, token by token."""
+        got: list[Any] = []
+        passed, failure = 0, None
+        for i, (text, expected) in enumerate(zip(inputs, outputs), 1):
+            result, out = self._stdio_one(program, text)
+            got.append(out.split() if result is None else _CRASH_MARK)  # keyed as compared: by token
+            if result is None and not stdout_equal(out, expected, atol):
+                result = f"wrong_answer: expected {preview(expected)}, got {preview(out)}"
+            if result is None:
+                passed += 1
+            elif failure is None:
+                failure = f"test {i}: {result}"
+            if result == "timeout":  # a program that hangs once would hang on every test: stop here
+                got += [_CRASH_MARK] * (len(inputs) - i)
+                break
+        return self._verdict(passed, len(inputs), failure, got)
+
+    def _stdio_one(self, program: str, text: str) -> tuple[Optional[str], str]:
+        files = [os.memfd_create(name, 0) for name in ("stdin", "stdout", "stderr")]
+        try:
+            os.write(files[0], text.encode())  # an input larger than one write still lands: memfds take all
+            os.lseek(files[0], 0, os.SEEK_SET)
+            self._start({"candidate": ({"mode": "stdio", "source": program}, files)})
+            status = self._zygote("candidate").wait_exit(self.timeout_s)
+            final = self._reap(["candidate"])["candidate"]
+            if status is None and final is not None:
+                return "timeout", ""
+            status = status or final  # None: the program killed its own sandbox
+            out = os.pread(files[1], _OUTPUT_LIMIT, 0).decode("utf-8", "replace")
+            if status is None or status != ["exit", 0]:
+                err = os.pread(files[2], 4000, 0).decode("utf-8", "replace").strip().splitlines()
+                return "crash: " + (err[-1] if err else f"{status}")[:200], out
+            return None, out
+        finally:
+            for fd in files:
+                os.close(fd)
