@@ -64,9 +64,9 @@ def _coverage(data: dict[str, Any], p: str, row: dict[str, Any]) -> _Sentence:
     b, m = row["base"], row["model"]
     return (_Sentence(data, row["benchmark"], "coverage").text("With k = ").num(p + "k_max")
             .text(f" samples, {m} solves ").num(p + "solved_model").text(" of ").num(p + "problems")
-            .text(f" problems and {b} ").num(p + "solved_base").text(f", a coverage difference of ")
+            .text(f" problems and {b} ").num(p + "solved_base").text(", a coverage difference of ")
             .num(p + "coverage_difference").text(" (interval ").num(p + "coverage_difference_ci.0").text(" to ")
-            .num(p + "coverage_difference_ci.1").text(f"); ").num(p + "only_base")
+            .num(p + "coverage_difference_ci.1").text("); ").num(p + "only_base")
             .text(f" are solved only by {b} and ").num(p + "only_model").text(f" only by {m}."))
 
 
