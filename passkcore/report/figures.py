@@ -43,19 +43,21 @@ def pass_at_k_panel(ax: Any, bench: dict[str, Any], ci: float, title: str) -> No
         c = bench["curves"][m]
         ax.plot(ks, c["pass_at_k"], color=colors[i % len(colors)], label=m, lw=2)
         ax.fill_between(ks, c["ci_low"], c["ci_high"], color=colors[i % len(colors)], alpha=0.2, lw=0)
-    for cross in bench["crossings"]:
-        if cross["k"] is not None:
-            y = bench["curves"][cross["a"]]["pass_at_k"][cross["k"] - 1]
-            ax.axvline(cross["k"], color="grey", ls="--", lw=1)
-            ax.annotate(f"{cross['a']} reaches {cross['b']}\nat k = {cross['k']}", (cross["k"], y),
-                        textcoords="offset points", xytext=(8, -28), fontsize=9)
+    # Only the crossings with the base are marked: with a series, those among checkpoints would pile up.
+    marked = [c for c in bench["crossings"] if c["k"] is not None and bench["base"] in (c["a"], c["b"])]
+    for cross in marked:
+        ax.axvline(cross["k"], color="grey", ls="--", lw=1)
+    if marked:
+        ax.text(0.98, 0.03, "\n".join(f"{c['a']} reaches {c['b']} at k = {c['k']}" for c in marked),
+                transform=ax.transAxes, ha="right", va="bottom", fontsize=8,
+                bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"})
     if ks.size > 1:
         ax.set_xscale("log", base=2)
     ax.set_xlabel("k (samples per problem)")
     ax.set_ylabel("pass@k (mean over problems)")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left")
 
 
 def _accuracy(ax: Any, bench: dict[str, Any]) -> None:

@@ -26,9 +26,9 @@ def _fmt(value: Any, fmt: str) -> str:
 
 
 class _Sentence:
-    def __init__(self, data: dict[str, Any], benchmark: str, kind: str) -> None:
+    def __init__(self, data: dict[str, Any], row: dict[str, Any], kind: str) -> None:
         self.data, self.parts = data, []  # type: ignore[var-annotated]
-        self.benchmark, self.kind = benchmark, kind
+        self.benchmark, self.model, self.kind = row["benchmark"], row["model"], kind
 
     def text(self, s: str) -> _Sentence:
         self.parts.append(s)
@@ -41,13 +41,14 @@ class _Sentence:
 
     def done(self) -> dict[str, Any]:
         text = "".join(p if isinstance(p, str) else p["text"] for p in self.parts)
-        return {"benchmark": self.benchmark, "kind": self.kind, "text": text, "parts": self.parts}
+        return {"benchmark": self.benchmark, "model": self.model, "kind": self.kind, "text": text,
+                "parts": self.parts}
 
 
 def _crossing(data: dict[str, Any], p: str, row: dict[str, Any]) -> _Sentence:
     lower = row["crossing_lower"]
     other = row["model"] if lower == row["base"] else row["base"]
-    s = _Sentence(data, row["benchmark"], "crossing").text(f"On {row['benchmark']}, {lower} starts lower at pass@1 ")
+    s = _Sentence(data, row, "crossing").text(f"On {row['benchmark']}, {lower} starts lower at pass@1 ")
     if row["crossing_k"] is None:
         return (s.text(f"and stays below {other} for every k up to ").num(p + "k_max")
                 .text("; the curves cross in ").num(p + "crossing_fraction", "{:.1%}").text(" of bootstrap resamples."))
@@ -62,7 +63,7 @@ def _crossing(data: dict[str, Any], p: str, row: dict[str, Any]) -> _Sentence:
 
 def _coverage(data: dict[str, Any], p: str, row: dict[str, Any]) -> _Sentence:
     b, m = row["base"], row["model"]
-    return (_Sentence(data, row["benchmark"], "coverage").text("With k = ").num(p + "k_max")
+    return (_Sentence(data, row, "coverage").text("With k = ").num(p + "k_max")
             .text(f" samples, {m} solves ").num(p + "solved_model").text(" of ").num(p + "problems")
             .text(f" problems and {b} ").num(p + "solved_base").text(", a coverage difference of ")
             .num(p + "coverage_difference").text(" (interval ").num(p + "coverage_difference_ci.0").text(" to ")
@@ -71,7 +72,7 @@ def _coverage(data: dict[str, Any], p: str, row: dict[str, Any]) -> _Sentence:
 
 
 def _gap(data: dict[str, Any], p: str, row: dict[str, Any]) -> _Sentence:
-    return (_Sentence(data, row["benchmark"], "gap").text(f"The sampling-efficiency gap, pass@1 of {row['model']} "
+    return (_Sentence(data, row, "gap").text(f"The sampling-efficiency gap, pass@1 of {row['model']} "
                                                           "minus pass@").num(p + "gap_k_max")
             .text(f" of {row['base']}, is ").num(p + "gap").text(" (interval ").num(p + "gap_ci_low")
             .text(" to ").num(p + "gap_ci_high").text(").") )
@@ -87,7 +88,7 @@ def _ppl(data: dict[str, Any], i: int, row: dict[str, Any]) -> Optional[_Sentenc
     if jm is None or jb is None or ppl["summary"][jm]["median"] is None or ppl["summary"][jb]["median"] is None:
         return None
     q = f"benchmarks.{i}.ppl.summary."
-    return (_Sentence(data, row["benchmark"], "ppl")
+    return (_Sentence(data, row, "ppl")
             .text(f"Under {scorer} (the base at its sampling temperature), {row['model']}'s samples have median "
                   "perplexity ").num(f"{q}{jm}.median").text(" (quartiles ").num(f"{q}{jm}.q1").text(" to ")
             .num(f"{q}{jm}.q3").text(f") and {row['base']}'s own samples ").num(f"{q}{jb}.median")
@@ -98,7 +99,7 @@ def _entropy(data: dict[str, Any], r: int, row: dict[str, Any]) -> Optional[_Sen
     if row["self"] is None or row["under_base"] is None or row["model"] == row["base"]:
         return None
     p = f"entropy.rows.{r}."
-    return (_Sentence(data, row["benchmark"], "entropy")
+    return (_Sentence(data, row, "entropy")
             .text(f"{row['model']}'s samples have a token-weighted mean entropy of ").num(p + "self.mean_entropy")
             .text(f" nats per token under itself ({row['self_scorer']}) and ").num(p + "under_base.mean_entropy")
             .text(f" under {row['base']} ({row['base_scorer']})."))

@@ -29,8 +29,13 @@ def _interval(key_low: str, low: Any, key_high: str, high: Any, fmt: str = "{:.4
 
 
 def findings_html(data: dict[str, Any]) -> str:
-    out = ['<section id="findings"><h2>Findings</h2><p>']
+    """One item per benchmark and model against the base; every number bound to its JSON path."""
+    out = ['<section id="findings"><h2>Findings</h2><ul>']
+    group = None
     for s in data["findings"]:
+        if (s["benchmark"], s["model"]) != group:
+            out.append(("</li>" if group else "") + "<li>")
+            group = (s["benchmark"], s["model"])
         for part in s["parts"]:
             if isinstance(part, str):
                 out.append(_(part))
@@ -39,31 +44,32 @@ def findings_html(data: dict[str, Any]) -> str:
                            f'{_(part["text"])}</span>')
         out.append(" ")
     if not data["findings"]:
-        out.append("A single model: nothing to compare.")
-    return "".join(out) + "</p></section>"
+        out.append("<li>A single model: nothing to compare.")
+    return "".join(out) + "</li></ul></section>"
 
 
 def summary_html(data: dict[str, Any]) -> str:
-    out = ['<h2>Summary</h2><div class="wide"><table id="summary"><tr><th>benchmark</th><th>base</th><th>model</th>'
-           "<th>pass@1 base</th><th>pass@1 model</th><th>k_max</th><th>pass@k_max base</th><th>pass@k_max model</th>"
-           "<th>crossing k [interval]</th><th>solved base / model (difference [interval])</th>"
-           "<th>gap [interval]</th></tr>"]
+    """A row per benchmark and model against the base (three decimals: it has to fit 1200 px)."""
+    f3 = "{:.3f}"
+    out = ['<h2>Summary</h2><div class="wide"><table id="summary"><tr><th>benchmark</th><th>base / model</th>'
+           "<th>pass@1<br>base / model</th><th>k_max</th><th>pass@k_max<br>base / model</th>"
+           "<th>crossing k<br>[interval]</th><th>solved<br>base / model</th><th>coverage difference<br>[interval]</th>"
+           "<th>gap<br>[interval]</th></tr>"]
     for i, bench in enumerate(data["benchmarks"]):
         for j, r in enumerate(bench["summary"]):
             p = f"benchmarks.{i}.summary.{j}."
-            cells = [_(r["benchmark"]), _(r["base"]), _(r["model"])]
-            cells += [num(p + f"pass_at_1_{w}", r[f"pass_at_1_{w}"]) for w in ("base", "model")]
-            cells.append(num(p + "k_max", r["k_max"]))
-            cells += [num(p + f"pass_at_k_max_{w}", r[f"pass_at_k_max_{w}"]) for w in ("base", "model")]
-            cells.append(num(p + "crossing_k", r["crossing_k"]) + " "
-                         + _interval(p + "crossing_ci_low", r["crossing_ci_low"], p + "crossing_ci_high",
-                                     r["crossing_ci_high"]))
-            cells.append(f"{num(p + 'solved_base', r['solved_base'])} / {num(p + 'solved_model', r['solved_model'])} "
-                         f"({num(p + 'coverage_difference', r['coverage_difference'])} "
-                         + _interval(p + "coverage_difference_ci.0", r["coverage_difference_ci"][0],
-                                     p + "coverage_difference_ci.1", r["coverage_difference_ci"][1]) + ")")
-            cells.append(num(p + "gap", r["gap"]) + " "
-                         + _interval(p + "gap_ci_low", r["gap_ci_low"], p + "gap_ci_high", r["gap_ci_high"]))
+            pair = [(num(p + f"pass_at_{t}_base", r[f"pass_at_{t}_base"], f3),
+                     num(p + f"pass_at_{t}_model", r[f"pass_at_{t}_model"], f3)) for t in ("1", "k_max")]
+            cells = [_(r["benchmark"]), f"{_(r['base'])} / {_(r['model'])}", " / ".join(pair[0]),
+                     num(p + "k_max", r["k_max"]), " / ".join(pair[1]),
+                     num(p + "crossing_k", r["crossing_k"]) + " "
+                     + _interval(p + "crossing_ci_low", r["crossing_ci_low"], p + "crossing_ci_high", r["crossing_ci_high"]),
+                     f"{num(p + 'solved_base', r['solved_base'])} / {num(p + 'solved_model', r['solved_model'])}",
+                     num(p + "coverage_difference", r["coverage_difference"]) + " "
+                     + _interval(p + "coverage_difference_ci.0", r["coverage_difference_ci"][0],
+                                 p + "coverage_difference_ci.1", r["coverage_difference_ci"][1]),
+                     num(p + "gap", r["gap"], f3) + " "
+                     + _interval(p + "gap_ci_low", r["gap_ci_low"], p + "gap_ci_high", r["gap_ci_high"], f3)]
             out.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     return "".join(out) + "</table></div>"
 
@@ -202,7 +208,8 @@ def ppl_html(data: dict[str, Any], figs: dict[str, bytes]) -> str:
 STYLE = ("body{font-family:sans-serif;max-width:72em;margin:2em auto;padding:0 1em;line-height:1.4}"
          "table{border-collapse:collapse;font-size:.9em;margin:.5em 0}.wide{overflow-x:auto}"
          "td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}th{background:#f4f4f4}"
-         "img{max-width:100%}#findings p{background:#f6f8fa;padding:.8em 1em;border-left:4px solid #4a7}"
+         "img{max-width:100%}#findings ul{background:#f6f8fa;padding:.8em 1em .8em 2em;border-left:4px solid #4a7}"
+         "#findings li{margin:.3em 0}#summary td{white-space:nowrap}"
          "details.ids{margin:.3em 0 1em}details.ids dd{font-family:monospace;font-size:.85em;word-break:break-word}")
 SCRIPT = ("window.addEventListener('load',function(){var n=0;document.querySelectorAll('img').forEach(function(i){"
           "i.setAttribute('data-rendered-width',i.naturalWidth);if(i.complete&&i.naturalWidth>0)n++;});"
