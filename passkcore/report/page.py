@@ -213,7 +213,10 @@ STYLE = ("body{font-family:sans-serif;max-width:72em;margin:2em auto;padding:0 1
          "details.ids{margin:.3em 0 1em}details.ids dd{font-family:monospace;font-size:.85em;word-break:break-word}")
 SCRIPT = ("window.addEventListener('load',function(){var n=0;document.querySelectorAll('img').forEach(function(i){"
           "i.setAttribute('data-rendered-width',i.naturalWidth);if(i.complete&&i.naturalWidth>0)n++;});"
-          "document.body.setAttribute('data-images-rendered',n);});")
+          "document.body.setAttribute('data-images-rendered',n);"
+          # Layout widths at the window's size: the browser test checks the page fits 1200 px.
+          "document.body.setAttribute('data-scroll-width',document.documentElement.scrollWidth);"
+          "var t=document.getElementById('summary');if(t)document.body.setAttribute('data-summary-width',t.offsetWidth);});")
 
 
 def render_html(data: dict[str, Any], figs: dict[str, bytes]) -> str:
