@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from passkcore.quiet import quiet_engines
 from passkcore.sampling import SamplingConfig
 
 
@@ -208,8 +209,6 @@ def _verbosity(p: argparse.ArgumentParser, func: Callable[[argparse.Namespace], 
                    help="show the engines' own logs and progress bars (vLLM, transformers, Ray, tqdm)")
 
     def run(args: argparse.Namespace) -> int:
-        from passkcore.quiet import quiet_engines
-
         quiet_engines(args.verbose)
         return func(args)
 

@@ -23,7 +23,7 @@ def _grid(count: int, width: float, height: float) -> tuple[Any, list[Any]]:
 
     cols = min(count, 2)
     rows = -(-count // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False, layout="constrained")
     flat = list(axes.ravel())
     for ax in flat[count:]:
         ax.set_visible(False)
@@ -139,9 +139,11 @@ def entropy_figure(entropy: dict[str, Any]) -> bytes:
         ax.bar(x + shift, vals, 0.4, label=label)
     multi = len({r["benchmark"] for r in rows}) > 1
     ax.set_xticks(x, [f"{r['benchmark']}\n{r['model']}" if multi else r["model"] for r in rows], fontsize=8)
+    top = np.nanmax([r[k]["mean_entropy"] for r in rows for k in ("self", "under_base") if r[k]] or [1.0])
+    ax.set_ylim(0, 1.4 * top)  # room for the legend above the bars
     ax.set_ylabel("mean entropy per token (nats)")
     ax.set_title("entropy of each model's samples (token-weighted)")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper right")
     ax.grid(alpha=0.3, axis="y")
     return _png(fig)
 

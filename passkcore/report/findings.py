@@ -27,7 +27,8 @@ def _fmt(value: Any, fmt: str) -> str:
 
 class _Sentence:
     def __init__(self, data: dict[str, Any], row: dict[str, Any], kind: str) -> None:
-        self.data, self.parts = data, []  # type: ignore[var-annotated]
+        self.data = data
+        self.parts: list[Part] = []
         self.benchmark, self.model, self.kind = row["benchmark"], row["model"], kind
 
     def text(self, s: str) -> _Sentence:
@@ -108,7 +109,7 @@ def _entropy(data: dict[str, Any], r: int, row: dict[str, Any]) -> Optional[_Sen
 def findings(data: dict[str, Any]) -> list[dict[str, Any]]:
     """The sentences, in order: per benchmark and model against the base, crossing, coverage, gap and
     PPL; then entropy where the run was scored under the sampling models."""
-    out = []
+    out: list[dict[str, Any]] = []
     for i, bench in enumerate(data["benchmarks"]):
         for j, row in enumerate(bench["summary"]):
             p = f"benchmarks.{i}.summary.{j}."

@@ -144,7 +144,7 @@ def series_html(data: dict[str, Any], figs: dict[str, bytes]) -> str:
     out = ["<h2>Checkpoint series</h2>"]
     for s_i, s in enumerate(data["series"]):
         suffix = "" if s_i == 0 else f"_{s_i}"
-        out.append(f"<h3>{_(s['benchmark'])}: {_(', '.join(s['labels']))} (base {_(s['base'])})</h3>")
+        out.append(f"<h3>{_(s['benchmark'])}: {_(', '.join(s['labels']))} against {_(s['base'])}</h3>")
         out.append(img(f"series{suffix}", figs[f"series{suffix}"], "pass@k against the step, with intervals"))
         out.append('<div class="wide"><table><tr><th>step</th><th>model</th>'
                    + "".join(f"<th>pass@{k}</th>" for k in s["k"]) + "</tr>")
@@ -161,9 +161,9 @@ def series_html(data: dict[str, Any], figs: dict[str, bytes]) -> str:
                    "<table><tr><th>checkpoint</th><th>both</th><th>only checkpoint</th><th>only base</th>"
                    "<th>neither</th></tr>")
         for j, r in enumerate(cov["rows"]):
-            cells = "".join(f"<td>{num(f'series.{s_i}.coverage.rows.{j}.{f}', r[f])}</td>"
-                            for f in ("both", "only_model", "only_base", "neither"))
-            out.append(f"<tr><td>{_(r['model'])}</td>{cells}</tr>")
+            row = "".join(f"<td>{num(f'series.{s_i}.coverage.rows.{j}.{f}', r[f])}</td>"
+                          for f in ("both", "only_model", "only_base", "neither"))
+            out.append(f"<tr><td>{_(r['model'])}</td>{row}</tr>")
         out.append("</table>")
         out.append(img(f"series_coverage{suffix}", figs[f"series_coverage{suffix}"],
                        "problems solved by the row model and not by the column model"))
