@@ -267,6 +267,13 @@ def test_series_numbers_equal_passk_estimate(full_report: tuple[Path, Path], cap
 
 
 def test_series_order_and_ks_from_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.conftest import MATH500
+
+    assert main(["report", str(MATH500), str(SYNTHETIC), "--benchmark", "MATH500", "synthetic", "--out",
+                 str(tmp_path), "--bootstrap", "50"]) == 0
+    data = json.loads((tmp_path / "report.json").read_text())
+    assert [b["name"] for b in data["benchmarks"]] == ["MATH500", "synthetic"]
+    assert [len(b["summary"]) for b in data["benchmarks"]] == [1, 3] and len(data["series"]) == 1
     assert main(["report", str(SYNTHETIC), "--out", str(tmp_path), "--bootstrap", "50",
                  "--series", "rl-step300,rl-step100", "--series-k", "2", "8"]) == 0
     data = json.loads((tmp_path / "report.json").read_text())
