@@ -7,6 +7,9 @@ progress bars. Quiet, the engines log errors only; passkcore's own warnings, Pyt
 everything else and every error still show, and ``--verbose`` sets nothing. vLLM and torch read these
 settings from the environment when they are imported, in every engine process they start (the
 engine core and its workers inherit the environment), so they are set before any engine is imported.
+What still shows: vLLM's import-time warning "Triton is installed, but doesn't include CPU backend",
+once from each engine process (2 lines; the main process's is silenced), which is logged before
+vLLM configures logging in that process and was not traced further.
 """
 
 from __future__ import annotations

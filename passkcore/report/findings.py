@@ -49,6 +49,10 @@ class _Sentence:
 def _crossing(data: dict[str, Any], p: str, row: dict[str, Any]) -> _Sentence:
     lower = row["crossing_lower"]
     other = row["model"] if lower == row["base"] else row["base"]
+    if row["crossing_k"] == 1:  # level at k = 1: neither starts lower
+        return (_Sentence(data, row, "crossing").text(f"On {row['benchmark']}, {lower} and {other} are level at k = ")
+                .num(p + "crossing_k").text(" (pass@").num(p + "crossing_k").text(" ").num(p + "pass_at_1_base")
+                .text(f" for {row['base']}, ").num(p + "pass_at_1_model").text(f" for {row['model']})."))
     s = _Sentence(data, row, "crossing").text(f"On {row['benchmark']}, {lower} starts lower at pass@1 ")
     if row["crossing_k"] is None:
         return (s.text(f"and stays below {other} for every k up to ").num(p + "k_max")
