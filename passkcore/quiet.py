@@ -59,14 +59,3 @@ def quiet_engines(verbose: bool = False) -> dict[str, str]:
             logger.setLevel(level)
     return set_now
 
-
-def follow_engine_env() -> None:
-    """vLLM's logger at the level its environment asks for, before vLLM configures it: an engine
-    process is spawned, re-imports the ``passk`` entry point (and so this module) and would
-    otherwise print vLLM's import-time warnings through Python's last-resort handler."""
-    level = os.environ.get("VLLM_LOGGING_LEVEL", "").upper()
-    if level in ("ERROR", "CRITICAL") and logging.getLogger("vllm").level < getattr(logging, level):
-        logging.getLogger("vllm").setLevel(level)
-
-
-follow_engine_env()
