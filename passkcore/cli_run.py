@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from passkcore.quiet import quiet_engines
 from passkcore.sampling import SamplingConfig
 
 
@@ -169,14 +170,24 @@ def cmd_ppl(args: argparse.Namespace) -> int:
     return 0
 
 
+def _labels(values: Any) -> Any:
+    """``--series a b`` and ``--series a,b`` alike; None when not given."""
+    if values is None:
+        return None
+    return [part for v in values for part in v.split(",") if part]
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from passkcore.report import write_report
     from passkcore.store import is_run_dir
 
-    out = args.out or (Path(args.source) / "report" if is_run_dir(args.source) else Path("report"))
-    html_path, json_path = write_report(args.source, out, base=args.base, resamples=args.bootstrap, seed=args.seed)
+    first = args.source[0]
+    out = args.out or (Path(first) / "report" if is_run_dir(first) else Path("report"))
+    html_path, json_path = write_report(args.source, out, base=args.base, resamples=args.bootstrap, seed=args.seed,
+                                        benchmarks=args.benchmark, series=_labels(args.series),
+                                        series_k=args.series_k)
     print(f"report: {html_path}\nnumbers: {json_path}")
     return 0
 
@@ -191,6 +202,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 _LOCAL = "local"
+
+
+def _verbosity(p: argparse.ArgumentParser, func: Callable[[argparse.Namespace], int]) -> None:
+    """``--verbose``, and the command run with the engines quiet unless it is given."""
+    p.add_argument("--verbose", action="store_true",
+                   help="show the engines' own logs and progress bars (vLLM, transformers, Ray, tqdm)")
+
+    def run(args: argparse.Namespace) -> int:
+        quiet_engines(args.verbose)
+        return func(args)
+
+    p.set_defaults(func=run)
 
 
 def _add_ray(p: argparse.ArgumentParser, replicas: bool = False) -> None:
@@ -218,7 +241,7 @@ def add_run_commands(sub: Any) -> None:
     p.add_argument("--batch-requests", type=int, default=16, help="requests per stored shard")
     _add_ray(p, replicas=True)
     p.add_argument("--tensor-parallel-size", type=int, default=1, help="with --ray: GPUs per vLLM replica")
-    p.set_defaults(func=cmd_sample)
+    _verbosity(p, cmd_sample)
 
     p = sub.add_parser("verify", help="verify every stored sample that has no verdict yet")
     p.add_argument("run", help="run directory")
@@ -230,7 +253,7 @@ def add_run_commands(sub: Any) -> None:
     p.add_argument("--workers", type=int, help="parallel verifiers (default: one per core; with --ray, one per "
                                                 "CPU of the cluster)")
     _add_ray(p)
-    p.set_defaults(func=cmd_verify)
+    _verbosity(p, cmd_verify)
 
     p = sub.add_parser("score", help="teacher-forced log-probs of stored samples under a model")
     p.add_argument("run", help="run directory")
@@ -240,7 +263,7 @@ def add_run_commands(sub: Any) -> None:
                    help="score under softmax(logits / T); several values share one backbone pass")
     p.add_argument("--out", help="also write this scorer's scores to a Parquet file")
     _add_ray(p, replicas=True)
-    p.set_defaults(func=cmd_score)
+    _verbosity(p, cmd_score)
 
     p = sub.add_parser("ppl", help="median and quartiles of PPL per (model, scorer)")
     p.add_argument("run", help="run directory")
@@ -248,13 +271,20 @@ def add_run_commands(sub: Any) -> None:
     p.set_defaults(func=cmd_ppl)
 
     p = sub.add_parser("report", help="figures, a self-contained report.html and report.json")
-    p.add_argument("source", help="a run directory, or a count file (CSV/Parquet)")
+    p.add_argument("source", nargs="+", help="run directories or count files (CSV/Parquet), one benchmark each")
     p.add_argument("--out", help="folder for report.html, report.json and the figures "
-                                 "(default: RUN/report for a run, ./report for a count file)")
+                                 "(default: RUN/report for a run, ./report for a count file; the first source)")
+    p.add_argument("--benchmark", nargs="+", action="extend", metavar="NAME",
+                   help="a name per source, in order (default: each source's file or folder name)")
     p.add_argument("--base", help="the base model for the efficiency gap (default: the first model)")
+    p.add_argument("--series", nargs="+", action="extend", metavar="LABEL",
+                   help="checkpoint labels in step order (default: labels sharing a prefix and ending in a "
+                        "number, like rl-step100)")
+    p.add_argument("--series-k", type=int, nargs="+", metavar="K",
+                   help="ks of the series figure (default: 1 and the largest power of two <= n)")
     p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples")
     p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=cmd_report)
+    _verbosity(p, cmd_report)
 
     p = sub.add_parser("demo", help="the whole study on the embedded SmolLM2 (base vs sharpened policy)")
     p.add_argument("--out", default="runs/demo", help="run directory (continued if it exists)")
@@ -264,10 +294,10 @@ def add_run_commands(sub: Any) -> None:
     p.add_argument("--max-tokens", type=int, default=128)
     p.add_argument("--sharp-temperature", type=float, default=0.3)
     p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=cmd_demo)
+    _verbosity(p, cmd_demo)
 
     p = sub.add_parser("counts", help="group verdicts into problem_id, model, n, c")
     p.add_argument("run", help="run directory")
     p.add_argument("--out", required=True, help="counts file (.parquet, or .csv)")
     _add_ray(p)
-    p.set_defaults(func=cmd_counts)
+    _verbosity(p, cmd_counts)

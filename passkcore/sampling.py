@@ -77,6 +77,9 @@ def make_llm(model: str = "smollm2-135m", *, dtype: Any = "bfloat16", max_model_
     from vllm import LLM
 
     kwargs.setdefault("enable_chunked_prefill", False)
+    # vLLM's checkpoint-loading bar ignores tqdm's environment defaults: it follows TQDM_DISABLE here,
+    # which the quiet console (passkcore.quiet, every command without --verbose) sets.
+    kwargs.setdefault("use_tqdm_on_load", os.environ.get("TQDM_DISABLE", "0").lower() in ("0", "", "false"))
     return LLM(model=str(path), dtype=dtype, max_model_len=max_model_len, seed=seed,
                enforce_eager=kwargs.pop("enforce_eager", True), **kwargs)
 

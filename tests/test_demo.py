@@ -19,6 +19,11 @@ def test_tiny_demo_runs_and_resumes_to_the_same_report(tmp_path: Path) -> None:
     assert first.returncode == 0, first.stderr[-3000:]
     html_path, json_path = out / "report" / "report.html", out / "report" / "report.json"
     assert f"report: {html_path}" in first.stdout and f"numbers: {json_path}" in first.stdout
+    # Progress bars and the report paths; no engine log lines, on either stream.
+    from tests.test_quiet import ENGINE_LINE
+
+    assert not ENGINE_LINE.search(first.stdout + first.stderr), ENGINE_LINE.search(first.stdout + first.stderr)
+    assert "verifying" in first.stdout and "Loading safetensors" not in first.stderr
     data = json.loads(json_path.read_text())
     assert data["models"] == ["base", "sharpened"] and data["problems"] == {"base": 4, "sharpened": 4}
     assert data["k"] == [1, 2] and len(data["crossings"]) == 1 and data["coverage"]["k"] == 2

@@ -13,8 +13,11 @@ import numpy as np
 import pytest
 
 from passkcore.cli import main
-from passkcore.report import write_report
+from passkcore.report import build_data, lookup, write_report
+from tests.conftest import ROOT
 from tests.test_cli import PUBLISHED
+
+SYNTHETIC = ROOT / "data" / "synthetic_rl_series.csv"
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -49,7 +52,7 @@ class _Numbers(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
         self.values: dict[str, str] = {}
-        self.texts: dict[str, str] = {}
+        self.texts: dict[str, list[str]] = {}  # a number can show in several places (findings, tables)
         self.body: dict[str, str] = {}
         self.images: list[dict[str, str]] = []
         self._open: list[str] = []
@@ -62,11 +65,12 @@ class _Numbers(HTMLParser):
             self.images.append(a)
         if "data-key" in a:
             self.values[a["data-key"]] = a["data-value"]
+            self.texts.setdefault(a["data-key"], []).append("")
             self._open.append(a["data-key"])
 
     def handle_data(self, data: str) -> None:
         if self._open:
-            self.texts[self._open[-1]] = self.texts.get(self._open[-1], "") + data
+            self.texts[self._open[-1]][-1] += data
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "span" and self._open:
@@ -96,9 +100,9 @@ def test_report_in_a_real_browser(math500_report: tuple[Path, Path], tmp_path: P
     for key, value in page.values.items():
         expected = _lookup(data, key)
         assert json.loads(value) == expected, key
-        text = page.texts[key]
-        if isinstance(expected, float) and "%" not in text:
-            assert float(text) == pytest.approx(expected, abs=5e-5), key
+        for text in page.texts[key]:
+            if isinstance(expected, float) and "%" not in text:
+                assert float(text) == pytest.approx(expected, abs=0.5 * 10 ** -_decimals(text)), key
     shot = tmp_path / "shot.png"
     subprocess.run([CHROMIUM, *FLAGS, *profile, "--window-size=1200,1600", f"--screenshot={shot}", html_path.as_uri()],
                    capture_output=True, timeout=120, check=True)
@@ -146,3 +150,199 @@ def test_report_with_perplexities(tmp_path: Path) -> None:
     data = json.loads(json_path.read_text())
     assert len(data["ppl"]["summary"]) == 4 and data["ppl"]["summary"][0]["median"] == pytest.approx(np.exp(1.0))
     assert 'id="fig-ppl"' in html_path.read_text() and (tmp_path / "report" / "ppl.png").is_file()
+
+
+def _scored_run(root: Path) -> Path:
+    """A fake run: base sampled at T = 1, sharpened at T = 0.3, every sample scored under both."""
+    from passkcore.runs import verify_run
+    from passkcore.scoring import SCORE_SCHEMA
+    from passkcore.store import _atomic_write_table
+    from tests.test_runs import _fake_run
+
+    store = _fake_run(root, {"base": 1, "sharpened": 3})
+    for label, t in (("base", 1.0), ("sharpened", 0.3)):
+        store.register_model(label, {"model": "smollm2-135m", "n": 4, "temperature": t, "top_p": 1.0})
+    verify_run(root)
+    import pyarrow as pa
+
+    # Entropy depends on the scorer and the sample; tokens differ so a plain mean would differ from
+    # the token-weighted one.
+    rows = [{"model": m, "scorer": s, "problem_id": "p", "sample_index": i, "num_tokens": tokens,
+             "sum_logprob": -float(tokens), "mean_logprob": -1.0, "ppl": float(np.e) * (1 + i), "mean_entropy": ent * scale,
+             "status": "ok"}
+            for m, scale in (("base", 1.0), ("sharpened", 0.5))
+            for s, ent in (("smollm2-135m", 2.0), ("smollm2-135m.T0.3", 0.8))
+            for i, tokens in enumerate([1, 3, 6])]
+    rows[0] = {**rows[0], "mean_entropy": 5.0}  # base under itself: 5.0 x 1 token
+    _atomic_write_table(pa.Table.from_pylist(rows, schema=SCORE_SCHEMA), root / "scores" / "x")
+    return root
+
+
+def test_entropy_is_token_weighted_under_itself_and_the_base(tmp_path: Path) -> None:
+    data = build_data(_scored_run(tmp_path / "run"), base="base", resamples=50)
+    rows = {r["model"]: r for r in data["entropy"]["rows"]}
+    assert "token-weighted" in data["entropy"]["weighting"]
+    base, sharp = rows["base"], rows["sharpened"]
+    assert (base["self_scorer"], base["base_scorer"]) == ("smollm2-135m", "smollm2-135m")
+    assert (sharp["self_scorer"], sharp["base_scorer"]) == ("smollm2-135m.T0.3", "smollm2-135m")
+    assert base["self"]["mean_entropy"] == pytest.approx((5.0 * 1 + 2.0 * 3 + 2.0 * 6) / 10)  # plain mean: 3.0
+    assert base["self"]["tokens"] == 10 and base["self"]["samples"] == 3
+    assert sharp["self"]["mean_entropy"] == pytest.approx(0.4) and sharp["under_base"]["mean_entropy"] == pytest.approx(1.0)
+    kinds = [f["kind"] for f in data["findings"]]
+    assert kinds == ["crossing", "coverage", "gap", "ppl", "entropy"]
+    assert data["benchmarks"][0]["ppl"]["base_scorer"] == "smollm2-135m"
+
+
+@pytest.fixture(scope="module")
+def full_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A scored run, the MATH500 counts and the synthetic checkpoint series in one report."""
+    from tests.conftest import MATH500
+
+    root = tmp_path_factory.mktemp("full")
+    run = _scored_run(root / "run")
+    return write_report([run, MATH500, SYNTHETIC], root / "report", base="base", resamples=300,
+                        benchmarks=["toy", "MATH500", "synthetic"])
+
+
+def test_several_benchmarks_a_panel_and_a_summary_row_each(full_report: tuple[Path, Path]) -> None:
+    html_path, json_path = full_report
+    data = json.loads(json_path.read_text())
+    assert [b["name"] for b in data["benchmarks"]] == ["toy", "MATH500", "synthetic"]
+    assert [[(r["base"], r["model"]) for r in b["summary"]] for b in data["benchmarks"]] == [
+        [("base", "sharpened")], [("base", "simplerl")], [("base", f"rl-step{s}") for s in (100, 200, 300)]]
+    math = data["benchmarks"][1]
+    for model, values in PUBLISHED.items():
+        got = [math["curves"][model]["pass_at_k"][k - 1] for k in (1, 2, 4, 8, 16, 32, 64, 128)]
+        assert got == pytest.approx(values, rel=1e-15, abs=0)
+    row = math["summary"][0]
+    assert (row["pass_at_1_model"], row["pass_at_k_max_base"], row["k_max"]) == pytest.approx((0.779328125, 0.962, 128))
+    assert (row["solved_base"], row["solved_model"], row["coverage_difference"]) == (481, 465, -16)
+    assert row["crossing_lower"] == "base" and 8 < row["crossing_k"] <= 16
+    assert row["crossing_ci_low"] <= row["crossing_k"] <= row["crossing_ci_high"]
+    assert row["coverage_difference_ci"][0] < -16 < row["coverage_difference_ci"][1] < 0
+    assert row["gap"] == pytest.approx(0.779328125 - 0.962) and row["gap_ci_low"] < row["gap"] < row["gap_ci_high"]
+    # The top level is still the single-source report of the first benchmark.
+    assert data["models"] == ["base", "sharpened"] and data["curves"] == data["benchmarks"][0]["curves"]
+    page = html_path.read_text()
+    assert page.count('<section class="benchmark">') == 3 and page.count("<tr><td>synthetic</td>") == 3
+
+
+def test_coverage_ids_behind_every_cell(full_report: tuple[Path, Path]) -> None:
+    import pyarrow.csv as pcsv
+
+    from tests.conftest import MATH500
+
+    data = json.loads(full_report[1].read_text())
+    (math,) = [c for c in data["coverage_ids"] if c["benchmark"] == "MATH500"]
+    table = pcsv.read_csv(MATH500).to_pylist()
+    solved = {(str(r["model"]), str(r["problem_id"])): r["c"] > 0 for r in table}
+    ids = [str(i) for i in range(500)]
+    assert math["only_a"] == [p for p in ids if solved["base", p] and not solved["simplerl", p]]
+    assert math["only_b"] == [p for p in ids if solved["simplerl", p] and not solved["base", p]]
+    assert [len(math[c]) for c in ("both", "only_a", "only_b", "neither")] == [462, 19, 3, 16]
+    assert sorted(sum((math[c] for c in ("both", "only_a", "only_b", "neither")), []), key=int) == ids
+    synth = [(c["a"], c["b"]) for c in data["coverage_ids"] if c["benchmark"] == "synthetic"]
+    assert len(synth) == 6  # every unordered pair of the four models
+    assert 'problem ids: base vs simplerl' in full_report[0].read_text()
+
+
+def test_series_numbers_equal_passk_estimate(full_report: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    data = json.loads(full_report[1].read_text())
+    (series,) = data["series"]
+    assert series["labels"] == ["rl-step100", "rl-step200", "rl-step300"] and series["steps"] == [100, 200, 300]
+    assert series["k"] == [1, 64]
+    assert main(["estimate", str(SYNTHETIC), "--k", "1,64", "--json"]) == 0
+    estimate = json.loads(capsys.readouterr().out)
+    for j, k in enumerate(estimate["k"]):
+        row = series["values"][j]
+        assert row["k"] == k
+        assert row["pass_at_k"] == [estimate["models"][m]["pass_at_k"][j] for m in series["labels"]]  # to the bit
+        assert row["base"]["pass_at_k"] == estimate["models"]["base"]["pass_at_k"][j]
+        assert all(lo <= v <= hi for lo, v, hi in zip(row["ci_low"], row["pass_at_k"], row["ci_high"]))
+    assert series["values"][0]["pass_at_k"] == sorted(series["values"][0]["pass_at_k"])  # pass@1 rises...
+    assert series["values"][1]["pass_at_k"] == sorted(series["values"][1]["pass_at_k"], reverse=True)  # ...pass@64 falls
+    rows = series["coverage"]["rows"]
+    assert [r["only_base"] for r in rows] == series["coverage"]["matrix"]["solved_by_row_not_col"][0][1:]
+    assert all(r["both"] + r["only_model"] + r["only_base"] + r["neither"] == 400 for r in rows)
+
+
+def test_series_order_and_ks_from_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.conftest import MATH500
+
+    assert main(["report", str(MATH500), str(SYNTHETIC), "--benchmark", "MATH500", "synthetic", "--out",
+                 str(tmp_path), "--bootstrap", "50"]) == 0
+    data = json.loads((tmp_path / "report.json").read_text())
+    assert [b["name"] for b in data["benchmarks"]] == ["MATH500", "synthetic"]
+    assert [len(b["summary"]) for b in data["benchmarks"]] == [1, 3] and len(data["series"]) == 1
+    assert main(["report", str(SYNTHETIC), "--out", str(tmp_path), "--bootstrap", "50",
+                 "--series", "rl-step300,rl-step100", "--series-k", "2", "8"]) == 0
+    data = json.loads((tmp_path / "report.json").read_text())
+    (series,) = data["series"]
+    assert series["labels"] == ["rl-step300", "rl-step100"] and series["k"] == [2, 8]
+    assert (tmp_path / "series.png").stat().st_size > 5_000
+    assert main(["report", str(SYNTHETIC), "--out", str(tmp_path), "--series", "rl-step100", "nope"]) == 2
+    assert "no benchmark has all of these models" in capsys.readouterr().err
+    assert main(["report", str(SYNTHETIC), str(SYNTHETIC), "--out", str(tmp_path), "--benchmark", "a"]) == 2
+    assert "--benchmark: 1 name(s) for 2 source(s)" in capsys.readouterr().err
+    assert main(["report", str(SYNTHETIC), "--out", str(tmp_path), "--series-k", "65"]) == 2
+    assert "--series-k 0: k must be an integer in [1, n = 64], got 65" in capsys.readouterr().err
+
+
+def _decimals(text: str) -> int:
+    return len(text.split(".")[1]) if "." in text else 0
+
+
+def test_findings_are_report_json_numbers(full_report: tuple[Path, Path]) -> None:
+    import re
+
+    data = json.loads(full_report[1].read_text())
+    kinds = {f["kind"] for f in data["findings"]}
+    assert {"crossing", "coverage", "gap", "ppl", "entropy"} <= kinds
+    names = sorted({b["name"] for b in data["benchmarks"]} | {m for b in data["benchmarks"] for m in b["models"]}
+                   | {"smollm2-135m.T0.3", "smollm2-135m", "pass@1"}, key=len, reverse=True)
+    for f in data["findings"]:
+        assert "".join(p if isinstance(p, str) else p["text"] for p in f["parts"]) == f["text"]
+        rest = "".join(p for p in f["parts"] if isinstance(p, str))
+        for part in f["parts"]:
+            if isinstance(part, dict):
+                assert lookup(data, part["key"]) == part["value"], part
+                if isinstance(part["value"], float) and "%" not in part["text"]:
+                    assert float(part["text"]) == pytest.approx(part["value"], abs=0.5 * 10 ** -_decimals(part["text"]))
+                elif "%" not in part["text"]:
+                    assert part["text"] == str(part["value"])
+        for name in names:
+            rest = rest.replace(name, "")
+        assert not re.search(r"\d", rest), (rest, f["text"])  # no number that is not a report.json number
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make install adds it)")
+def test_full_report_in_a_real_browser(full_report: tuple[Path, Path], tmp_path: Path) -> None:
+    html_path, json_path = full_report
+    data = json.loads(json_path.read_text())
+    profile = ["--user-data-dir=" + str(tmp_path / "profile")]
+    dom = subprocess.run([CHROMIUM, *FLAGS, *profile, "--window-size=1200,900", "--dump-dom", html_path.as_uri()],
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    page = _Numbers()
+    page.feed(dom)
+    ids = sorted(img["id"] for img in page.images)
+    assert ids == sorted(f"fig-{n}" for n in ("pass_at_k", "accuracy", "ppl", "series", "series_coverage", "entropy"))
+    assert page.body.get("data-images-rendered") == "6"  # every figure decoded
+    assert all(int(img["data-rendered-width"]) > 300 for img in page.images)
+    finding_keys = {p["key"] for f in data["findings"] for p in f["parts"] if isinstance(p, dict)}
+    assert finding_keys <= set(page.values)
+    for key, value in page.values.items():
+        expected = _lookup(data, key)
+        assert json.loads(value) == expected, key
+        for text in page.texts[key]:
+            if isinstance(expected, float) and "%" not in text:
+                assert float(text) == pytest.approx(expected, abs=0.5 * 10 ** -_decimals(text)), key
+    shot = tmp_path / "shot.png"
+    subprocess.run([CHROMIUM, *FLAGS, *profile, "--window-size=1200,900", f"--screenshot={shot}",
+                    html_path.as_uri()], capture_output=True, timeout=120, check=True)
+    import matplotlib.image as mpimg
+
+    pixels = mpimg.imread(shot)
+    assert pixels.shape[:2] == (900, 1200)
+    assert float(np.std(pixels[..., :3])) > 0.05
+    # Readable at 1200 px: nothing wider than the window (the summary table included), no sideways scrolling.
+    assert int(page.body["data-scroll-width"]) <= 1200 and int(page.body["data-summary-width"]) <= 1150

@@ -1,0 +1,207 @@
+"""Every number the report shows, as one JSON-able dict (``report.json``).
+
+A report covers one or several sources (run directories or count files), one *benchmark* each. The
+top-level keys of schema ``passkcore.report/1`` describe the first benchmark, exactly as a
+single-source report always has; ``benchmarks`` holds every benchmark's panel (the same keys plus
+``name`` and a ``summary`` row per model against the base), and ``series``, ``entropy``,
+``coverage_ids`` and ``findings`` cover all of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import combinations
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import numpy as np
+
+from passkcore.counts import ModelCounts, load_counts
+from passkcore.coverage import Coverage, coverage_summary
+from passkcore.estimate import powers_of_two
+from passkcore.report.entropy import entropy_section, own_scorer
+from passkcore.report.findings import findings
+from passkcore.report.series import series_sections
+from passkcore.stats import PairedBootstrap, accuracy_histogram
+
+SCHEMA = "passkcore.report/1"
+Source = Union[str, Path]
+# Keys a single-source report has always had at the top level; a benchmark panel repeats them.
+PANEL_KEYS = ("source", "base", "models", "problems", "k", "k_table", "curves", "crossings", "coverage",
+              "histograms", "gaps", "ppl")
+
+
+def as_sources(source: Union[Source, Sequence[Source]]) -> list[Path]:
+    """One path, or a sequence of them, as a non-empty list of paths."""
+    items = [source] if isinstance(source, (str, Path)) else list(source)
+    if not items:
+        raise ValueError("source: give at least one run directory or count file")
+    for i, item in enumerate(items):
+        if not isinstance(item, (str, Path)):
+            raise TypeError(f"source {i}: expected a path, got {type(item).__name__}")
+    return [Path(s) for s in items]
+
+
+def benchmark_names(sources: Sequence[Path], names: Optional[Sequence[str]]) -> list[str]:
+    """The given names (one per source), or each source's file or directory name."""
+    if names is None:
+        stems = [s.name if s.is_dir() else s.stem for s in sources]
+        return [stem if stems.count(stem) == 1 else f"{stem}-{i + 1}" for i, stem in enumerate(stems)]
+    names = list(names)
+    if len(names) != len(sources):
+        raise ValueError(f"--benchmark: {len(names)} name(s) for {len(sources)} source(s); give one per source")
+    for i, name in enumerate(names):
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"--benchmark {i}: empty benchmark name {name!r}")
+        if names.index(name) != i:
+            raise ValueError(f"--benchmark {i}: name {name!r} is given twice")
+    return names
+
+
+def ppl_section(source: Path) -> Optional[dict[str, Any]]:
+    """PPL quartiles per (model, scorer) and the values behind the box plot; None without scores."""
+    from passkcore.runs import ppl_summary, run_scores
+    from passkcore.store import is_run_dir
+
+    if not is_run_dir(source):
+        return None
+    scores = run_scores(source).select(["model", "scorer", "ppl", "status"])
+    if scores.num_rows == 0:
+        return None
+    values: dict[str, list[float]] = {}
+    for r in scores.to_pylist():
+        if r["status"] == "ok":
+            values.setdefault(f"{r['model']}|{r['scorer']}", []).append(float(r["ppl"]))
+    return {"summary": ppl_summary(scores), "values": values}
+
+
+def coverage_difference_ci(only_model: int, only_base: int, problems: int, *, resamples: int, seed: int,
+                           ci: float) -> list[int]:
+    """Percentile interval of solved(model) - solved(base), resampling problems with replacement:
+    a resample draws how many only-model, only-base and other problems it holds (a multinomial)."""
+    rng = np.random.default_rng([seed, 1])
+    p = np.array([only_model, only_base, problems - only_model - only_base], dtype=np.float64) / problems
+    draws = rng.multinomial(problems, p, size=resamples)
+    diff = draws[:, 0] - draws[:, 1]
+    low, high = np.quantile(diff, [(1 - ci) / 2, (1 + ci) / 2], method="inverted_cdf")
+    return [int(low), int(high)]
+
+
+def _summary_row(bench: str, base: str, model: str, boot: PairedBootstrap, cov: Coverage, n_min: int,
+                 gap: dict[str, Any], ci: float) -> dict[str, Any]:
+    """pass@1, pass@k_max, crossing, coverage and gap of one model against the base."""
+    row: dict[str, Any] = {"benchmark": bench, "base": base, "model": model, "k_max": n_min}
+    for who, name in (("base", base), ("model", model)):
+        for k in (1, n_min):
+            band = boot.band(name, [k], ci)
+            tag = "1" if k == 1 else "k_max"
+            row[f"pass_at_{tag}_{who}"] = float(band.estimate[0])
+            row[f"pass_at_{tag}_{who}_ci"] = [float(band.low[0]), float(band.high[0])]
+    cross = boot.crossing(base, model, ci).as_dict()
+    row.update({"crossing_lower": cross["a"], "crossing_k": cross["k"], "crossing_ci_low": cross["ci_low"],
+                "crossing_ci_high": cross["ci_high"], "crossing_fraction": cross["fraction_of_resamples"]})
+    table = cov.table(base, model, n_min)
+    row.update({"solved_base": table.both + table.only_a, "solved_model": table.both + table.only_b,
+                "only_base": table.only_a, "only_model": table.only_b, "problems": table.problems,
+                "coverage_difference": table.only_b - table.only_a,
+                "coverage_difference_ci": coverage_difference_ci(table.only_b, table.only_a, table.problems,
+                                                                 resamples=boot.resamples, seed=boot.seed, ci=ci)})
+    row.update({"gap_k_max": gap["k_max"], "gap": gap["gap"], "gap_ci_low": gap["ci_low"],
+                "gap_ci_high": gap["ci_high"]})
+    return row
+
+
+def coverage_ids(bench: str, cov: Coverage, k: int) -> list[dict[str, Any]]:
+    """The problem ids behind every coverage cell, per unordered pair of models."""
+    out = []
+    for t in cov.pairs(k):
+        out.append({"benchmark": bench, "a": t.a, "b": t.b, "k": k,
+                    **{cell: [str(p) for p in getattr(t, f"{cell}_ids").tolist()]
+                       for cell in ("both", "only_a", "only_b", "neither")}})
+    return out
+
+
+def build_panel(bench: str, source: Path, models: dict[str, ModelCounts], base: Optional[str], *,
+                resamples: int, seed: int, ci: float, k_max_gap: int) -> tuple[dict[str, Any], Coverage,
+                                                                                PairedBootstrap]:
+    """One benchmark's curves, bands, crossings, coverage, histograms, gaps, PPL and summary."""
+    names = list(models)
+    if base is not None and base not in models:
+        raise ValueError(f"--base {base!r} is not among the models {names} of benchmark {bench!r}")
+    base = base or names[0]
+    cov = Coverage.from_counts(models)
+    counts = {m: cov.counts(m) for m in names}
+    n_min = min(int(n.min()) for n, _ in counts.values())
+    ks = list(range(1, n_min + 1))
+    boot = PairedBootstrap(counts, resamples=resamples, seed=seed)
+    boot.prepare(names, ks)
+    curves = {}
+    for m in names:
+        band = boot.band(m, ks, ci)
+        curves[m] = {"pass_at_k": band.estimate.tolist(), "ci_low": band.low.tolist(), "ci_high": band.high.tolist()}
+    panel: dict[str, Any] = {
+        "name": bench,
+        "source": str(source),
+        "base": base,
+        "models": names,
+        "problems": {m: int(counts[m][0].size) for m in names},
+        "k": ks,
+        "k_table": powers_of_two(n_min),
+        "curves": curves,
+        "crossings": [boot.crossing(a, b, ci).as_dict() for a, b in combinations(names, 2)],
+        "coverage": coverage_summary(cov, n_min) if len(names) >= 2 else None,
+        "histograms": {},
+        "gaps": [],
+        "ppl": ppl_section(source),
+        "summary": [],
+    }
+    if panel["ppl"]:
+        panel["ppl"]["base_scorer"] = own_scorer(source, base)
+    for m in names:
+        h = accuracy_histogram(*counts[m])
+        panel["histograms"][m] = {"labels": h.labels, "counts": h.counts.tolist()}
+    for m in names:
+        if m != base:
+            g = boot.efficiency_gap(m, base, k_max=k_max_gap, ci=ci)
+            gap = {"trained": m, "base": base, "k_max": g.k_max, "gap": g.estimate, "ci_low": g.low, "ci_high": g.high}
+            panel["gaps"].append(gap)
+            panel["summary"].append(_summary_row(bench, base, m, boot, cov, n_min, gap, ci))
+    return panel, cov, boot
+
+
+def build_data(source: Union[Source, Sequence[Source]], *, base: Optional[str] = None, resamples: int = 2000,
+               seed: int = 0, ci: float = 0.95, k_max_gap: int = 256, benchmarks: Optional[Sequence[str]] = None,
+               series: Optional[Sequence[str]] = None, series_k: Optional[Sequence[int]] = None) -> dict[str, Any]:
+    """Every number the report shows, for one source or several (one benchmark each).
+
+    ``benchmarks`` names the sources (default: their file or directory names); ``series`` orders
+    checkpoint labels (default: labels sharing a prefix and ending in a number, like ``rl-step100``);
+    ``series_k`` the ks of the series figure (default: 1 and the largest power of two <= n).
+    """
+    sources = as_sources(source)
+    names = benchmark_names(sources, benchmarks)
+    panels, all_series, ids = [], [], []
+    entropy_rows: list[dict[str, Any]] = []
+    for bench, src in zip(names, sources):
+        models = load_counts(src)
+        panel, cov, boot = build_panel(bench, src, models, base, resamples=resamples, seed=seed, ci=ci,
+                                       k_max_gap=k_max_gap)
+        panels.append(panel)
+        if len(panel["models"]) >= 2:
+            ids.extend(coverage_ids(bench, cov, panel["k"][-1]))
+        all_series.extend(series_sections(bench, models, panel["base"], cov, boot, order=series, ks=series_k, ci=ci))
+        entropy_rows.extend(entropy_section(bench, src, panel["models"], panel["base"]))
+    if series is not None and not all_series:
+        raise ValueError(f"--series {list(series)}: no benchmark has all of these models")
+    first = panels[0]
+    data: dict[str, Any] = {"schema": SCHEMA, **{key: first[key] for key in PANEL_KEYS},
+                            "bootstrap": {"ci": ci, "resamples": resamples, "seed": seed},
+                            "benchmarks": panels, "series": all_series,
+                            "entropy": {"weighting": ENTROPY_WEIGHTING, "rows": entropy_rows} if entropy_rows else None,
+                            "coverage_ids": ids}
+    data["findings"] = findings(data)
+    return data
+
+
+ENTROPY_WEIGHTING = ("token-weighted: sum over samples of mean_entropy x num_tokens / sum of num_tokens "
+                     "(samples scored ok), in nats per response token")
