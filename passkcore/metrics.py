@@ -18,10 +18,11 @@ rationals for G-pass and mG-pass); the Beta quantiles of the per-problem interva
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from statistics import NormalDist
-from typing import Iterator, Union
+from typing import Union
 
 import numpy as np
 import numpy.typing as npt
