@@ -3,7 +3,7 @@
 * ``g_pass_at_k``: Liu et al. 2024, "Are Your LLMs Capable of Stable Reasoning?" (arXiv:2412.13147):
   the hypergeometric chance that at least ``m = max(ceil(tau * k), 1)`` of k draws without replacement
   are correct. ``ceil(tau * k)`` is taken of the float64 product, as lighteval (0.13) and the authors'
-  code do: ``tau = 0.7, k = 10`` gives ``m = 8`` because ``0.7 * 10 = 7.000000000000001``.
+  code do: ``tau = 0.55, k = 100`` gives ``m = 56`` because ``0.55 * 100 = 55.00000000000001``.
 * ``mg_pass_at_k``: ``(2 / k) * sum_{i = ceil(k/2) + 1}^{k} P(X >= i)``, the paper's discrete form of
   ``2 * integral_{0.5}^{1} G-pass@k_tau dtau`` (lighteval's definition; mG-pass@1 is 0 there).
 * ``bayes_pass_at_k``: Bayes@N (Hariri et al. 2026, arXiv:2510.04265; scorio 0.2.3): each problem's
