@@ -25,10 +25,16 @@ inline void beta_power_moments(double alpha, double beta, int64_t jmax, std::vec
     for (int64_t i = 0; i <= jmax; ++i) {
         moments[static_cast<size_t>(i)] = v;
         if (v.hi < 1e-300) break;
+        // (beta + i) / (alpha + beta + i) with both sums exact as s + e: the ratio of the leading
+        // parts (one division, error-free remainder) corrected to first order by the tails, whose
+        // square (< 2^-104) is below double-double precision. ~3x cheaper than a full dd_div.
         double bs, be, as, ae;
         two_sum(beta, static_cast<double>(i), bs, be);
         two_sum(ab.hi, static_cast<double>(i), as, ae);
-        v = dd_mul(v, dd_div(DD{bs, be}, dd_add(DD{as, ae}, DD{ab.lo, 0.0})));
+        ae += ab.lo;
+        DD f = dd_ratio(bs, as);
+        f = dd_add(f, DD{f.hi * (be / bs - ae / as), 0.0});
+        v = dd_mul(v, f);
     }
 }
 
@@ -63,28 +69,52 @@ inline double beta_cf(double a, double b, double x) {
 
 inline double log_beta_fn(double a, double b) { return std::lgamma(a) + std::lgamma(b) - std::lgamma(a + b); }
 
-inline double beta_inc(double a, double b, double x) {
+// lb = log B(a, b), computed once by the caller (three lgammas cost more than the fraction itself).
+inline double beta_inc(double a, double b, double x, double lb) {
     if (x <= 0.0) return 0.0;
     if (x >= 1.0) return 1.0;
-    const double front = std::exp(a * std::log(x) + b * std::log1p(-x) - log_beta_fn(a, b));
+    const double front = std::exp(a * std::log(x) + b * std::log1p(-x) - lb);
     if (x < (a + 1.0) / (a + b + 2.0)) return front * beta_cf(a, b, x) / a;
     return 1.0 - front * beta_cf(b, a, 1.0 - x) / b;
 }
 
-// The q-quantile of Beta(a, b): Newton steps on I_x(a, b) = q, kept inside a shrinking bracket.
+// The q-quantile of Beta(a, b): a closed-form first guess (a normal-quantile approximation for
+// a, b >= 1, the small-x / small-(1-x) power laws otherwise), then Halley steps on I_x(a, b) = q kept
+// inside a shrinking bracket: 3-5 evaluations of I_x instead of ~10 Newton steps from the mean.
 inline double beta_quantile(double a, double b, double q) {
     if (q <= 0.0) return 0.0;
     if (q >= 1.0) return 1.0;
-    double lo = 0.0, hi = 1.0, x = a / (a + b);
     const double lb = log_beta_fn(a, b);
-    for (int it = 0; it < 200; ++it) {
-        const double f = beta_inc(a, b, x) - q;
+    double x;
+    if (a >= 1.0 && b >= 1.0) {
+        const double pp = q < 0.5 ? q : 1.0 - q;
+        const double t = std::sqrt(-2.0 * std::log(pp));
+        double z = (2.30753 + t * 0.27061) / (1.0 + t * (0.99229 + t * 0.04481)) - t;
+        if (q < 0.5) z = -z;
+        const double al = (z * z - 3.0) / 6.0;
+        const double h = 2.0 / (1.0 / (2.0 * a - 1.0) + 1.0 / (2.0 * b - 1.0));
+        const double w = z * std::sqrt(al + h) / h - (1.0 / (2.0 * b - 1.0) - 1.0 / (2.0 * a - 1.0)) * (al + 5.0 / 6.0 - 2.0 / (3.0 * h));
+        x = a / (a + b * std::exp(2.0 * w));
+    } else {
+        const double t = std::exp(a * std::log(a / (a + b)) - lb) / a, u = std::exp(b * std::log(b / (a + b)) - lb) / b;
+        const double w = t + u;
+        x = q < t / w ? std::pow(a * w * q, 1.0 / a) : 1.0 - std::pow(b * w * (1.0 - q), 1.0 / b);
+    }
+    double lo = 0.0, hi = 1.0;
+    if (!(x > 0.0 && x < 1.0)) x = 0.5;
+    for (int it = 0; it < 300; ++it) {
+        const double f = beta_inc(a, b, x, lb) - q;
         if (f == 0.0) return x;
         if (f < 0.0) lo = x; else hi = x;
-        const double logpdf = (a - 1.0) * std::log(x) + (b - 1.0) * std::log1p(-x) - lb;
-        double next = x - f / std::exp(logpdf);
+        const double pdf = std::exp((a - 1.0) * std::log(x) + (b - 1.0) * std::log1p(-x) - lb);
+        const double u = f / pdf;
+        // Halley only while its correction is mild; far from the root (pdf ~ 1e-94 at a = 3000) it
+        // would crawl, so Newton overshoots the bracket and bisection takes over.
+        const double curv = u * ((a - 1.0) / x - (b - 1.0) / (1.0 - x));
+        const double step = std::fabs(curv) < 1.0 ? u / (1.0 - 0.5 * curv) : u;
+        double next = x - step;
         if (!(next > lo && next < hi)) next = 0.5 * (lo + hi);
-        if (std::fabs(next - x) <= 1e-16 * std::max(x, 1e-300) || hi - lo <= std::numeric_limits<double>::min()) return next;
+        if (std::fabs(next - x) <= 1e-15 * x || hi - lo <= 1e-300) return next;
         x = next;
     }
     return x;
