@@ -121,3 +121,40 @@ inline double beta_quantile(double a, double b, double q) {
 }
 
 }  // namespace passk
+
+namespace passk {
+
+// A double-double with a separate binary exponent, for products of up to ~10^6 factors.
+struct XD {
+    DD v{1.0, 0.0};
+    int e = 0;
+    void mul(DD f) {
+        v = dd_mul(v, f);
+        int ex = 0;
+        const double m = std::frexp(v.hi, &ex);
+        v.lo = std::ldexp(v.lo, -ex);
+        v.hi = m;
+        e += ex;
+    }
+};
+
+// (x1 / y1) / (x2 / y2) = (x1 y2) / (y1 x2), exponents kept apart until the final (<= 1) quotient.
+inline DD xd_moment(const XD& x1, const XD& y1, const XD& x2, const XD& y2) {
+    const DD r = dd_div(dd_mul(x1.v, y2.v), dd_mul(y1.v, x2.v));
+    const int shift = x1.e + y2.e - y1.e - x2.e;
+    if (shift < -1000) return DD{};
+    return DD{std::ldexp(r.hi, shift), std::ldexp(r.lo, shift)};
+}
+
+// prefix[T] = prod_{t<T} (base + t), each factor the exact double-double sum base + t.
+inline void shifted_prefix(double base, int64_t upto, std::vector<XD>& prefix) {
+    prefix.assign(static_cast<size_t>(upto + 1), XD{});
+    for (int64_t t = 0; t < upto; ++t) {
+        double s, e;
+        two_sum(base, static_cast<double>(t), s, e);
+        prefix[static_cast<size_t>(t + 1)] = prefix[static_cast<size_t>(t)];
+        prefix[static_cast<size_t>(t + 1)].mul(DD{s, e});
+    }
+}
+
+}  // namespace passk

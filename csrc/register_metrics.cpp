@@ -152,12 +152,29 @@ py::tuple bayes_moments(const I64Array& n, const I64Array& c, const I64Array& k,
         if (pk[j] < 1) throw std::invalid_argument("k[" + std::to_string(j) + "] must be at least 1");
         kmax = std::max(kmax, pk[j]);
     }
-    // One pass computes mean and variance side by side: 2K columns per pair.
-    py::array_t<double> both = per_pair_matrix(n, c, 2 * K, [=](int64_t nn, int64_t cc, double* row) {
+    // E[(1-p)^j] under Beta(a + c, b + n - c) is prod_{t=n-c}^{n-c+j-1} (b+t) / prod_{t=n}^{n+j-1} (a+b+t):
+    // a ratio of two prefix products of (b + t) and two of (a + b + t). Built once up to max n + 2k,
+    // the prefixes make each (pair, k) cost two divisions instead of a 2k-factor chain per pair
+    // (16x fewer operations at n = 64, k up to 64). Very large n falls back to the chains.
+    int64_t nmax = 0;
+    for (size_t p = 0; p < static_cast<size_t>(n.shape(0)); ++p) nmax = std::max(nmax, n.data()[p]);
+    const bool use_prefix = nmax + 2 * kmax <= (int64_t{1} << 20);
+    std::vector<XD> pre_b, pre_ab;
+    if (use_prefix) {
+        py::gil_scoped_release nogil;
+        shifted_prefix(b, nmax + 2 * kmax, pre_b);
+        shifted_prefix(a + b, nmax + 2 * kmax, pre_ab);
+    }
+    py::array_t<double> both = per_pair_matrix(n, c, 2 * K, [=, &pre_b, &pre_ab](int64_t nn, int64_t cc, double* row) {
         std::vector<DD> mom;
-        beta_power_moments(a + static_cast<double>(cc), b + static_cast<double>(nn - cc), 2 * kmax, mom);
+        if (!use_prefix) beta_power_moments(a + static_cast<double>(cc), b + static_cast<double>(nn - cc), 2 * kmax, mom);
+        const auto moment = [&](int64_t j) {
+            if (!use_prefix) return mom[static_cast<size_t>(j)];
+            const size_t f = static_cast<size_t>(nn - cc), d = static_cast<size_t>(nn), jj = static_cast<size_t>(j);
+            return xd_moment(pre_b[f + jj], pre_ab[d + jj], pre_b[f], pre_ab[d]);
+        };
         for (size_t j = 0; j < K; ++j) {
-            const DD q = mom[static_cast<size_t>(pk[j])], q2 = mom[static_cast<size_t>(2 * pk[j])];
+            const DD q = moment(pk[j]), q2 = moment(2 * pk[j]);
             const DD mean = dd_sub(DD{1.0, 0.0}, q);
             const DD var = dd_sub(q2, dd_mul(q, q));
             row[j] = mean.hi + mean.lo;
