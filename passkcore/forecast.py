@@ -16,7 +16,7 @@ The fit uses scipy (a lazy import: ``pip install scipy``); the posterior moments
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional, Union
+from typing import Any, NamedTuple, Optional, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -54,7 +54,7 @@ class ForecastCrossing(NamedTuple):
     fraction_of_resamples: float
 
 
-def _scipy():  # type: ignore[no-untyped-def]
+def _scipy() -> tuple[Any, Any]:
     try:
         from scipy import optimize, special
     except ImportError as exc:  # pragma: no cover - scipy is in the dev extra
@@ -175,7 +175,7 @@ def forecast_crossing(n_a: Counts, c_a: Counts, n_b: Counts, c_b: Counts, kmax: 
     K = 1..kmax (default 16 times the largest n), with its bootstrap interval (models resampled independently)."""
     _check_resamples(resamples, ci)
     if kmax is None:
-        kmax = 16 * int(max(np.max(n_a), np.max(n_b)))
+        kmax = 16 * int(max(np.max(np.asarray(n_a)), np.max(np.asarray(n_b))))
     ks = np.arange(1, int(kmax) + 1, dtype=np.int64)
     va, ba = _forecast_curves(n_a, c_a, ks, int(resamples), seed, True)
     vb, bb = _forecast_curves(n_b, c_b, ks, int(resamples), seed + 1, True)

@@ -119,7 +119,7 @@ def print_metrics(report: dict[str, Any]) -> None:
     console = Console()
     models = report["models"]
     ks = report["k"]
-    series: dict[str, dict[str, list[float]]] = {}
+    series: dict[str, dict[str, list[Any]]] = {}
     for name, m in models.items():
         for key, title in (("pass_hat_k", "pass^k"), ("maj_at_k", "maj@k"), ("mg_pass_at_k", "mG-pass@k")):
             if key in m:
@@ -129,19 +129,20 @@ def print_metrics(report: dict[str, Any]) -> None:
         if "bayes" in m:
             b = m["bayes"]
             series.setdefault("Bayes@N pass@k [interval]", {})[name] = [
-                f"{v:.4f} [{lo:.4f}, {hi:.4f}]" for v, lo, hi in zip(b["mean"], b["low"], b["high"])]  # type: ignore[misc]
+                f"{v:.4f} [{lo:.4f}, {hi:.4f}]" for v, lo, hi in zip(b["mean"], b["low"], b["high"])]
     for title, cols in series.items():
         table = Table(title=f"mean {title} over problems")
         table.add_column("k", justify="right")
         for name in cols:
             table.add_column(name, justify="right")
         for j, k in enumerate(ks):
-            table.add_row(str(k), *[v[j] if isinstance(v[j], str) else f"{v[j]:.4f}" for v in cols.values()])
+            cells: list[str] = [v[j] if isinstance(v[j], str) else f"{v[j]:.4f}" for v in cols.values()]
+            table.add_row(str(k), *cells)
         console.print(table)
     for name, m in models.items():
         if "cover" in m:
-            cells = ", ".join(f"{t}: {v:.4f}" for t, v in zip(m["cover"]["tau"], m["cover"]["value"]))
-            console.print(f"{name} cover@tau (share of problems with c/n >= tau): {cells}", markup=False)
+            listed = ", ".join(f"{t}: {v:.4f}" for t, v in zip(m["cover"]["tau"], m["cover"]["value"]))
+            console.print(f"{name} cover@tau (share of problems with c/n >= tau): {listed}", markup=False)
         if "forecast" in m:
             f = m["forecast"]
             console.print(f"{name} forecast pass@{f['k']} (zero-inflated beta-binomial, bootstrap interval): "

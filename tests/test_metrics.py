@@ -77,7 +77,7 @@ def test_g_pass_matches_lighteval() -> None:
     for c in rng.integers(0, 33, size=12):
         scores = [1] * int(c) + [0] * (32 - int(c))
         ref = metrics_sample.GPassAtK(k=ks, n=32, thresholds=taus).g_pass_at_k(scores)
-        for j, k in enumerate(ks):
+        for k in ks:
             for t in taus:
                 assert g_pass_at_k(32, [c], k, t)[0] == pytest.approx(ref[f"g-pass@{k}_{t}"], abs=1e-12)
             assert mg_pass_at_k(32, [c], k)[0] == pytest.approx(ref[f"mg-pass@{k}"], abs=1e-12)
