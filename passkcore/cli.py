@@ -11,14 +11,6 @@ from typing import Any, Optional
 import numpy as np
 
 from passkcore.counts import ModelCounts, load_counts
-from passkcore.metric_report import (
-    DEFAULT_TAUS,
-    add_metrics,
-    parse_floats,
-    parse_forecast,
-    parse_metrics,
-    print_metrics,
-)
 
 
 def _parse_ks(text: Optional[str]) -> Optional[list[int]]:
@@ -130,6 +122,15 @@ def add_bootstrap(report: dict[str, Any], models: dict[str, ModelCounts], ks: li
 
 
 def cmd_estimate(args: argparse.Namespace) -> int:
+    from passkcore.metric_report import (
+        DEFAULT_TAUS,
+        add_metrics,
+        parse_floats,
+        parse_forecast,
+        parse_metrics,
+        print_metrics,
+    )
+
     models = load_counts(args.counts)
     ks = _parse_ks(args.k) or default_ks(models)
     _check_ks(models, ks)
