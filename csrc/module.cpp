@@ -7,6 +7,7 @@ namespace passk {
 void register_estimators(py::module_& m);
 void register_coverage(py::module_& m);
 void register_bootstrap(py::module_& m);
+void register_metrics(py::module_& m);
 }
 
 PYBIND11_MODULE(_core, m) {
@@ -14,4 +15,5 @@ PYBIND11_MODULE(_core, m) {
     passk::register_estimators(m);
     passk::register_coverage(m);
     passk::register_bootstrap(m);
+    passk::register_metrics(m);
 }

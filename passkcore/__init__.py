@@ -17,11 +17,39 @@ from passkcore.estimate import (
     pass_hat_k,
     pass_hat_k_curve,
 )
+from passkcore.forecast import Forecast, ForecastCrossing, ZIBBFit, fit_zibb, forecast_crossing, forecast_pass_at_k
+from passkcore.majority import AnswerClasses, answer_classes, exact_maj_at_k, maj_at_k
+from passkcore.metrics import (
+    BayesPassAtK,
+    bayes_pass_at_k,
+    cover_at_tau,
+    exact_g_pass_at_k,
+    exact_mg_pass_at_k,
+    g_pass_at_k,
+    mg_pass_at_k,
+)
 from passkcore.stats import AccuracyHistogram, Band, Crossing, Gap, PairedBootstrap, accuracy_histogram
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AnswerClasses",
+    "BayesPassAtK",
+    "Forecast",
+    "ForecastCrossing",
+    "ZIBBFit",
+    "answer_classes",
+    "bayes_pass_at_k",
+    "cover_at_tau",
+    "exact_g_pass_at_k",
+    "exact_maj_at_k",
+    "exact_mg_pass_at_k",
+    "fit_zibb",
+    "forecast_crossing",
+    "forecast_pass_at_k",
+    "g_pass_at_k",
+    "maj_at_k",
+    "mg_pass_at_k",
     "AccuracyHistogram",
     "Band",
     "Coverage",

@@ -123,10 +123,25 @@ def add_bootstrap(report: dict[str, Any], models: dict[str, ModelCounts], ks: li
 
 
 def cmd_estimate(args: argparse.Namespace) -> int:
+    from passkcore.metric_report import (
+        DEFAULT_TAUS,
+        add_metrics,
+        parse_floats,
+        parse_forecast,
+        parse_metrics,
+        print_metrics,
+    )
+
     models = load_counts(args.counts)
     ks = _parse_ks(args.k) or default_ks(models)
     _check_ks(models, ks)
     report = estimate_report(models, ks)
+    metrics = parse_metrics(args.metric)
+    forecast = parse_forecast(args.forecast)
+    if metrics != ["pass@k"] or forecast:
+        taus = parse_floats(args.tau, "--tau", DEFAULT_TAUS)
+        add_metrics(report, models, ks, metrics, source=args.counts, taus=taus, forecast=forecast,
+                    ci=0.95 if args.ci is None else args.ci, resamples=args.forecast_resamples, seed=args.seed)
     ci, resamples = 0.95, 10_000
     if args.ci is not None or args.bootstrap is not None:
         ci = 0.95 if args.ci is None else args.ci
@@ -143,6 +158,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         if "crossings" in report or any("ci_low" in m for m in report["models"].values()):
             note = f"{ci:.0%} paired bootstrap intervals, {resamples} resamples, seed {args.seed}"
         _print_estimate(report, note)
+        print_metrics(report)
     return 0
 
 
@@ -217,6 +233,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ci", type=float, help="paired bootstrap interval level, e.g. 0.95 (adds ci_low/ci_high)")
     p.add_argument("--bootstrap", type=int, help="bootstrap resamples (default 10000 when --ci is given)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.add_argument("--metric", help="comma-separated metrics: pass@k,pass^k,maj@k,g-pass@k,bayes,cover (default pass@k; "
+                   "maj@k needs a run directory)")
+    p.add_argument("--tau", help="comma-separated thresholds for g-pass@k and cover (default 0.25,0.5,0.75,1.0)")
+    p.add_argument("--forecast", help="forecast pass@K beyond n (comma-separated Ks) from a zero-inflated beta-binomial fit")
+    p.add_argument("--forecast-resamples", type=int, default=1000, help="bootstrap refits for --forecast (default 1000)")
     p.set_defaults(func=cmd_estimate)
 
     p = sub.add_parser("coverage", help="which problems each model solves, pairwise")

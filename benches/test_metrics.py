@@ -1,0 +1,83 @@
+"""maj@k, G-pass@k and Bayes@N throughput: a time bound and ratios to the reference libraries (same run)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from benches.conftest import own_time, peer_time
+from passkcore import bayes_pass_at_k, g_pass_at_k, maj_at_k, mg_pass_at_k
+
+
+def maj_inputs(problems: int = 10_000, n: int = 256, classes: int = 20, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Class sizes from a flat Dirichlet over 20 answers (one dominant answer, a tail of rare ones, as
+    sampled LLM answers look), the correct class drawn uniformly, 1 in 21 problems with none."""
+    rng = np.random.default_rng(seed)
+    sizes = np.stack([rng.multinomial(n, rng.dirichlet(np.ones(classes))) for _ in range(problems)])
+    return sizes, rng.integers(-1, classes, size=problems)
+
+
+def test_maj_at_k_10k_problems_every_k(benchmark: Any) -> None:
+    """10,000 problems, n = 256 in 20 classes, every k = 1..256: target under a second."""
+    sizes, correct = maj_inputs()
+    ks = np.arange(1, 257)
+    out = benchmark.pedantic(lambda: maj_at_k(sizes, correct, ks), rounds=3, iterations=1)
+    assert out.shape == (10_000, 256) and np.all((out >= 0) & (out <= 1 + 1e-12))
+    seconds = own_time(benchmark)
+    benchmark.extra_info.update(seconds=seconds, values_per_s=out.size / seconds)
+    assert seconds < 1.0, f"maj@k took {seconds:.2f} s"
+
+
+N, PROBLEMS, KS, TAUS = 64, 2000, [1, 4, 16, 64], [0.0, 0.25, 0.5, 0.75, 1.0]
+
+
+def _counts() -> np.ndarray:
+    rng = np.random.default_rng(1)
+    return rng.binomial(N, rng.beta(0.7, 0.5, size=PROBLEMS))
+
+
+def test_g_pass_vs_lighteval(benchmark: Any) -> None:
+    """G-pass@k at 5 taus and mG-pass@k, k in {1, 4, 16, 64}, 2,000 problems of n = 64: target >= 100x."""
+    metrics_sample = pytest.importorskip("lighteval.metrics.metrics_sample")
+    c = _counts()
+
+    def ours() -> tuple[np.ndarray, np.ndarray]:
+        return g_pass_at_k(N, c, KS, TAUS).mean(axis=0), mg_pass_at_k(N, c, KS).mean(axis=0)
+
+    g, mg = benchmark(ours)
+    metric = metrics_sample.GPassAtK(k=KS, n=N, thresholds=TAUS)
+    scores = [[1] * int(x) + [0] * (N - int(x)) for x in c]
+
+    def peer() -> list[dict[str, float]]:
+        return [metric.g_pass_at_k(s) for s in scores]
+
+    ref = peer()
+    t_peer = peer_time(peer, repeats=2)
+    ratio = t_peer / own_time(benchmark)
+    benchmark.extra_info.update(lighteval_s=t_peer, ratio_vs_lighteval=ratio)
+    for j, k in enumerate(KS):
+        assert mg[j] == pytest.approx(np.mean([r[f"mg-pass@{k}"] for r in ref]), abs=1e-12)
+        for t, tau in enumerate(TAUS):
+            assert g[j, t] == pytest.approx(np.mean([r[f"g-pass@{k}_{tau}"] for r in ref]), abs=1e-12)
+    assert ratio >= 100, f"only {ratio:.0f}x lighteval"
+
+
+def test_bayes_vs_scorio(benchmark: Any) -> None:
+    """Bayes@N posterior pass@k with the 95% interval over problems, k in {1, 4, 16, 64}: target >= 100x."""
+    scorio_pass = pytest.importorskip("scorio.eval.pass_at_k")
+    c = _counts()
+    R = (np.arange(N)[None, :] < c[:, None]).astype(int)
+    res = benchmark(lambda: bayes_pass_at_k(N, c, KS))
+
+    def peer() -> list[tuple[float, float, float, float]]:
+        return [scorio_pass.pass_at_k_ci(R, k) for k in KS]
+
+    ref = peer()
+    t_peer = peer_time(peer, repeats=3)
+    ratio = t_peer / own_time(benchmark)
+    benchmark.extra_info.update(scorio_s=t_peer, ratio_vs_scorio=ratio)
+    np.testing.assert_allclose(res.overall_mean, [r[0] for r in ref], atol=1e-12)
+    np.testing.assert_allclose(res.overall_low, [r[2] for r in ref], atol=1e-12)
+    assert ratio >= 100, f"only {ratio:.0f}x scorio"

@@ -1,0 +1,121 @@
+// Exact unbiased maj@k from answer classes: a DP over classes, not over k-subsets.
+//
+// A problem has classes of sizes s_1..s_m (one of them, r, correct) and `a` abstaining samples, n in all.
+// Drawing k of the n samples, maj@k is the chance that r is the most frequent class among the draws,
+// a tie at the top among T+1 classes counting 1/(T+1). Counting draws where r gets t samples:
+//   C(s_r, t) * [z^(k-t)] (1+z)^free * sum_T H_T(z) / (T+1)
+// where classes with s_j < t cannot reach t (they and the abstainers are `free`), and H_T is the
+// generating polynomial of the draws from the other classes with every x_j <= t and exactly T of them
+// at t. The DP multiplies in one class at a time, so the cost per t is (classes >= t) x degree x t x ties,
+// with degree <= min(k, t x classes): for n = 256 and 20 classes about 10^5 multiply-adds per problem.
+// All terms are positive, so the float result carries only rounding (~1e-14 relative), no cancellation.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+namespace passk {
+
+// C(s, 0..upto) by the multiplicative recurrence (each entry within ~upto ulp of the integer).
+template <class R>
+void binomial_row(int64_t s, int64_t upto, std::vector<R>& row) {
+    const int64_t top = std::min(s, upto);
+    row.assign(static_cast<size_t>(upto + 1), R(0));
+    R v = 1;
+    for (int64_t x = 0; x <= top; ++x) {
+        row[static_cast<size_t>(x)] = v;
+        v = v * R(s - x) / R(x + 1);
+    }
+}
+
+template <class R>
+struct MajWork {
+    std::vector<R> h, hn, acc, g, row, free_row, cr, total;
+    std::vector<int64_t> others;
+};
+
+// One problem: acc[d] = weighted count of d-draws that r wins, for d = 0..kmax; out[j] = maj@ks[j].
+template <class R>
+void maj_problem(const int64_t* sizes, size_t m, int64_t r, int64_t abstain, const int64_t* ks, size_t K,
+                 double* out, MajWork<R>& w) {
+    int64_t n = abstain;
+    for (size_t j = 0; j < m; ++j) n += sizes[j];
+    const int64_t kmax = ks[K - 1];
+    const size_t width = static_cast<size_t>(kmax + 1);
+    std::fill(out, out + K, 0.0);
+    if (r < 0 || sizes[r] == 0) return;
+    const int64_t sr = sizes[r];
+    w.others.clear();
+    for (size_t j = 0; j < m; ++j)
+        if (static_cast<int64_t>(j) != r && sizes[j] > 0) w.others.push_back(sizes[j]);
+    std::sort(w.others.begin(), w.others.end(), [](int64_t x, int64_t y) { return x > y; });
+    w.acc.assign(width, R(0));
+    binomial_row<R>(sr, kmax, w.cr);
+    int64_t small_total = 0;  // sizes of the classes below t (they join the free samples)
+    size_t mt = w.others.size();
+    for (int64_t t = 1; t <= std::min(sr, kmax); ++t) {
+        while (mt > 0 && w.others[mt - 1] < t) small_total += w.others[--mt];
+        const int64_t cap = kmax - t;  // draws left for the other classes and the free samples
+        const size_t tmax = static_cast<size_t>(std::min<int64_t>(static_cast<int64_t>(mt), cap / t));
+        const size_t cw = static_cast<size_t>(cap + 1);
+        // Only the live block (tie levels reached, degrees up to deg) is ever cleared or read: clearing
+        // whole (ties x k) tables per class cost 10x the arithmetic at n = 256.
+        if (w.h.size() < (tmax + 1) * cw) w.h.resize((tmax + 1) * cw), w.hn.resize((tmax + 1) * cw);
+        w.h[0] = 1;
+        int64_t deg = 0;
+        size_t levels = 0;  // highest tie level reached so far
+        for (size_t j = 0; j < mt; ++j) {
+            binomial_row<R>(w.others[j], t, w.row);
+            const int64_t ndeg = std::min(cap, deg + t);
+            const size_t nlevels = std::min(levels + 1, tmax);
+            for (size_t T = 0; T <= nlevels; ++T) {
+                R* dst = w.hn.data() + T * cw;
+                if (static_cast<int64_t>(T) * t <= ndeg) std::fill(dst + static_cast<int64_t>(T) * t, dst + ndeg + 1, R(0));
+            }
+            for (size_t T = 0; T <= levels; ++T) {
+                const R* __restrict src = w.h.data() + T * cw;
+                R* __restrict dst = w.hn.data() + T * cw;
+                const int64_t d0 = static_cast<int64_t>(T) * t;
+                for (int64_t x = 0; x < t; ++x) {
+                    const R cx = w.row[static_cast<size_t>(x)];
+                    const int64_t dend = std::min(deg, cap - x);
+                    R* __restrict shifted = dst + x;
+                    for (int64_t d = d0; d <= dend; ++d) shifted[d] += src[d] * cx;
+                }
+                if (T + 1 <= tmax) {
+                    const R ct = w.row[static_cast<size_t>(t)];
+                    R* __restrict up = w.hn.data() + (T + 1) * cw + t;
+                    const int64_t dend = std::min(deg, cap - t);
+                    for (int64_t d = d0; d <= dend; ++d) up[d] += src[d] * ct;
+                }
+            }
+            std::swap(w.h, w.hn);
+            deg = ndeg;
+            levels = nlevels;
+        }
+        w.g.assign(static_cast<size_t>(deg + 1), R(0));
+        for (size_t T = 0; T <= levels; ++T) {
+            const R share = R(1) / R(T + 1);
+            const R* src = w.h.data() + T * cw;
+            for (int64_t d = static_cast<int64_t>(T) * t; d <= deg; ++d) w.g[static_cast<size_t>(d)] += src[d] * share;
+        }
+        binomial_row<R>(small_total + abstain, cap, w.free_row);
+        const int64_t free_top = std::min(small_total + abstain, cap);
+        const R ctr = w.cr[static_cast<size_t>(t)];
+        for (int64_t d = 0; d <= deg; ++d) {
+            const R v = w.g[static_cast<size_t>(d)] * ctr;
+            if (v == R(0)) continue;
+            R* dst = w.acc.data() + t + d;
+            const int64_t iend = std::min(free_top, cap - d);
+            for (int64_t i = 0; i <= iend; ++i) dst[i] += v * w.free_row[static_cast<size_t>(i)];
+        }
+    }
+    binomial_row<R>(n, kmax, w.total);
+    for (size_t j = 0; j < K; ++j) {
+        const size_t k = static_cast<size_t>(ks[j]);
+        out[j] = static_cast<double>(w.acc[k] / w.total[k]);
+    }
+}
+
+}  // namespace passk
