@@ -71,3 +71,32 @@ def test_gpu_head_throughput_and_memory(T: int, H: int, V: int) -> None:
     for name, (tps, mib) in rows.items():
         print(f"T={T} H={H} V={V} {name}: {tps:,.0f} tokens/s, peak {mib:,.0f} MiB")
     assert rows["passkcore"][1] < rows["naive"][1]
+
+
+@pytest.mark.slow
+def test_gpu_scoring_fused_vs_vllm_prompt_logprobs() -> None:
+    """Issue 14's rows on a GPU: the default fused scorer (packed backbone + Triton head, entropy) against
+    the vllm backend (``prompt_logprobs``), response tokens/s; and the fused scorer's peak memory."""
+    import time
+
+    from benches.test_scoring import issue_rows
+    from passkcore.scoring import Scorer
+
+    rows = issue_rows()
+    tokens = sum(len(r) for _, r in rows)
+    fused = Scorer()
+    fused.token_scores(rows[:2])
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    peak, ours = _peak(lambda: fused.token_scores(rows)), None
+    t_fused = time.perf_counter() - start
+    ours = fused.token_scores(rows)
+    vllm = Scorer(backend="vllm")
+    vllm.token_scores(rows[:2])
+    start = time.perf_counter()
+    theirs = vllm.token_scores(rows)
+    t_vllm = time.perf_counter() - start
+    worst = max(float((torch.as_tensor(a[0]) - torch.as_tensor(b[0])).abs().max()) for a, b in zip(ours, theirs))
+    print(f"fused: {tokens / t_fused:,.0f} tokens/s, peak {peak / 2**20:,.0f} MiB; "
+          f"vllm prompt_logprobs: {tokens / t_vllm:,.0f} tokens/s; max |diff| {worst:.2e}")
+    assert worst <= 1e-3

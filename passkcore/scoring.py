@@ -1,15 +1,18 @@
 """Teacher-forced scoring: PPL_M(Y | x) of stored samples under a model M, response tokens only.
 
 Backends:
-- ``fused`` (default): the backbone gives hidden states; prompt positions are dropped, and the
-  ``passkcore.kernels`` head computes log-probs and entropy of the response tokens without [T, V] logits;
-- ``torch``: the reference, full fp32 logits -> log_softmax -> gather;
+- ``fused`` (default): sequences packed without padding into rows of ``token_budget`` tokens (positions
+  restarting per sequence, attention per sequence: ``passkcore.varlen``) through the fp32 backbone;
+  prompt positions are dropped and the ``passkcore.kernels`` head computes log-probs and entropy of the
+  response tokens without [T, V] logits. ``dtype=torch.bfloat16`` runs the same path in bf16;
+- ``torch``: the reference, padded batches, full fp32 logits -> log_softmax -> gather;
 - ``vllm``: ``prompt_logprobs=0`` with ``max_tokens=1`` on the concatenated ids (no entropy).
 
-Rows are sorted by length and packed to a token budget (padded tokens per batch), so padding stays
-small; on a GPU out-of-memory error the budget halves and the batch is retried, never dropping a row.
-Rows that cannot be scored (longer than the context, empty response, token ids outside the
-vocabulary) get a ``status`` saying why and null scores: they never abort the run.
+The fused backend packs rows to a token budget summed over its sequences (no padding); the torch backend
+sorts rows by length and pads each batch to its longest row within the budget. On a GPU out-of-memory
+error the budget halves and the batch is retried, never dropping a row. Rows that cannot be scored
+(longer than the context, empty response, token ids outside the vocabulary) get a ``status`` saying
+why and null scores: they never abort the run.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import numpy as np
 import pyarrow as pa
 
 from passkcore.store import SCHEMA_VERSION
+from passkcore.varlen import pack_sequences
 
 SCORE_SCHEMA = pa.schema([
     ("model", pa.string()),
@@ -89,10 +93,10 @@ class Scorer:
             if config.get(knob) and backend == "fused":
                 raise ValueError(f"the model's config sets {knob}: the fused head does not apply it; use backend='torch'")
         self._device, self._dtype = device, dtype
-        # Eager attention by default off CUDA: SDPA's CPU kernels give a row hidden states that differ
-        # by up to 2.3e-5 depending on how much padding its batch has (measured on SmolLM2), eager
-        # gives bit-identical rows alone or in any batch. Its [B, heads, L, L] scores cost memory on
-        # long sequences; pass attn_implementation="sdpa" to trade invariance for that memory.
+        # The fused backend packs sequences without padding and attends per sequence (passkcore.varlen);
+        # attn_implementation applies to the padded torch reference. There, eager by default off CUDA:
+        # SDPA's CPU kernels give a row hidden states that differ by up to 2.3e-5 depending on how much
+        # padding its batch has (measured on SmolLM2), eager gives bit-identical rows in any batch.
         self._attn = attn_implementation
         self._model: Any = None
         self._llm: Any = None
@@ -105,7 +109,12 @@ class Scorer:
             from passkcore.models import load_causal_lm
 
             device = self._device or ("cuda" if torch.cuda.is_available() else "cpu")
-            attn = self._attn or ("sdpa" if str(device).startswith("cuda") else "eager")
+            if self.backend == "fused":
+                from passkcore.varlen import register
+
+                attn = register()
+            else:
+                attn = self._attn or ("sdpa" if str(device).startswith("cuda") else "eager")
             self._model = load_causal_lm(self.path, dtype=self._dtype or torch.float32, device=device,
                                          attn_implementation=attn)
         return self._model
@@ -145,7 +154,8 @@ class Scorer:
             return [single for _ in temperatures]
         out: list[Optional[list[TokenScores]]] = [None] * len(pairs)
         budget = self.token_budget
-        pending = pack_batches([len(p) + len(r) for p, r in pairs], budget)
+        pack = pack_sequences if self.backend == "fused" else pack_batches
+        pending = pack([len(p) + len(r) for p, r in pairs], budget)
         while pending:
             batch = pending.pop(0)
             try:
@@ -174,33 +184,23 @@ class Scorer:
 
         model = self._load()
         device = next(model.parameters()).device
-        # One pad column, always: a batch without any padding takes transformers' unmasked causal path,
-        # whose arithmetic differs (~2e-5 per token) from the masked path every padded batch takes.
-        L = max(len(p) + len(r) for p, r in pairs) + 1
-        ids = torch.zeros((len(pairs), L), dtype=torch.long)
-        mask = torch.zeros((len(pairs), L), dtype=torch.long)
-        rows, cols, targets, sizes = [], [], [], []
-        for b, (p, r) in enumerate(pairs):
-            seq = list(p) + list(r)
-            ids[b, : len(seq)] = torch.tensor(seq)
-            mask[b, : len(seq)] = 1
-            # Position t predicts token t + 1: the response is predicted from positions len(p)-1 ...
-            rows += [b] * len(r)
-            cols += list(range(len(p) - 1, len(p) - 1 + len(r)))
-            targets += list(r)
-            sizes.append(len(r))
-        ids, mask = ids.to(device), mask.to(device)
-        b_idx, t_idx = torch.tensor(rows, device=device), torch.tensor(cols, device=device)
-        tgt = torch.tensor(targets, device=device)
+        sizes = [len(r) for _, r in pairs]
         bounds = np.cumsum([0, *sizes])
+        tgt = torch.tensor([t for _, r in pairs for t in r], dtype=torch.long, device=device)
         results: list[list[TokenScores]] = []
         with torch.inference_mode():
             if self.backend == "torch":
-                logits = model(input_ids=ids, attention_mask=mask).logits.float()[b_idx, t_idx]
+                logits = self._padded_logits(model, pairs, device)
             else:
                 from passkcore.kernels import token_logprobs
+                from passkcore.varlen import packed_hidden_states
 
-                hidden = model.get_decoder()(input_ids=ids, attention_mask=mask).last_hidden_state[b_idx, t_idx]
+                hidden = packed_hidden_states(model.get_decoder(), [list(p) + list(r) for p, r in pairs], device)
+                # Position t predicts token t + 1: a response is predicted from positions len(p)-1 ...
+                starts = np.cumsum([0, *(len(p) + len(r) for p, r in pairs)])[:-1]
+                index = np.concatenate([np.arange(s + len(p) - 1, s + len(p) - 1 + len(r))
+                                        for s, (p, r) in zip(starts, pairs)])
+                hidden = hidden[torch.from_numpy(index).to(device)]
                 head = model.get_output_embeddings()
             for temperature in temperatures:
                 if self.backend == "torch":
@@ -213,6 +213,26 @@ class Scorer:
                 logp_np, ent_np = logp.float().cpu().numpy(), entropy.float().cpu().numpy()
                 results.append([(logp_np[a:b], ent_np[a:b]) for a, b in zip(bounds[:-1], bounds[1:])])
         return results
+
+    @staticmethod
+    def _padded_logits(model: Any, pairs: Sequence[tuple[Sequence[int], Sequence[int]]], device: Any) -> Any:
+        """fp32 logits [response tokens, V] of the reference path: one padded batch, full logits."""
+        import torch
+
+        # One pad column, always: a batch without any padding takes transformers' unmasked causal path,
+        # whose arithmetic differs (~2e-5 per token) from the masked path every padded batch takes.
+        L = max(len(p) + len(r) for p, r in pairs) + 1
+        ids = torch.zeros((len(pairs), L), dtype=torch.long)
+        mask = torch.zeros((len(pairs), L), dtype=torch.long)
+        rows, cols = [], []
+        for b, (p, r) in enumerate(pairs):
+            seq = list(p) + list(r)
+            ids[b, : len(seq)] = torch.tensor(seq)
+            mask[b, : len(seq)] = 1
+            rows += [b] * len(r)
+            cols += list(range(len(p) - 1, len(p) - 1 + len(r)))
+        b_idx, t_idx = torch.tensor(rows, device=device), torch.tensor(cols, device=device)
+        return model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()[b_idx, t_idx]
 
     def _vllm_scores(self, pairs: Sequence[tuple[Sequence[int], Sequence[int]]],
                      progress: Optional[Callable[[int], None]]) -> list[TokenScores]:
