@@ -380,8 +380,8 @@ def test_metrics_equal_passk_estimate(full_report: tuple[Path, Path], capsys: py
             assert block["mg_pass_at_k"] == want["mg_pass_at_k"] and block["bayes"] == want["bayes"]
             assert block["forecast"] == want["forecast"]
             assert block["cover"] == cover["models"][name]["cover"]
-            assert all(lo <= v <= hi for v, lo, hi in zip(block["forecast"]["value"], block["forecast"]["low"],
-                                                          block["forecast"]["high"]))
+            # A percentile interval need not hold the full-data fit (2 problems in the toy run): only low <= high.
+            assert all(lo <= hi for lo, hi in zip(block["forecast"]["low"], block["forecast"]["high"]))
             if name == bench["base"]:
                 assert block["forecast_crossing"] is None
             else:
