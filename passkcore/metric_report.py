@@ -56,7 +56,8 @@ def parse_forecast(text: Optional[str]) -> Optional[list[int]]:
     return out
 
 
-def _maj_curves(source: Union[str, Path], models: dict[str, ModelCounts], ks: list[int]) -> dict[str, list[float]]:
+def maj_curves(source: Union[str, Path], models: dict[str, ModelCounts], ks: list[int]) -> dict[str, list[float]]:
+    """Mean maj@k per model at ``ks``; a ValueError names why when the source has no answer classes."""
     from passkcore.majority import answer_classes, maj_at_k
     from passkcore.store import SampleStore, is_run_dir
 
@@ -86,7 +87,7 @@ def add_metrics(report: dict[str, Any], models: dict[str, ModelCounts], ks: list
     from passkcore.forecast import forecast_pass_at_k
     from passkcore.metrics import bayes_pass_at_k, cover_at_tau, g_pass_at_k, mg_pass_at_k
 
-    maj = _maj_curves(source, models, ks) if "maj@k" in metrics else {}
+    maj = maj_curves(source, models, ks) if "maj@k" in metrics else {}
     for name, m in models.items():
         entry = report["models"][name]
         if "pass^k" in metrics:

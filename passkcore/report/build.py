@@ -21,6 +21,7 @@ from passkcore.coverage import Coverage, coverage_summary
 from passkcore.estimate import powers_of_two
 from passkcore.report.entropy import entropy_section, own_scorer
 from passkcore.report.findings import findings
+from passkcore.report.metrics import metrics_section
 from passkcore.report.series import series_sections
 from passkcore.stats import PairedBootstrap, accuracy_histogram
 
@@ -122,9 +123,10 @@ def coverage_ids(bench: str, cov: Coverage, k: int) -> list[dict[str, Any]]:
 
 
 def build_panel(bench: str, source: Path, models: dict[str, ModelCounts], base: Optional[str], *,
-                resamples: int, seed: int, ci: float, k_max_gap: int) -> tuple[dict[str, Any], Coverage,
-                                                                                PairedBootstrap]:
-    """One benchmark's curves, bands, crossings, coverage, histograms, gaps, PPL and summary."""
+                resamples: int, seed: int, ci: float, k_max_gap: int,
+                forecast_resamples: int = 200) -> tuple[dict[str, Any], Coverage, PairedBootstrap]:
+    """One benchmark's curves, bands, crossings, coverage, histograms, gaps, PPL, summary and the
+    ``metrics`` block (maj@k, G-pass@k, Bayes@N, cover@tau, forecast; ``forecast_resamples`` refits)."""
     names = list(models)
     if base is not None and base not in models:
         raise ValueError(f"--base {base!r} is not among the models {names} of benchmark {bench!r}")
@@ -154,6 +156,8 @@ def build_panel(bench: str, source: Path, models: dict[str, ModelCounts], base: 
         "gaps": [],
         "ppl": ppl_section(source),
         "summary": [],
+        "metrics": metrics_section(source, models, base, powers_of_two(n_min), n_min, ci=ci,
+                                   forecast_resamples=forecast_resamples, seed=seed),
     }
     if panel["ppl"]:
         panel["ppl"]["base_scorer"] = own_scorer(source, base)
@@ -171,12 +175,15 @@ def build_panel(bench: str, source: Path, models: dict[str, ModelCounts], base: 
 
 def build_data(source: Union[Source, Sequence[Source]], *, base: Optional[str] = None, resamples: int = 2000,
                seed: int = 0, ci: float = 0.95, k_max_gap: int = 256, benchmarks: Optional[Sequence[str]] = None,
-               series: Optional[Sequence[str]] = None, series_k: Optional[Sequence[int]] = None) -> dict[str, Any]:
+               series: Optional[Sequence[str]] = None, series_k: Optional[Sequence[int]] = None,
+               forecast_resamples: int = 200) -> dict[str, Any]:
     """Every number the report shows, for one source or several (one benchmark each).
 
     ``benchmarks`` names the sources (default: their file or directory names); ``series`` orders
     checkpoint labels (default: labels sharing a prefix and ending in a number, like ``rl-step100``);
-    ``series_k`` the ks of the series figure (default: 1 and the largest power of two <= n).
+    ``series_k`` the ks of the series figure (default: 1 and the largest power of two <= n);
+    ``forecast_resamples`` the bootstrap refits of each panel's pass@K forecast and forecast crossing
+    (200 by default: about 50 s per model pair on MATH500's 500 problems at n = 128, K up to 512).
     """
     sources = as_sources(source)
     names = benchmark_names(sources, benchmarks)
@@ -185,7 +192,7 @@ def build_data(source: Union[Source, Sequence[Source]], *, base: Optional[str] =
     for bench, src in zip(names, sources):
         models = load_counts(src)
         panel, cov, boot = build_panel(bench, src, models, base, resamples=resamples, seed=seed, ci=ci,
-                                       k_max_gap=k_max_gap)
+                                       k_max_gap=k_max_gap, forecast_resamples=forecast_resamples)
         panels.append(panel)
         if len(panel["models"]) >= 2:
             ids.extend(coverage_ids(bench, cov, panel["k"][-1]))

@@ -84,6 +84,18 @@ def _ppl(ax: Any, bench: dict[str, Any]) -> None:
     ax.set_title(f"{bench['name']}: PPL of each policy's samples under each scorer")
 
 
+def _cover(ax: Any, bench: dict[str, Any]) -> None:
+    colors = _colors()
+    for i, (m, block) in enumerate(bench["metrics"]["models"].items()):
+        ax.plot(block["cover"]["tau"], block["cover"]["value"], color=colors[i % len(colors)], label=m, lw=2, marker=".")
+    ax.set_xlabel("tau (share of the n samples correct)")
+    ax.set_ylabel("cover@tau (share of problems)")
+    ax.set_title(f"{bench['name']}: cover@tau")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower left")
+
+
 def series_figure(series: dict[str, Any]) -> bytes:
     """pass@k at each chosen k against the step, with intervals and the base for reference."""
     fig, axes = _grid(len(series["values"]), 5.0, 3.8)
@@ -149,7 +161,8 @@ def entropy_figure(entropy: dict[str, Any]) -> bytes:
 
 
 def figures(data: dict[str, Any]) -> dict[str, bytes]:
-    """PNG bytes per figure name: ``pass_at_k`` (a panel per benchmark), ``accuracy``, ``ppl`` (where
+    """PNG bytes per figure name: ``pass_at_k`` (a panel per benchmark), ``accuracy``, ``cover`` (cover@tau
+    curves per model, a panel per benchmark), ``ppl`` (where
     scored), ``series``/``series_coverage`` per series (``_1``, ``_2``... after the first) and
     ``entropy``."""
     import matplotlib
@@ -167,6 +180,10 @@ def figures(data: dict[str, Any]) -> dict[str, bytes]:
     for ax, bench in zip(axes, benches):
         _accuracy(ax, bench)
     out["accuracy"] = _png(fig)
+    fig, axes = _grid(len(benches), 6.0, 3.6)
+    for ax, bench in zip(axes, benches):
+        _cover(ax, bench)
+    out["cover"] = _png(fig)
     scored = [b for b in benches if b["ppl"]]
     if scored:
         fig, axes = _grid(len(scored), 7.5, 4.0)

@@ -138,6 +138,63 @@ def _gaps(i: int, bench: dict[str, Any]) -> str:
     return "".join(out) + "</table>"
 
 
+def _metric_rows(i: int, bench: dict[str, Any]) -> list[tuple[str, str, list[str]]]:
+    """(model, metric, a cell per k) for every per-k metric of the panel's ``metrics`` block."""
+    met, f3, rows = bench["metrics"], "{:.3f}", []
+    for m, b in met["models"].items():
+        p = f"benchmarks.{i}.metrics.models.{m}."
+        if "maj_at_k" in b:
+            rows.append((m, "maj@k", [num(f"{p}maj_at_k.{j}", v, f3) for j, v in enumerate(b["maj_at_k"])]))
+        for t_i, tau in enumerate(met["g_taus"]):
+            rows.append((m, f"G-pass@k, tau = {tau}",
+                         [num(f"{p}g_pass_at_k.{t_i}.{j}", v, f3) for j, v in enumerate(b["g_pass_at_k"][t_i])]))
+        rows.append((m, "mG-pass@k", [num(f"{p}mg_pass_at_k.{j}", v, f3) for j, v in enumerate(b["mg_pass_at_k"])]))
+        bay = b["bayes"]
+        rows.append((m, "Bayes@N [interval]", [num(f"{p}bayes.mean.{j}", v, f3) + " " + _interval(
+            f"{p}bayes.low.{j}", bay["low"][j], f"{p}bayes.high.{j}", bay["high"][j], f3) for j, v in enumerate(bay["mean"])]))
+    return rows
+
+
+def _forecast_cell(p: str, f: dict[str, Any], j: int) -> str:
+    return (num(f"{p}forecast.value.{j}", f["value"][j], "{:.3f}") + " "
+            + _interval(f"{p}forecast.low.{j}", f["low"][j], f"{p}forecast.high.{j}", f["high"][j], "{:.3f}"))
+
+
+def _metrics(i: int, bench: dict[str, Any]) -> str:
+    """The estimators of ``passk estimate --metric`` at the panel's ks, the cover@tau ends and the forecast."""
+    met = bench["metrics"]
+    out = [f"<h4>More estimators (mean over problems; {met['ci']:.0%} intervals)</h4>"]
+    if met["maj_at_k_absent"]:
+        out.append(f'<p class="maj-absent">maj@k absent: {_(met["maj_at_k_absent"])}</p>')
+    out.append('<div class="wide"><table><tr><th>model</th><th>metric</th>'
+               + "".join(f"<th>k = {k}</th>" for k in met["k"]) + "</tr>")
+    for m, label, cells in _metric_rows(i, bench):
+        out.append(f"<tr><td>{_(m)}</td><td>{_(label)}</td>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    out.append("</table></div>")
+    taus = met["cover_taus"]
+    ends = [taus.index(t) for t in (0.5, 1.0) if t in taus]
+    out.append('<div class="wide"><table><tr><th>model</th>'
+               + "".join(f"<th>cover@{taus[t]}</th>" for t in ends)
+               + "".join(f"<th>forecast pass@{k} [interval]</th>" for k in met["forecast_k"])
+               + f"<th>forecast crossing with {_(bench['base'])}: K [interval]</th></tr>")
+    for m, b in met["models"].items():
+        p = f"benchmarks.{i}.metrics.models.{m}."
+        cells = [num(f"{p}cover.value.{t}", b["cover"]["value"][t], "{:.3f}") for t in ends]
+        cells += [_forecast_cell(p, b["forecast"], j) for j in range(len(met["forecast_k"]))]
+        c = b["forecast_crossing"]
+        if c is None:
+            cells.append("-")
+        else:
+            q = p + "forecast_crossing."
+            cells.append((num(q + "k", c["k"]) if c["k"] is not None else f"none up to {c['kmax']}") + " "
+                         + _interval(q + "low", c["low"], q + "high", c["high"]) + " in "
+                         + num(q + "fraction_of_resamples", c["fraction_of_resamples"], "{:.1%}") + " of resamples")
+        out.append(f"<tr><td>{_(m)}</td>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    out.append(f"</table></div><p>Forecast: zero-inflated beta-binomial fit, {met['forecast_resamples']} bootstrap "
+               "refits over problems; crossing searched over K = 1 to the largest forecast K.</p>")
+    return "".join(out)
+
+
 def series_html(data: dict[str, Any], figs: dict[str, bytes]) -> str:
     if not data["series"]:
         return ""
@@ -234,8 +291,10 @@ def render_html(data: dict[str, Any], figs: dict[str, bytes]) -> str:
     for i, bench in enumerate(data["benchmarks"]):
         parts += [f'<section class="benchmark"><h3>{_(bench["name"])}</h3>', _curves_table(i, bench),
                   "<h4>Where the curves cross</h4>", _crossings(i, bench), _coverage(i, bench, data), _gaps(i, bench),
-                  "</section>"]
+                  _metrics(i, bench), "</section>"]
     parts.append("<h2>Accuracy histogram</h2>" + img("accuracy", figs["accuracy"], "accuracy histograms"))
+    parts.append("<h2>cover@tau</h2><p>Share of problems with at least a share tau of their samples correct.</p>"
+                 + img("cover", figs["cover"], "cover@tau curves per model, per benchmark"))
     parts += [series_html(data, figs), entropy_html(data, figs), ppl_html(data, figs)]
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>passkcore report</title><style>{STYLE}</style>"
             f"<script>{SCRIPT}</script></head><body>{''.join(parts)}</body></html>")
