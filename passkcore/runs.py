@@ -82,7 +82,7 @@ def ppl_summary(scores: pa.Table) -> list[dict[str, Any]]:
         return []
     table = scores.select(["model", "scorer", "ppl", "status"]).sort_by([("model", "ascending"),
                                                                           ("scorer", "ascending")])
-    groups = table.group_by(["model", "scorer"], use_threads=False).aggregate([("status", "count_all")])
+    groups = table.group_by(["model", "scorer"], use_threads=False).aggregate([([], "count_all")])
     ok = pc.equal(table.column("status"), "ok").to_numpy(zero_copy_only=False)
     ppl = table.column("ppl").to_numpy(zero_copy_only=False)
     out, start = [], 0
