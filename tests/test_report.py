@@ -129,9 +129,9 @@ def test_report_cli_and_bad_base(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 
 def test_report_with_perplexities(tmp_path: Path) -> None:
+    from passkcore.pipeline.run import write_shard
     from passkcore.runs import verify_run
     from passkcore.scoring import SCORE_SCHEMA
-    from passkcore.pipeline.run import write_shard
     from tests.test_runs import _fake_run
 
     _fake_run(tmp_path, {"base": 1, "sharpened": 3})

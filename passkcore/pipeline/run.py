@@ -122,12 +122,19 @@ def write_shard(table: pa.Table, folder: Path, name: str) -> Path:
     return write_atomically(target, write)
 
 
-def shard_files(folder: Path) -> list[Path]:
-    """The complete shards in ``folder`` (temporary files of unfinished writes are skipped)."""
-    if not folder.is_dir():
+def shard_names(folder: Path) -> list[str]:
+    """The file names of the complete shards in ``folder`` (temporary files of unfinished writes are
+    skipped); names only, no Path objects: a write lists its folder every time."""
+    try:
+        names = os.listdir(folder)
+    except FileNotFoundError:
         return []
-    return sorted(Path(e.path) for e in os.scandir(folder)
-                  if e.name.endswith(".parquet") and not e.name.startswith(".") and e.is_file())
+    return [n for n in names if n.endswith(".parquet") and not n.startswith(".")]
+
+
+def shard_files(folder: Path) -> list[Path]:
+    """The complete shards in ``folder``, sorted."""
+    return [folder / n for n in sorted(shard_names(folder))]
 
 
 _CHECKED: set[str] = set()  # shards whose schema version was read already: shards never change
@@ -194,11 +201,11 @@ class KeyIndex:
         return (pos.astype(np.int64) << 32) | idx
 
     def refresh(self) -> KeyIndex:
-        new = [p for p in shard_files(self.folder) if p.name not in self.seen]
+        new = set(shard_names(self.folder)).difference(self.seen)
         if new:
-            table = read_shards(new, KINDS[self.kind], list(self.columns))
+            table = read_shards([self.folder / n for n in sorted(new)], KINDS[self.kind], list(self.columns))
             self.add(self.codes(table))
-            self.seen.update(p.name for p in new)
+            self.seen.update(new)
         return self
 
     def add(self, codes: np.ndarray) -> None:
