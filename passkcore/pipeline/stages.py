@@ -275,6 +275,28 @@ class SampleStage(Portable):
         write_shard(table, self.store.folder("samples", self.label), item["shard"])
         return {"rows": len(rows), "tokens": sum(len(r["response_token_ids"]) for r in rows)}
 
+    def run_many(self, items: Sequence[Item], window: int = 256) -> Iterator[Report]:
+        """The in-process executor's way: every item's requests through one engine step loop, at least
+        ``window`` requests in flight; each item's shard is written as soon as its requests finished,
+        and its rows dropped."""
+        from passkcore.sampling import stream_requests
+
+        todo = []
+        for item in items:
+            report = self.done(item)
+            if report is not None:
+                yield report
+            else:
+                todo.append(item)
+        if not todo:
+            return
+        self.setup()
+        prompts = self.__dict__.setdefault("prompts", {})
+        groups = ((item, self.requests(item)) for item in todo)
+        for item, rows in stream_requests(self.llm, groups, self.sampling, model=self.label, window=window,
+                                          prompts=prompts):
+            yield self.store_rows(item, rows)
+
     def run(self, item: Item) -> Report:
         from passkcore.sampling import generate_requests
 
