@@ -77,7 +77,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
     with progress_bar(f"sampling {args.label or args.model}", "samples") as update:
         store, stats = commands.sample(args.out, model=args.model, problems=args.problems, n=args.n, label=args.label,
                                        limit=args.limit, sampling=config, batch_requests=args.batch_requests,
-                                       tensor_parallel_size=args.tensor_parallel_size, cluster=cluster,
+                                       tensor_parallel_size=args.tensor_parallel_size, window=args.window,
+                                       cluster=cluster,
                                        progress=update)
     if cluster is not None:
         print_stage_stats(stats)
@@ -203,6 +204,8 @@ def add_run_commands(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--chunk", type=int, default=16, help="samples per request (large n is split across seeds)")
     p.add_argument("--batch-requests", type=int, default=16, help="requests per stored shard")
+    p.add_argument("--window", type=int, default=256,
+                   help="requests kept queued in the engine (in one process; each shard is stored as it finishes)")
     _add_ray(p, replicas=True)
     p.add_argument("--tensor-parallel-size", type=int, default=1, help="with --ray: GPUs per vLLM replica")
     p.set_defaults(func=cmd_sample)

@@ -32,14 +32,14 @@ def sample(
     out: PathLike, *, model: str, problems: str, n: int, label: Optional[str] = None, limit: Optional[int] = None,
     sampling: SamplingConfig = SamplingConfig(),  # noqa: B008 - frozen
     problem_seed: int = 0, batch_requests: int = 16, llm: Any = None, tensor_parallel_size: int = 1,
-    cluster: Optional[Cluster] = None, progress: Progress = None,
+    window: int = 256, cluster: Optional[Cluster] = None, progress: Progress = None,
 ) -> tuple[SampleStore, StageStats]:
     """Draws the samples a run lacks for one model label. An unknown model or a bad argument fails
     here, before anything is written."""
     from passkcore.models import resolve_model
     from passkcore.problems import load_problems
 
-    for name, value in (("n", n), ("batch_requests", batch_requests)):
+    for name, value in (("n", n), ("batch_requests", batch_requests), ("window", window)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     label = check_label(label or Path(model).name)
@@ -48,7 +48,7 @@ def sample(
     store = SampleStore.open_run(out, chosen, {"spec": problems, "limit": limit, "seed": problem_seed})
     store.register_model(label, {"model": model, "n": n, **sampling.as_dict()})
     stage = SampleStage(str(store.root.resolve()), label, str(path), n, sampling, batch_requests=batch_requests,
-                        tensor_parallel_size=tensor_parallel_size, llm=llm)
+                        tensor_parallel_size=tensor_parallel_size, window=window, llm=llm)
     return store, execute(stage, cluster, progress)
 
 

@@ -226,6 +226,7 @@ class SampleStage(Portable):
     sampling: SamplingConfig
     batch_requests: int = 16
     tensor_parallel_size: int = 1
+    window: int = 256  # requests kept in the engine by the in-process executor
     name: str = "sample"
     pool: str = "actors"
     llm: Any = None
@@ -275,9 +276,9 @@ class SampleStage(Portable):
         write_shard(table, self.store.folder("samples", self.label), item["shard"])
         return {"rows": len(rows), "tokens": sum(len(r["response_token_ids"]) for r in rows)}
 
-    def run_many(self, items: Sequence[Item], window: int = 256) -> Iterator[Report]:
+    def run_many(self, items: Sequence[Item]) -> Iterator[Report]:
         """The in-process executor's way: every item's requests through one engine step loop, at least
-        ``window`` requests in flight; each item's shard is written as soon as its requests finished,
+        ``window`` requests queued; each item's shard is written as soon as its requests finished,
         and its rows dropped."""
         from passkcore.sampling import stream_requests
 
@@ -293,7 +294,7 @@ class SampleStage(Portable):
         self.setup()
         prompts = self.__dict__.setdefault("prompts", {})
         groups = ((item, self.requests(item)) for item in todo)
-        for item, rows in stream_requests(self.llm, groups, self.sampling, model=self.label, window=window,
+        for item, rows in stream_requests(self.llm, groups, self.sampling, model=self.label, window=self.window,
                                           prompts=prompts):
             yield self.store_rows(item, rows)
 
