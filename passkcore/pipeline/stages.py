@@ -21,6 +21,8 @@ from typing import Any, Optional
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from passkcore.pipeline.run import (
@@ -71,13 +73,16 @@ def _missing_groups(store: SampleStore, model: str, done: Callable[[pa.Table], n
 
 
 def read_item_rows(root: Path, item: Item, columns: Sequence[str]) -> list[dict[str, Any]]:
-    """The rows of one item (its keys, in the item's order) from its sample shard, these columns only."""
-    path = root / item["file"]
-    keys = pq.read_table(path, columns=["problem_id", "sample_index"])
-    position = {k: i for i, k in enumerate(zip(keys.column("problem_id").to_pylist(),
-                                                 keys.column("sample_index").to_pylist()))}
+    """The rows of one item (its keys, in the item's order) from its sample shard, these columns only.
+    A filter on the keys keeps a large shard (``write_samples`` of many rows) from being read whole."""
+    pids = sorted({str(k[0]) for k in item["keys"]})
+    idx = sorted({int(k[1]) for k in item["keys"]})
+    wanted = pc.field("problem_id").isin(pids) & pc.field("sample_index").isin(idx)
+    names = list(dict.fromkeys(["problem_id", "sample_index", *columns]))
+    table = ds.dataset(root / item["file"], format="parquet").to_table(columns=names, filter=wanted)
+    position = {k: i for i, k in enumerate(zip(table.column("problem_id").to_pylist(),
+                                                 table.column("sample_index").to_pylist()))}
     take = [position[(str(p), int(i))] for p, i in item["keys"]]
-    table = pq.read_table(path, columns=list(dict.fromkeys(["problem_id", "sample_index", *columns])))
     return table.take(pa.array(take, pa.int64())).select(list(columns)).to_pylist()
 
 
