@@ -44,8 +44,10 @@ def progress_bar(description: str, unit: str) -> Iterator[Callable[[int, int], N
 
 
 def _cluster(args: argparse.Namespace) -> Any:
-    """The Ray cluster of ``--ray [ADDRESS]``; imported only when asked for."""
-    from passkcore.distributed import Cluster
+    """The executor ``--ray [ADDRESS]`` asks for: a Ray ``Cluster``, or None (this process)."""
+    if args.ray is None:
+        return None
+    from passkcore.pipeline.executors import Cluster
 
     address = None if args.ray == _LOCAL else args.ray
     return Cluster(address=address, replicas=getattr(args, "replicas", None),
@@ -68,80 +70,67 @@ def print_stage_stats(stats: Any) -> None:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
+    from passkcore.pipeline import commands
+
     config = SamplingConfig(temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens,
                             seed=args.seed, chunk=args.chunk)
-    common = {"model": args.model, "problems": args.problems, "n": args.n, "label": args.label, "limit": args.limit,
-                  "sampling": config, "batch_requests": args.batch_requests}
+    cluster = _cluster(args)
     with progress_bar(f"sampling {args.label or args.model}", "samples") as update:
-        if args.ray is not None:
-            from passkcore import distributed
-
-            store, stats = distributed.sample_run(args.out, cluster=_cluster(args), progress=update, **common)
-        else:
-            from passkcore.runs import sample_run
-
-            store, stats = sample_run(args.out, progress=update, **common), None
-    if stats is not None:
+        store, stats = commands.sample(args.out, model=args.model, problems=args.problems, n=args.n, label=args.label,
+                                       limit=args.limit, sampling=config, batch_requests=args.batch_requests,
+                                       tensor_parallel_size=args.tensor_parallel_size, window=args.window,
+                                       cluster=cluster,
+                                       progress=update)
+    if cluster is not None:
         print_stage_stats(stats)
     print(f"samples stored in {store.root}")
     return 0
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    with progress_bar("verifying", "samples") as update:
-        if args.ray is not None:
-            from passkcore import distributed
-
-            store, stats = distributed.verify_run(args.run, timeout_s=args.timeout, memory_mb=args.memory_mb,
-                                                  cluster=_cluster(args), progress=update,
-                                                  math_extract=args.math_extract)
-        else:
-            from passkcore.runs import verify_run
-
-            store, stats = verify_run(args.run, timeout_s=args.timeout, memory_mb=args.memory_mb,
-                                      workers=args.workers, progress=update, math_extract=args.math_extract), None
-    if stats is not None:
-        print_stage_stats(stats)
-    table = store.samples(columns=["reason"])
+    import pyarrow as pa
     import pyarrow.compute as pc
 
-    reasons = pc.value_counts(table.column("reason")).to_pylist()
-    print("verdicts: " + ", ".join(f"{r['values']} {r['counts']}" for r in reasons))
+    from passkcore.pipeline import commands
+
+    cluster = _cluster(args)
+    with progress_bar("verifying", "samples") as update:
+        store, stats = commands.verify(args.run, options={"timeout_s": args.timeout, "memory_mb": args.memory_mb,
+                                                                   "math_extract": args.math_extract},
+                                       workers=args.workers, cluster=cluster, progress=update)
+    if cluster is not None:
+        print_stage_stats(stats)
+    reasons = pa.concat_arrays([store.read("verdicts", m, ["reason"]).column("reason").combine_chunks()
+                                for m in store.models] or [pa.array([], pa.string())])
+    counted = pc.value_counts(reasons).to_pylist()
+    print("verdicts: " + ", ".join(f"{r['values']} {r['counts']}" for r in counted))
     return 0
 
 
 def cmd_counts(args: argparse.Namespace) -> int:
-    from passkcore.runs import write_counts
+    from passkcore.pipeline.commands import write_counts
 
-    if args.ray is not None:
-        from passkcore import distributed
-
-        with progress_bar("counting shards", "shards") as update:
-            merged = distributed.counts(args.run, cluster=_cluster(args), progress=update)
-        table = write_counts(args.run, args.out, table=merged)
-    else:
-        table = write_counts(args.run, args.out)
+    table = write_counts(args.run, args.out)  # an Arrow group-by on keys: the same with or without --ray
     print(f"{table.num_rows} (problem, model) counts written to {args.out}")
     return 0
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    common = {"scorer": args.scorer, "backend": args.backend, "temperatures": args.temperature, "out": args.out}
-    if args.ray is not None:
-        from passkcore import distributed
-
-        with progress_bar(f"scoring under {args.scorer} ({args.backend})", "samples") as update:
-            table, stats = distributed.score_run(args.run, cluster=_cluster(args), progress=update, **common)
-        print_stage_stats(stats)
-    else:
-        from passkcore.runs import score_run
-
-        with progress_bar(f"scoring under {args.scorer} ({args.backend})", "tokens") as update:
-            table = score_run(args.run, progress=update, **common)
     import pyarrow.compute as pc
 
-    statuses = pc.value_counts(table.column("status")).to_pylist()
-    print(f"{table.num_rows} samples scored: " + ", ".join(f"{s['values']} {s['counts']}" for s in statuses))
+    from passkcore.pipeline import commands
+
+    cluster = _cluster(args)
+    with progress_bar(f"scoring under {args.scorer} ({args.backend})", "samples") as update:
+        store, labels, stats = commands.score(args.run, scorer=args.scorer, backend=args.backend,
+                                              temperatures=args.temperature, cluster=cluster, progress=update)
+    if cluster is not None:
+        print_stage_stats(stats)
+    if args.out:
+        commands.export_scores(store, labels, args.out)
+    status = store.scores(labels, columns=["status"]).column("status")
+    statuses = pc.value_counts(status).to_pylist()
+    print(f"{len(status)} samples scored: " + ", ".join(f"{s['values']} {s['counts']}" for s in statuses))
     return 0
 
 
@@ -239,6 +228,8 @@ def add_run_commands(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--chunk", type=int, default=16, help="samples per request (large n is split across seeds)")
     p.add_argument("--batch-requests", type=int, default=16, help="requests per stored shard")
+    p.add_argument("--window", type=int, default=256,
+                   help="requests kept queued in the engine (in one process; each shard is stored as it finishes)")
     _add_ray(p, replicas=True)
     p.add_argument("--tensor-parallel-size", type=int, default=1, help="with --ray: GPUs per vLLM replica")
     _verbosity(p, cmd_sample)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Optional
 
@@ -155,10 +155,10 @@ def plan_requests(problems: Iterable[Problem], n: int, config: SamplingConfig,
     return plan
 
 
-def generate_requests(llm: Any, requests: Sequence[PlannedRequest], sampling: SamplingConfig, *, model: str = "model",
-                      prompts: Optional[dict[str, list[int]]] = None) -> list[dict[str, Any]]:
-    """Sample rows for one batch of planned requests (one ``llm.generate`` call), keeping only each
-    request's wanted indices. ``prompts`` caches prompt token ids by problem id."""
+def request_inputs(llm: Any, requests: Sequence[PlannedRequest], sampling: SamplingConfig,
+                   prompts: Optional[dict[str, list[int]]] = None) -> tuple[list[dict[str, Any]], list[Any], list[int]]:
+    """vLLM prompts, sampling parameters and seeds of planned requests. ``prompts`` caches prompt
+    token ids by problem id."""
     from vllm import SamplingParams
 
     prompts = {} if prompts is None else prompts
@@ -170,13 +170,84 @@ def generate_requests(llm: Any, requests: Sequence[PlannedRequest], sampling: Sa
     params = [SamplingParams(n=r.size, temperature=sampling.temperature, top_p=sampling.top_p,
                              max_tokens=sampling.max_tokens, seed=s, logprobs=0) for r, s in zip(requests, seeds)]
     # Token-id prompts (vLLM's TokensPrompt is a TypedDict: a plain dict at run time).
-    outputs = llm.generate([{"prompt_token_ids": prompts[r.problem.id]} for r in requests], params, use_tqdm=False)
+    return [{"prompt_token_ids": prompts[r.problem.id]} for r in requests], params, seeds
+
+
+def request_rows(outputs: Sequence[Any], requests: Sequence[PlannedRequest], seeds: Sequence[int],
+                 sampling: SamplingConfig, model: str) -> list[dict[str, Any]]:
+    """Sample rows of finished requests, keeping only each request's wanted indices."""
     rows: list[dict[str, Any]] = []
     for out, request, seed in zip(outputs, requests, seeds):
         made = rows_from_request_outputs([out], [request.problem], model=model, seeds=[seed],
                                          first_index=[request.chunk_index * sampling.chunk])
         rows.extend(row for row in made if row["sample_index"] in request.wanted)
     return rows
+
+
+def generate_requests(llm: Any, requests: Sequence[PlannedRequest], sampling: SamplingConfig, *, model: str = "model",
+                      prompts: Optional[dict[str, list[int]]] = None) -> list[dict[str, Any]]:
+    """Sample rows for one batch of planned requests (one ``llm.generate`` call), keeping only each
+    request's wanted indices. ``prompts`` caches prompt token ids by problem id."""
+    inputs, params, seeds = request_inputs(llm, requests, sampling, prompts)
+    outputs = llm.generate(inputs, params, use_tqdm=False)
+    return request_rows(outputs, requests, seeds, sampling, model)
+
+
+def stream_requests(llm: Any, groups: Iterable[tuple[Any, Sequence[PlannedRequest]]], sampling: SamplingConfig, *,
+                    model: str = "model", window: int = 256,
+                    prompts: Optional[dict[str, list[int]]] = None) -> Iterator[tuple[Any, list[dict[str, Any]]]]:
+    """Yields ``(tag, rows)`` for each group of requests as soon as all of its requests finished.
+
+    The engine is kept full through vLLM's step loop (``LLM.enqueue``, ``llm_engine.step``): at
+    least ``window`` requests are queued while any are left, topped up as groups finish, so no group
+    waits for another's longest sequence and nothing is held once its group is yielded. Seeds are
+    per request, as in ``generate_requests``: the same samples, whatever the window. A consumer that
+    stops early (an exception, a kill) leaves no request behind: the unfinished ones are aborted."""
+    engine = llm.llm_engine
+    pending: dict[str, tuple[int, int]] = {}  # request id -> (group, position in the group)
+    open_groups: dict[int, list[Any]] = {}  # group -> [tag, requests, seeds, outputs, unfinished]
+    external: dict[str, str] = {}
+    source = iter(enumerate(groups))
+    prompts = {} if prompts is None else prompts
+
+    def top_up() -> None:
+        while len(pending) < window:
+            nxt = next(source, None)
+            if nxt is None:
+                return
+            gid, (tag, requests) = nxt
+            inputs, params, seeds = request_inputs(llm, requests, sampling, prompts)
+            ids = llm.enqueue(inputs, params, use_tqdm=False)
+            open_groups[gid] = [tag, list(requests), seeds, [None] * len(ids), len(ids)]
+            pending.update({rid: (gid, pos) for pos, rid in enumerate(ids)})
+            # enqueue answers vLLM's internal ids ("7-1a2b3c4d"); outputs carry the external "7".
+            external.update({rid.rsplit("-", 1)[0]: rid for rid in ids})
+            if not ids:
+                open_groups[gid][4] = 0
+
+    try:
+        top_up()
+        while open_groups:
+            done = [g for g, state in open_groups.items() if state[4] == 0]
+            for gid in sorted(done):
+                tag, requests, seeds, outputs, _ = open_groups.pop(gid)
+                yield tag, request_rows(outputs, requests, seeds, sampling, model)
+            if not open_groups:
+                top_up()
+                continue
+            if not engine.has_unfinished_requests():
+                raise RuntimeError(f"vLLM finished with {len(pending)} requests unanswered")
+            for out in engine.step():
+                rid = out.request_id if out.request_id in pending else external.get(out.request_id)
+                if out.finished and rid in pending:
+                    external.pop(out.request_id, None)
+                    gid, pos = pending.pop(rid)
+                    open_groups[gid][3][pos] = out
+                    open_groups[gid][4] -= 1
+            top_up()
+    finally:
+        if pending:
+            engine.abort_request(list(pending), internal=True)
 
 
 def sample(
@@ -195,10 +266,9 @@ def sample(
     a SamplingConfig, a ``vllm.SamplingParams`` (its temperature, top_p, max_tokens, seed) or a dict."""
     sampling = as_config(sampling)
     plan = plan_requests(problems, n, sampling, have or (lambda _: set()))
-    prompts: dict[str, list[int]] = {}
+    groups = ((b, plan[b:b + batch_requests]) for b in range(0, len(plan), batch_requests))
     all_rows: list[dict[str, Any]] = []
-    for b in range(0, len(plan), batch_requests):
-        rows = generate_requests(llm, plan[b:b + batch_requests], sampling, model=model, prompts=prompts)
+    for _, rows in stream_requests(llm, groups, sampling, model=model):
         if on_rows:
             on_rows(rows)
         all_rows.extend(rows)

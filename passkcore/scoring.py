@@ -25,21 +25,9 @@ from typing import Any, Optional, Union
 import numpy as np
 import pyarrow as pa
 
-from passkcore.store import SCHEMA_VERSION
+from passkcore.pipeline.run import SCORE_SCHEMA  # the run layout owns every schema
 from passkcore.varlen import pack_sequences
 
-SCORE_SCHEMA = pa.schema([
-    ("model", pa.string()),
-    ("scorer", pa.string()),
-    ("problem_id", pa.string()),
-    ("sample_index", pa.int32()),
-    ("num_tokens", pa.int64()),
-    ("sum_logprob", pa.float64()),
-    ("mean_logprob", pa.float64()),
-    ("ppl", pa.float64()),
-    ("mean_entropy", pa.float64()),
-    ("status", pa.string()),
-], metadata={b"passkcore.schema_version": str(SCHEMA_VERSION).encode()})
 BACKENDS = ("fused", "torch", "vllm")
 TokenScores = tuple[np.ndarray, Optional[np.ndarray]]  # per-token log-probs, entropies (None from vLLM)
 STATUSES = ("ok", "too_long", "empty_response", "empty_prompt", "bad_token_id")

@@ -141,9 +141,9 @@ def test_report_cli_and_bad_base(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 
 def test_report_with_perplexities(tmp_path: Path) -> None:
+    from passkcore.pipeline.run import write_shard
     from passkcore.runs import verify_run
     from passkcore.scoring import SCORE_SCHEMA
-    from passkcore.store import _atomic_write_table
     from tests.test_runs import _fake_run
 
     _fake_run(tmp_path, {"base": 1, "sharpened": 3})
@@ -153,7 +153,7 @@ def test_report_with_perplexities(tmp_path: Path) -> None:
     rows = [{"model": m, "scorer": s, "problem_id": "p", "sample_index": i, "num_tokens": 3, "sum_logprob": -3.0 * v,
              "mean_logprob": -v, "ppl": float(np.exp(v)), "mean_entropy": 1.0, "status": "ok"}
             for m in ("base", "sharpened") for s in ("smollm2-135m", "smollm2-135m.T0.3") for i, v in enumerate([0.5, 1.0, 2.0])]
-    _atomic_write_table(pa.Table.from_pylist(rows, schema=SCORE_SCHEMA), tmp_path / "scores" / "x")
+    write_shard(pa.Table.from_pylist(rows, schema=SCORE_SCHEMA), tmp_path / "scores" / "x", "x")
     html_path, json_path = write_report(tmp_path, tmp_path / "report", base="base", resamples=100)
     data = json.loads(json_path.read_text())
     assert len(data["ppl"]["summary"]) == 4 and data["ppl"]["summary"][0]["median"] == pytest.approx(np.exp(1.0))
@@ -164,7 +164,7 @@ def _scored_run(root: Path) -> Path:
     """A fake run: base sampled at T = 1, sharpened at T = 0.3, every sample scored under both."""
     from passkcore.runs import verify_run
     from passkcore.scoring import SCORE_SCHEMA
-    from passkcore.store import _atomic_write_table
+    from passkcore.pipeline.run import write_shard
     from tests.test_runs import _fake_run
 
     store = _fake_run(root, {"base": 1, "sharpened": 3})
@@ -182,7 +182,7 @@ def _scored_run(root: Path) -> Path:
             for s, ent in (("smollm2-135m", 2.0), ("smollm2-135m.T0.3", 0.8))
             for i, tokens in enumerate([1, 3, 6])]
     rows[0] = {**rows[0], "mean_entropy": 5.0}  # base under itself: 5.0 x 1 token
-    _atomic_write_table(pa.Table.from_pylist(rows, schema=SCORE_SCHEMA), root / "scores" / "x")
+    write_shard(pa.Table.from_pylist(rows, schema=SCORE_SCHEMA), root / "scores" / "x", "x")
     return root
 
 

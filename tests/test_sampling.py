@@ -21,7 +21,7 @@ PASSK = [sys.executable, "-m", "passkcore.cli"]
 
 def _sample(out: Path, log: Path) -> subprocess.Popen[bytes]:
     cmd = [*PASSK, "sample", "--problems", "arith", "--limit", "3", "--n", "4", "--max-tokens", "24",
-           "--chunk", "2", "--batch-requests", "1", "--out", str(out), "--label", "base"]
+           "--chunk", "2", "--batch-requests", "1", "--window", "1", "--out", str(out), "--label", "base"]
     with log.open("ab") as err:
         return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
 

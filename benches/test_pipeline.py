@@ -1,0 +1,98 @@
+"""The pipeline at a million samples (PASSK_BENCH_PROBLEMS x PASSK_BENCH_SAMPLES, default 1,000 x
+1,000, 32-token responses, shards of 1,000 rows): a 256-sample write against the same write on an
+empty run, `passk counts`, planning verify and score, and `passk score`'s peak RSS, each measured in
+one run. Time and peak RSS of the commands are taken in a fresh subprocess (its own
+``getrusage(RUSAGE_SELF).ru_maxrss``), so nothing of this process counts."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benches.conftest import own_time
+from benches.synthetic import make_run
+from passkcore.pipeline.store import SampleStore
+
+PROBLEMS = int(os.environ.get("PASSK_BENCH_PROBLEMS", "1000"))
+SAMPLES = int(os.environ.get("PASSK_BENCH_SAMPLES", "1000"))
+UNSCORED = 256  # one score item: all else in the big run is scored already
+GIB = 2**30
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def big_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_run(tmp_path_factory.mktemp("big") / "run", PROBLEMS, SAMPLES, scores_except=UNSCORED).root
+
+
+def _rows(start: int) -> list[dict[str, Any]]:
+    return [{"model": "m", "problem_id": "new", "sample_index": start + i, "seed": 0,
+             "prompt_token_ids": list(range(16)), "response_token_ids": list(range(32)), "response": "x",
+             "finish_reason": "stop"} for i in range(256)]
+
+
+def _write_times(store: SampleStore, rounds: int) -> tuple[float, list[list[dict[str, Any]]]]:
+    batches = [_rows(1_000_000 + 256 * r) for r in range(rounds)]
+    best = float("inf")
+    for rows in batches:
+        start = time.perf_counter()
+        assert store.write_samples(rows) == 256
+        best = min(best, time.perf_counter() - start)
+    return best, batches
+
+
+def _measure(code: str, *args: str) -> dict[str, float]:
+    wrapped = ("import json, resource, sys, time\nstart = time.perf_counter()\n" + code +
+               "\nprint(json.dumps({'s': time.perf_counter() - start, "
+               "'rss': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))\n")
+    out = subprocess.run([sys.executable, "-c", wrapped, *args], capture_output=True, text=True, cwd=ROOT,
+                         timeout=1800, env={**os.environ, "VLLM_LOGGING_LEVEL": "ERROR"})
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_counts_plans_and_score_at_a_million(benchmark: Any, big_run: Path, tmp_path: Path) -> None:
+    counts = _measure("from passkcore.cli import main\n"
+                      "assert main(['counts', sys.argv[1], '--out', sys.argv[2]]) == 0", str(big_run),
+                      str(tmp_path / "counts.parquet"))
+    verify = _measure("from passkcore.pipeline.stages import VerifyStage\n"
+                      "assert VerifyStage(sys.argv[1]).plan() == []", str(big_run))
+    plan = _measure("from passkcore.pipeline.stages import ScoreStage\n"
+                    "assert sum(len(i['keys']) for i in ScoreStage(sys.argv[1]).plan()) == int(sys.argv[2])",
+                    str(big_run), str(UNSCORED))
+    # `passk score`: plans over the whole run, then scores the one item left (256 rows of 48 tokens);
+    # the same on a run of 2,000 samples: the difference is what the run's size costs.
+    small = make_run(tmp_path / "small", 20, 100, scores_except=UNSCORED).root
+    score_code = "from passkcore.cli import main\nassert main(['score', sys.argv[1]]) == 0"
+    score = benchmark.pedantic(lambda: _measure(score_code, str(big_run)), rounds=1, iterations=1)
+    score_small = _measure(score_code, str(small))
+    benchmark.extra_info.update(samples=PROBLEMS * SAMPLES, counts_s=counts["s"], counts_rss_mib=counts["rss"] / 2**20,
+                                plan_verify_rss_mib=verify["rss"] / 2**20, plan_verify_s=verify["s"],
+                                plan_score_rss_mib=plan["rss"] / 2**20, plan_score_s=plan["s"],
+                                score_s=score["s"], score_rss_mib=score["rss"] / 2**20,
+                                score_small_run_rss_mib=score_small["rss"] / 2**20)
+    assert counts["s"] < 30 and counts["rss"] < GIB
+    assert verify["rss"] < GIB and plan["rss"] < GIB
+    assert score["rss"] - score_small["rss"] < 256 * 2**20  # flat in the run's size
+
+
+# Last: it adds unverified samples to the shared run.
+def test_write_on_a_million_sample_run(benchmark: Any, big_run: Path, tmp_path: Path) -> None:
+    store = SampleStore(big_run)
+    start = time.perf_counter()
+    store.write_samples(_rows(0))  # the first write of an opened run reads every shard's key columns once
+    cold = time.perf_counter() - start
+    counter = iter(range(1, 10_000))
+    benchmark.pedantic(lambda: store.write_samples(_rows(256 * next(counter))), rounds=20, iterations=1)
+    ours = own_time(benchmark)
+    empty, _ = _write_times(SampleStore.create(tmp_path / "empty", {"spec": "t"}), 20)
+    benchmark.extra_info.update(samples=PROBLEMS * SAMPLES, empty_run_s=empty, ratio_to_empty=ours / empty,
+                                first_write_s=cold)
+    assert ours <= 2 * empty, f"{ours / empty:.2f}x an empty run's write"

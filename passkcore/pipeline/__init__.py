@@ -1,0 +1,3 @@
+"""The pipeline: the run directory (``run``, ``store``), stages written once (``stages``) and the
+executors that run their items (``executors``: an in-process loop, or Ray Data). Engines (sampling,
+verify, scoring) know nothing of it."""

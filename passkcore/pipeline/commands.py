@@ -1,0 +1,98 @@
+"""The stages as calls: plan, then run the items with the chosen executor (``cluster`` None: this
+process; a ``Cluster``: Ray). ``passk sample|verify|score|counts`` and the demo call these."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from passkcore._atomic import write_atomically
+from passkcore.pipeline.executors import Cluster, Progress, StageStats, run_local, run_ray
+from passkcore.pipeline.run import SCORE_SCHEMA, check_label, read_shards, shard_files
+from passkcore.pipeline.stages import SampleStage, ScoreStage, VerifyStage
+from passkcore.pipeline.store import SampleStore
+from passkcore.sampling import SamplingConfig
+
+PathLike = Union[str, Path]
+
+
+def execute(stage: Any, cluster: Optional[Cluster], progress: Progress = None) -> StageStats:
+    """Plans ``stage`` (key columns only) and runs its items in this process or on Ray."""
+    items = stage.plan()
+    if cluster is None:
+        return run_local(stage, items, progress)
+    return run_ray(stage, items, cluster, progress)
+
+
+def sample(
+    out: PathLike, *, model: str, problems: str, n: int, label: Optional[str] = None, limit: Optional[int] = None,
+    sampling: SamplingConfig = SamplingConfig(),  # noqa: B008 - frozen
+    problem_seed: int = 0, batch_requests: int = 16, llm: Any = None, tensor_parallel_size: int = 1,
+    window: int = 256, cluster: Optional[Cluster] = None, progress: Progress = None,
+) -> tuple[SampleStore, StageStats]:
+    """Draws the samples a run lacks for one model label. An unknown model or a bad argument fails
+    here, before anything is written."""
+    from passkcore.models import resolve_model
+    from passkcore.problems import load_problems
+
+    for name, value in (("n", n), ("batch_requests", batch_requests), ("window", window)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    label = check_label(label or Path(model).name)
+    path = resolve_model(model)  # converted once, on the driver's file system, before any replica starts
+    chosen = load_problems(problems, limit, seed=problem_seed)
+    store = SampleStore.open_run(out, chosen, {"spec": problems, "limit": limit, "seed": problem_seed})
+    store.register_model(label, {"model": model, "n": n, **sampling.as_dict()})
+    stage = SampleStage(str(store.root.resolve()), label, str(path), n, sampling, batch_requests=batch_requests,
+                        tensor_parallel_size=tensor_parallel_size, window=window, llm=llm)
+    return store, execute(stage, cluster, progress)
+
+
+def verify(run: PathLike, *, options: Optional[Mapping[str, Any]] = None, workers: Optional[int] = None,
+           batch: int = 256, cluster: Optional[Cluster] = None, progress: Progress = None,
+           ) -> tuple[SampleStore, StageStats]:
+    """Verdicts for every stored sample without one; ``options`` go to ``verify_rows`` unchanged. On Ray
+    each task runs one verifier process (Ray schedules one task per CPU)."""
+    store = SampleStore(run)
+    stage = VerifyStage(str(store.root.resolve()), dict(options or {}), workers=1 if cluster else workers, batch=batch)
+    return store, execute(stage, cluster, progress)
+
+
+def score(run: PathLike, *, scorer: str = "smollm2-135m", backend: str = "fused", temperatures: Sequence[float] = (1.0,),
+          label: Optional[str] = None, batch: int = 256, cluster: Optional[Cluster] = None,
+          progress: Progress = None) -> tuple[SampleStore, list[str], StageStats]:
+    """Scores every stored sample not yet scored under ``scorer`` at each temperature; returns the
+    store, the scorer labels (one per temperature) and the stage's figures."""
+    store = SampleStore(run)
+    stage = ScoreStage(str(store.root.resolve()), scorer, backend, label, temperatures, batch=batch)
+    return store, list(stage.labels), execute(stage, cluster, progress)
+
+
+def export_scores(store: SampleStore, labels: Sequence[str], out: PathLike) -> int:
+    """These scorers' scores to one Parquet file, shard by shard (never the whole table in memory)."""
+    files = [p for label in labels for p in shard_files(store.folder("scores", label))]
+
+    def write(tmp: Path) -> None:
+        with pq.ParquetWriter(tmp, SCORE_SCHEMA) as writer:
+            for path in files:
+                writer.write_table(read_shards([path], SCORE_SCHEMA).cast(SCORE_SCHEMA))
+
+    write_atomically(out, write)
+    return len(files)
+
+
+def write_counts(run: Union[PathLike, SampleStore], out: PathLike, table: Optional[pa.Table] = None) -> pa.Table:
+    """``problem_id, model, n, c`` of a verified run (or ``table``), to Parquet (or CSV by extension)."""
+    store = run if isinstance(run, SampleStore) else SampleStore(run)
+    table = store.counts() if table is None else table
+    if Path(out).suffix.lower() == ".csv":
+        import pyarrow.csv as pcsv
+
+        write_atomically(out, lambda tmp: pcsv.write_csv(table, tmp))
+    else:
+        write_atomically(out, lambda tmp: pq.write_table(table, tmp))
+    return table

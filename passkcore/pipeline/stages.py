@@ -1,0 +1,322 @@
+"""The stages, each written once: ``plan()`` reads key columns only and returns work items (plain
+JSON-able dicts) for what the run lacks; ``run(item)`` does one item into one digest-named shard.
+
+Items of one plan cover disjoint keys, and an item writes exactly the keys it was planned for, into
+a shard whose name is a digest of those keys (temporary name, then rename; a shard in place is never
+rewritten). So a stage killed at any point, by either executor, reruns to every key exactly once:
+a finished item's keys are no longer missing, and an item retried by Ray finds its shard.
+
+Stages hold only plain settings (they are pickled to Ray workers); engines (vLLM, the verifiers, a
+``Scorer``) are loaded by ``setup()`` in the process that runs the items.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from passkcore.pipeline.run import (
+    SAMPLE_SCHEMA,
+    SCORE_SCHEMA,
+    VERDICT_SCHEMA,
+    read_shards,
+    shard_name,
+    write_shard,
+)
+from passkcore.pipeline.store import SampleStore
+from passkcore.problems import Problem
+from passkcore.sampling import PlannedRequest, SamplingConfig, plan_requests
+
+Item = dict[str, Any]
+_RUNTIME = ("store", "problems", "prompts", "llm", "engine")  # rebuilt where the items run, never pickled
+Report = dict[str, Any]
+
+
+def _missing_groups(store: SampleStore, model: str, done: Callable[[pa.Table], np.ndarray],
+                    batch: int) -> Iterator[tuple[str, list[list[Any]], np.ndarray]]:
+    """(sample shard, keys, done-mask rows) of ``model``'s samples for which ``done`` is not all true,
+    in groups of at most ``batch`` keys of one shard; reads key columns only."""
+    table = read_shards(store.files("samples", model), SAMPLE_SCHEMA,
+                        ["model", "problem_id", "sample_index", "__filename"])
+    if table.num_rows == 0:
+        return
+    flags = done(table)  # (rows, stages) bool
+    todo = ~flags.all(axis=1)
+    if not todo.any():
+        return
+    rows = np.flatnonzero(todo)
+    table = table.take(pa.array(rows))
+    flags = flags[rows]
+    files = table.column("__filename").dictionary_encode().combine_chunks()
+    order = np.argsort(files.indices.to_numpy(zero_copy_only=False), kind="stable")  # one group per shard
+    pids = table.column("problem_id").take(pa.array(order)).to_pylist()
+    idx = table.column("sample_index").take(pa.array(order)).to_pylist()
+    names = files.take(pa.array(order)).to_pylist()
+    flags = flags[order]
+    start = 0
+    for end in range(1, len(names) + 1):
+        if end == len(names) or names[end] != names[start]:
+            for a in range(start, end, batch):
+                b = min(end, a + batch)
+                yield names[start], [[p, i] for p, i in zip(pids[a:b], idx[a:b])], flags[a:b]
+            start = end
+
+
+def read_item_rows(root: Path, item: Item, columns: Sequence[str]) -> list[dict[str, Any]]:
+    """The rows of one item (its keys, in the item's order) from its sample shard, these columns only.
+    A filter on the keys keeps a large shard (``write_samples`` of many rows) from being read whole."""
+    pids = sorted({str(k[0]) for k in item["keys"]})
+    idx = sorted({int(k[1]) for k in item["keys"]})
+    wanted = pc.field("problem_id").isin(pids) & pc.field("sample_index").isin(idx)
+    names = list(dict.fromkeys(["problem_id", "sample_index", *columns]))
+    table = ds.dataset(root / item["file"], format="parquet").to_table(columns=names, filter=wanted)
+    position = {k: i for i, k in enumerate(zip(table.column("problem_id").to_pylist(),
+                                                 table.column("sample_index").to_pylist()))}
+    take = [position[(str(p), int(i))] for p, i in item["keys"]]
+    return table.take(pa.array(take, pa.int64())).select(list(columns)).to_pylist()
+
+
+def _relative(root: Path, file: str) -> str:
+    return str(Path(file).resolve().relative_to(root.resolve()))
+
+
+class Portable:
+    """A stage pickles to its settings: Ray workers open the store and load engines themselves."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k not in _RUNTIME}
+
+
+# -- verify -----------------------------------------------------------------------------------------
+@dataclass
+class VerifyStage(Portable):
+    """Verdicts for every stored sample without one. ``options`` go to ``verify_rows`` as they are
+    (``timeout_s``, ``memory_mb``, and whatever else it takes); an exception from it stops the stage
+    and stores nothing for that item."""
+
+    root: str
+    options: dict[str, Any] = field(default_factory=dict)
+    workers: Optional[int] = None
+    batch: int = 256
+    name: str = "verify"
+    pool: str = "tasks"
+
+    @cached_property
+    def store(self) -> SampleStore:
+        return SampleStore(self.root)
+
+    def plan(self) -> list[Item]:
+        items = []
+        for model in self.store.models:
+            index = self.store.index("verdicts", model)
+
+            def done(table: pa.Table, index: Any = index) -> np.ndarray:
+                return index.contains(index.codes(table))[:, None]
+
+            for file, keys, _ in _missing_groups(self.store, model, done, self.batch):
+                items.append({"model": model, "file": _relative(self.store.root, file), "keys": keys,
+                              "shard": shard_name("verdicts", model, keys)})
+        return items
+
+    def setup(self) -> None:
+        pass
+
+    @cached_property
+    def problems(self) -> dict[str, Problem]:
+        return {p.id: p for p in self.store.problems()}
+
+    def run(self, item: Item) -> Report:
+        import passkcore.verify as verify  # looked up per call: the verifier is replaceable (and tests replace it)
+
+        folder = self.store.folder("verdicts", item["model"])
+        if (folder / f"{item['shard']}.parquet").exists():
+            return {"rows": len(item["keys"]), "resumed": True}
+        rows = read_item_rows(self.store.root, item, ["model", "problem_id", "sample_index", "response"])
+        verdicts = verify.verify_rows(rows, self.problems, workers=self.workers, **self.options)
+        table = pa.Table.from_pylist([
+            {"model": r["model"], "problem_id": r["problem_id"], "sample_index": r["sample_index"], **v.as_row()}
+            for r, v in zip(rows, verdicts)], schema=VERDICT_SCHEMA)
+        write_shard(table, folder, item["shard"])
+        return {"rows": len(rows), "correct": sum(v.passed for v in verdicts)}
+
+
+# -- score ------------------------------------------------------------------------------------------
+@dataclass
+class ScoreStage(Portable):
+    """Scores every stored sample not yet scored under ``scorer`` at each temperature (one backbone
+    pass serves all temperatures; one score folder per temperature's label)."""
+
+    root: str
+    scorer: str = "smollm2-135m"
+    backend: str = "fused"
+    label: Optional[str] = None
+    temperatures: Sequence[float] = (1.0,)
+    batch: int = 256
+    name: str = "score"
+    pool: str = "actors"
+
+    def __post_init__(self) -> None:
+        from passkcore.scoring import Scorer
+
+        self.temperatures = [float(t) for t in self.temperatures]
+        probe = Scorer(self.scorer, backend=self.backend, label=self.label)  # checks arguments; loads no weights
+        self.scorer, self.label = str(probe.path), probe.label
+        self.labels = [probe.label_for(t) for t in self.temperatures]
+        self.engine: Any = None
+
+    @cached_property
+    def store(self) -> SampleStore:
+        return SampleStore(self.root)
+
+    def plan(self) -> list[Item]:
+        indexes = [self.store.index("scores", label) for label in self.labels]
+
+        def done(table: pa.Table) -> np.ndarray:
+            return np.stack([ix.contains(ix.codes(table)) for ix in indexes], axis=1)
+
+        items = []
+        for model in self.store.models:
+            for file, keys, flags in _missing_groups(self.store, model, done, self.batch):
+                need = [[k for k, f in zip(keys, flags[:, t]) if not f] for t in range(len(self.labels))]
+                items.append({"model": model, "file": _relative(self.store.root, file), "keys": keys,
+                              "need": need, "shards": [shard_name(f"scores/{label}", model, ks) if ks else None
+                                                       for label, ks in zip(self.labels, need)]})
+        return items
+
+    def setup(self) -> None:
+        if getattr(self, "engine", None) is None:
+            from passkcore.scoring import Scorer
+
+            self.engine = Scorer(self.scorer, backend=self.backend, label=self.label)
+
+    def run(self, item: Item) -> Report:
+        folders = [self.store.folder("scores", label) for label in self.labels]
+        needed = [t for t, shard in enumerate(item["shards"])
+                  if shard is not None and not (folders[t] / f"{shard}.parquet").exists()]
+        if not needed:
+            return {"rows": len(item["keys"]), "resumed": True}
+        self.setup()
+        rows = read_item_rows(self.store.root, item, ["model", "problem_id", "sample_index", "prompt_token_ids",
+                                                      "response_token_ids"])
+        tokens = sum(len(r["response_token_ids"]) for r in rows)
+        tables = self.engine.score_at(rows, [self.temperatures[t] for t in needed])
+        for t, table in zip(needed, tables):
+            want = {(str(p), int(i)) for p, i in item["need"][t]}
+            keep = [j for j, r in enumerate(rows) if (r["problem_id"], r["sample_index"]) in want]
+            write_shard(table.take(pa.array(keep, pa.int64())).cast(SCORE_SCHEMA), folders[t], item["shards"][t])
+        del rows
+        return {"rows": len(item["keys"]), "tokens": tokens}
+
+
+# -- sample -----------------------------------------------------------------------------------------
+@dataclass
+class SampleStage(Portable):
+    """The samples a run lacks for one model label: ``batch_requests`` vLLM requests of
+    ``sampling.chunk`` samples per item, each request under its own seed (``request_seed``)."""
+
+    root: str
+    label: str
+    model: str
+    n: int
+    sampling: SamplingConfig
+    batch_requests: int = 16
+    tensor_parallel_size: int = 1
+    window: int = 256  # requests kept in the engine by the in-process executor
+    name: str = "sample"
+    pool: str = "actors"
+    llm: Any = None
+
+    @cached_property
+    def store(self) -> SampleStore:
+        return SampleStore(self.root)
+
+    @cached_property
+    def problems(self) -> dict[str, Problem]:
+        return {p.id: p for p in self.store.problems()}
+
+    def plan(self) -> list[Item]:
+        table = self.store.read("samples", self.label, ["problem_id", "sample_index"])
+        stored: dict[str, set[int]] = {}
+        for pid, idx in zip(table.column("problem_id").to_pylist(), table.column("sample_index").to_pylist()):
+            stored.setdefault(pid, set()).add(idx)
+        del table
+        plan = plan_requests(self.problems.values(), self.n, self.sampling, lambda pid: stored.get(pid, set()))
+        items = []
+        for b in range(0, len(plan), self.batch_requests):
+            batch = plan[b:b + self.batch_requests]
+            keys = [(r.problem.id, i) for r in batch for i in sorted(r.wanted)]
+            items.append({"shard": shard_name("samples", self.label, keys), "keys": [list(k) for k in keys],
+                          "requests": [{"problem_id": r.problem.id, "chunk_index": r.chunk_index, "size": r.size,
+                                        "wanted": sorted(r.wanted)} for r in batch]})
+        return items
+
+    def setup(self) -> None:
+        if getattr(self, "llm", None) is None:
+            from passkcore.sampling import make_llm
+
+            self.llm = make_llm(self.model, seed=self.sampling.seed, tensor_parallel_size=self.tensor_parallel_size)
+
+    def requests(self, item: Item) -> list[PlannedRequest]:
+        return [PlannedRequest(self.problems[r["problem_id"]], r["chunk_index"], r["size"], frozenset(r["wanted"]))
+                for r in item["requests"]]
+
+    def done(self, item: Item) -> Optional[Report]:
+        path = self.store.folder("samples", self.label) / f"{item['shard']}.parquet"
+        if not path.exists():
+            return None
+        return {"rows": pq.read_metadata(path).num_rows, "resumed": True}
+
+    def store_rows(self, item: Item, rows: Sequence[Mapping[str, Any]]) -> Report:
+        table = pa.Table.from_pylist([{n: r.get(n) for n in SAMPLE_SCHEMA.names} for r in rows], schema=SAMPLE_SCHEMA)
+        write_shard(table, self.store.folder("samples", self.label), item["shard"])
+        return {"rows": len(rows), "tokens": sum(len(r["response_token_ids"]) for r in rows)}
+
+    def run_many(self, items: Sequence[Item]) -> Iterator[Report]:
+        """The in-process executor's way: every item's requests through one engine step loop, at least
+        ``window`` requests queued; each item's shard is written as soon as its requests finished,
+        and its rows dropped."""
+        from passkcore.sampling import stream_requests
+
+        todo = []
+        for item in items:
+            report = self.done(item)
+            if report is not None:
+                yield report
+            else:
+                todo.append(item)
+        if not todo:
+            return
+        self.setup()
+        prompts = self.__dict__.setdefault("prompts", {})
+        groups = ((item, self.requests(item)) for item in todo)
+        for item, rows in stream_requests(self.llm, groups, self.sampling, model=self.label, window=self.window,
+                                          prompts=prompts):
+            yield self.store_rows(item, rows)
+
+    def run(self, item: Item) -> Report:
+        from passkcore.sampling import generate_requests
+
+        report = self.done(item)
+        if report is not None:
+            return report
+        self.setup()
+        prompts = self.__dict__.setdefault("prompts", {})
+        rows = generate_requests(self.llm, self.requests(item), self.sampling, model=self.label, prompts=prompts)
+        report = self.store_rows(item, rows)
+        return report
+
+
+def ray_worker_env() -> None:
+    """Ray gives each replica its CPUs through OMP_NUM_THREADS; vLLM's own binding would pin every
+    replica on a node to the same cores."""
+    os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", "nobind")

@@ -1,0 +1,117 @@
+"""Stages: plans from keys, options passed through to the verifier, an item that raises stores
+nothing, and SIGKILL of verify and score at a point, then a rerun: every key exactly once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+
+import passkcore.verify as verify_pkg
+from benches.synthetic import make_run
+from passkcore.pipeline.commands import execute
+from passkcore.pipeline.run import shard_files
+from passkcore.pipeline.stages import ScoreStage, VerifyStage
+from passkcore.pipeline.store import SampleStore
+from passkcore.verify.verdict import Verdict
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _keys_once(folder: Path, with_model: bool = False) -> list[tuple[Any, ...]]:
+    """Every key stored in a folder's shards, asserting none is there twice."""
+    keys: list[tuple[Any, ...]] = []
+    for path in shard_files(folder):
+        t = pq.read_table(path, columns=["model", "problem_id", "sample_index"])
+        cols = [t.column(c).to_pylist() for c in (["model"] if with_model else []) + ["problem_id", "sample_index"]]
+        keys.extend(zip(*cols))
+    assert len(keys) == len(set(keys))
+    return keys
+
+
+def test_verify_passes_options_and_stores_nothing_for_an_item_that_raises(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    store = make_run(tmp_path / "run", 2, 3, shard_rows=2, verdicts=False)
+    seen: list[dict[str, Any]] = []
+
+    def fake(rows: Any, problems: Any, **options: Any) -> list[Verdict]:
+        seen.append(options)
+        if len(seen) == 2:
+            raise RuntimeError("sandbox unavailable")
+        return [Verdict(True, "passed") for _ in rows]
+
+    monkeypatch.setattr(verify_pkg, "verify_rows", fake)
+    stage = VerifyStage(str(store.root), {"timeout_s": 3.0, "math_extract": "boxed"}, workers=1, batch=2)
+    items = stage.plan()
+    assert [len(i["keys"]) for i in items] == [2, 2, 2]
+    with pytest.raises(RuntimeError, match="sandbox unavailable"):
+        execute(stage, None)
+    assert seen[0] == {"workers": 1, "timeout_s": 3.0, "math_extract": "boxed"}
+    assert len(shard_files(store.folder("verdicts", "m"))) == 1  # the failed item wrote nothing
+    stats = execute(VerifyStage(str(store.root), workers=1, batch=2), None)
+    assert (stats.items, stats.rows) == (2, 4)
+    assert len(_keys_once(store.folder("verdicts", "m"))) == 6 and store.counts().num_rows == 2
+
+
+_SLOW_VERIFY = """
+import sys, time
+import passkcore.verify as v
+from passkcore.pipeline.commands import execute
+from passkcore.pipeline.stages import VerifyStage
+real = v.verify_rows
+def slow(rows, problems, **options):
+    time.sleep(0.3)
+    return real(rows, problems, **options)
+v.verify_rows = slow
+execute(VerifyStage(sys.argv[1], workers=1, batch=3), None)
+"""
+
+
+def _kill_when(proc: subprocess.Popen[bytes], folder: Path, shards: int, limit_s: float) -> int:
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline and proc.poll() is None:
+        if len(shard_files(folder)) >= shards:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the stage ended before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return len(shard_files(folder))
+
+
+@pytest.mark.slow
+def test_verify_killed_mid_stage_reruns_to_every_key_once(tmp_path: Path) -> None:
+    store = make_run(tmp_path / "run", 4, 6, shard_rows=6, verdicts=False)
+    proc = subprocess.Popen([sys.executable, "-c", _SLOW_VERIFY, str(store.root)], cwd=ROOT,
+                            start_new_session=True, stderr=subprocess.DEVNULL)
+    folder = store.folder("verdicts", "m")
+    done = _kill_when(proc, folder, 2, 120)
+    assert 2 <= done < 8
+    stats = execute(VerifyStage(str(store.root), workers=1, batch=3), None)
+    assert stats.items == 8 - done
+    assert len(_keys_once(folder)) == 24 and sum(r["n"] for r in SampleStore(store.root).counts().to_pylist()) == 24
+
+
+@pytest.mark.slow
+def test_score_killed_mid_stage_reruns_to_every_key_once(tmp_path: Path) -> None:
+    store = make_run(tmp_path / "run", 6, 4, tokens=96, shard_rows=4)  # 6 items of 4 rows x 112 tokens
+    cmd = [sys.executable, "-m", "passkcore.cli", "score", str(store.root), "--temperature", "1.0", "0.5"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    folder = store.folder("scores", "smollm2-135m")
+    _kill_when(proc, folder, 1, 300)
+    stage = ScoreStage(str(store.root), temperatures=(1.0, 0.5))
+    left = stage.plan()
+    assert 0 < len(left) < 6 and all(len(i["keys"]) == 4 for i in left)
+    stats = execute(stage, None)
+    assert stats.rows == 4 * len(left)
+    for label in ("smollm2-135m", "smollm2-135m.T0.5"):
+        assert len(_keys_once(store.folder("scores", label), with_model=True)) == 24
+    assert ScoreStage(str(store.root), temperatures=(1.0, 0.5)).plan() == []
