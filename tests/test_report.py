@@ -162,9 +162,9 @@ def test_report_with_perplexities(tmp_path: Path) -> None:
 
 def _scored_run(root: Path) -> Path:
     """A fake run: base sampled at T = 1, sharpened at T = 0.3, every sample scored under both."""
+    from passkcore.pipeline.run import write_shard
     from passkcore.runs import verify_run
     from passkcore.scoring import SCORE_SCHEMA
-    from passkcore.pipeline.run import write_shard
     from tests.test_runs import _fake_run
 
     store = _fake_run(root, {"base": 1, "sharpened": 3})
