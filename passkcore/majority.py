@@ -73,8 +73,10 @@ def maj_at_k(class_sizes: ClassSizes, correct: Counts, k: Counts, abstain: Optio
     if ab.min() < 0:
         i = int(np.argmin(ab))
         raise ValueError(f"abstain[{i}] must be non-negative ({int(ab[i])})")
-    n = np.add.reduceat(flat, offsets[:-1]) if flat.size else np.zeros(P, dtype=np.int64)
-    n = np.where(np.diff(offsets) == 0, 0, n) + ab
+    # Per-problem sums with a cumulative sum: reduceat breaks on problems with no class (all abstain),
+    # at the end of the list or between others.
+    cum = np.concatenate(([0], np.cumsum(flat, dtype=np.int64)))
+    n = cum[offsets[1:]] - cum[offsets[:-1]] + ab
     if n.min() < 1:
         i = int(np.argmin(n))
         raise ValueError(f"problem {i} has no samples (class sizes and abstain sum to {int(n[i])})")

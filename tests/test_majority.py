@@ -148,3 +148,10 @@ def test_answer_classes_from_a_store(tmp_path: Path) -> None:
     store.write_verdicts(verdicts)
     table = store.samples(columns=["model", "problem_id", "sample_index", "correct", "answer_key"])
     assert [s.tolist() for s in answer_classes(table)["a"].class_sizes] == [[2, 2], [1]]
+
+
+def test_problems_with_no_class_at_the_end_or_between() -> None:
+    # Every sample abstained on problems 1 and 3: maj@k is 0 there; the others are unaffected.
+    sizes = [np.array([2, 1]), np.array([], dtype=np.int64), np.array([3]), np.array([], dtype=np.int64)]
+    out = maj_at_k(sizes, [0, -1, 0, -1], 1, abstain=[0, 2, 0, 3])
+    assert out.tolist() == [2 / 3, 0.0, 1.0, 0.0]
