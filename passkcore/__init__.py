@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import passkcore.quiet  # noqa: F401  (in engine processes vLLM spawns: quiet loggers before vLLM logs)
 from passkcore._inputs import DroppedProblemsWarning
 from passkcore._native import core as _core  # noqa: F401  (loads the compiled core, with a friendly error)
 from passkcore.coverage import Coverage, PairTable

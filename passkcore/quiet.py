@@ -7,9 +7,10 @@ progress bars. Quiet, the engines log errors only; passkcore's own warnings, Pyt
 everything else and every error still show, and ``--verbose`` sets nothing. vLLM and torch read these
 settings from the environment when they are imported, in every engine process they start (the
 engine core and its workers inherit the environment), so they are set before any engine is imported.
-What still shows: vLLM's import-time warning "Triton is installed, but doesn't include CPU backend",
-once from each engine process (2 lines; the main process's is silenced), which is logged before
-vLLM configures logging in that process and was not traced further.
+vLLM configures its logging lazily, so its import-time warning ("Triton is installed, but doesn't
+include CPU backend") reaches Python's last-resort handler in every process that imports it. Engine
+processes are spawned: they import the parent's main module (``passkcore.cli``, which imports this
+module) before vLLM, so the level is set here, at import, from the marker the parent left.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import warnings
 
 # Each variable is only a default: a user's own setting wins.
 QUIET_ENV = {
+    "PASSK_QUIET": "1",  # read at import in spawned engine processes (see the module's docstring)
     "VLLM_LOGGING_LEVEL": "ERROR",
     "VLLM_LOGGING_STREAM": "ext://sys.stderr",  # its errors beside the others, stdout for our output
     "TORCH_CPP_LOG_LEVEL": "ERROR",  # c10 warnings of the engine processes ("NUMA binding: ...")
@@ -39,6 +41,13 @@ QUIET_LOGGERS = {"vllm": logging.ERROR, "ray": logging.ERROR, "triton": logging.
                  "transformers": logging.WARNING, "huggingface_hub": logging.WARNING, "httpx": logging.WARNING}
 
 
+def _quiet_loggers() -> None:
+    for name, level in QUIET_LOGGERS.items():
+        logger = logging.getLogger(name)
+        if logger.level < level:
+            logger.setLevel(level)
+
+
 def quiet_engines(verbose: bool = False) -> dict[str, str]:
     """Sets the quiet defaults (environment and logger levels) unless ``verbose``; returns the
     variables it set. Call before vLLM, transformers or Ray is imported."""
@@ -53,9 +62,10 @@ def quiet_engines(verbose: bool = False) -> dict[str, str]:
         warnings.filterwarnings("ignore", message=message, category=category)
     # Before vLLM configures its own handler its logger has none: Python's last-resort handler would
     # print its import-time warnings ("Triton is installed, but doesn't include CPU backend").
-    for name, level in QUIET_LOGGERS.items():
-        logger = logging.getLogger(name)
-        if logger.level < level:
-            logger.setLevel(level)
+    _quiet_loggers()
     return set_now
+
+
+if os.environ.get("PASSK_QUIET") == "1":
+    _quiet_loggers()
 
