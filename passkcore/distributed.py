@@ -38,6 +38,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from passkcore.runs import Progress, collect_scores, open_sampling, run_problems, scored_keys
+from passkcore.templates import template_from_settings
 from passkcore.sampling import PlannedRequest, SamplingConfig
 from passkcore.store import (
     COUNTS_SCHEMA,
@@ -253,7 +254,8 @@ def _problems(root: str) -> dict[str, Any]:
 class _SampleReplica:
     """One vLLM engine; writes one sample shard per item."""
 
-    def __init__(self, root: str, label: str, model: str, sampling: dict[str, Any], tensor_parallel_size: int) -> None:
+    def __init__(self, root: str, label: str, model: str, sampling: dict[str, Any], tensor_parallel_size: int,
+                 template: Any = None) -> None:
         from passkcore.sampling import make_llm
 
         # Ray gives each replica its CPUs through OMP_NUM_THREADS; vLLM's own binding would pin every
@@ -263,6 +265,7 @@ class _SampleReplica:
         self.sampling = SamplingConfig(**sampling)
         self.llm = make_llm(model, seed=self.sampling.seed, tensor_parallel_size=tensor_parallel_size)
         self.prompts: dict[str, list[int]] = {}
+        self.template = template
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return _each_item(batch, self._item)
@@ -278,7 +281,8 @@ class _SampleReplica:
         problems = _problems(self.root)
         requests = [PlannedRequest(problems[r["problem_id"]], r["chunk_index"], r["size"], frozenset(r["wanted"]))
                     for r in item["requests"]]
-        rows = generate_requests(self.llm, requests, self.sampling, model=self.label, prompts=self.prompts)
+        rows = generate_requests(self.llm, requests, self.sampling, model=self.label, prompts=self.prompts,
+                                 template=self.template)
         table = pa.Table.from_pylist([{name: row.get(name) for name in SAMPLE_SCHEMA.names} for row in rows],
                                      schema=SAMPLE_SCHEMA)
         _atomic_write_table(table, folder, item["shard"])
@@ -289,7 +293,8 @@ def sample_run(
     out: Union[str, Path], *, model: str, problems: str, n: int, label: Optional[str] = None,
     limit: Optional[int] = None, sampling: SamplingConfig = SamplingConfig(),  # noqa: B008 - frozen
     problem_seed: int = 0,
-    batch_requests: int = 16, cluster: Cluster = Cluster(), progress: Progress = None,
+    batch_requests: int = 16, cluster: Cluster = Cluster(), progress: Progress = None, template: Any = None,
+    fields: Optional[dict[str, Any]] = None,
 ) -> tuple[SampleStore, StageStats]:
     """``runs.sample_run`` on Ray: the missing chunks, ``batch_requests`` requests per item, spread
     over vLLM replicas. Same seeds, same keys, same store as the single-process stage."""
@@ -298,7 +303,7 @@ def sample_run(
 
     store, label, chosen, stored = open_sampling(out, model=model, problems=problems, n=n, label=label, limit=limit,
                                                  sampling=sampling, problem_seed=problem_seed,
-                                                 batch_requests=batch_requests)
+                                                 batch_requests=batch_requests, template=template, fields=fields)
     path = resolve_model(model)  # converted once, on the driver's file system, before any replica starts
     plan = plan_requests(chosen, n, sampling, lambda pid: stored.get(pid, set()))
     items = []
@@ -315,7 +320,8 @@ def sample_run(
         _SampleReplica, batch_size=1, compute=_actors(replicas), num_gpus=gpus,
         num_cpus=cluster.cpus_per_replica,
         fn_constructor_kwargs={"root": str(store.root.resolve()), "label": label, "model": str(path),
-                               "sampling": sampling.as_dict(), "tensor_parallel_size": cluster.tensor_parallel_size})
+                               "sampling": sampling.as_dict(), "tensor_parallel_size": cluster.tensor_parallel_size,
+                               "template": template_from_settings(store.manifest["models"][label])})
     return store, _execute("sample", ds, len(items), total, progress, replicas)
 
 

@@ -52,21 +52,30 @@ def run_problems(store: SampleStore) -> list[Problem]:
 
 def open_sampling(
     out: Union[str, Path], *, model: str, problems: str, n: int, label: Optional[str], limit: Optional[int],
-    sampling: SamplingConfig, problem_seed: int, batch_requests: int,
+    sampling: SamplingConfig, problem_seed: int, batch_requests: int, template: Any = None,
+    fields: Optional[dict[str, Any]] = None,
 ) -> tuple[SampleStore, str, list[Problem], dict[str, set[int]]]:
-    """What a sampling stage starts from: the run (created or reopened, the model label registered),
-    the label, the problems and the sample indices already stored per problem. An unknown model or a
-    bad argument fails here, before anything is written."""
+    """What a sampling stage starts from: the run (created or reopened, the model label registered
+    with its settings and prompt template), the label, the problems and the sample indices already
+    stored per problem. ``fields`` maps a published benchmark file's fields (``load_problems``). An
+    unknown model, template or bad argument fails here, before anything is written."""
     from passkcore.models import resolve_model
+    from passkcore.templates import resolve_template
 
     for name, value in (("n", n), ("batch_requests", batch_requests)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     label = check_label(label or Path(model).name)
     resolve_model(model)
-    chosen = load_problems(problems, limit, seed=problem_seed)
-    store = open_run(out, chosen, {"spec": problems, "limit": limit, "seed": problem_seed})
-    store.register_model(label, {"model": model, "n": n, **sampling.as_dict()})
+    prompt_template = resolve_template(template)
+    chosen = load_problems(problems, limit, seed=problem_seed, fields=fields)
+    spec = {"spec": problems, "limit": limit, "seed": problem_seed, **({"fields": fields} if fields else {})}
+    store = open_run(out, chosen, spec)
+    settings = {"model": model, "n": n, **sampling.as_dict()}
+    known = store.manifest["models"].get(label)
+    if not (known is not None and "template" not in known and prompt_template.chat):
+        settings.update(prompt_template.settings())  # runs made before templates were chat runs
+    store.register_model(label, settings)
     stored: dict[str, set[int]] = {}
     for pid, idx in store.sample_keys(label):
         stored.setdefault(pid, set()).add(idx)
@@ -87,13 +96,15 @@ def sample_run(
     out: Union[str, Path], *, model: str, problems: str, n: int, label: Optional[str] = None,
     limit: Optional[int] = None, sampling: SamplingConfig = SamplingConfig(),  # noqa: B008 - frozen
     problem_seed: int = 0,
-    llm: Any = None, progress: Progress = None, batch_requests: int = 16,
+    llm: Any = None, progress: Progress = None, batch_requests: int = 16, template: Any = None,
+    fields: Optional[dict[str, Any]] = None,
 ) -> SampleStore:
     """Draws the samples a run is missing for one model label and stores them batch by batch
-    (``batch_requests`` vLLM requests of ``sampling.chunk`` samples per stored shard)."""
+    (``batch_requests`` vLLM requests of ``sampling.chunk`` samples per stored shard). ``template``:
+    ``chat`` (default), ``raw``, a built-in prompt or a Jinja file (``passkcore.templates``)."""
     store, label, chosen, stored = open_sampling(out, model=model, problems=problems, n=n, label=label, limit=limit,
                                                  sampling=sampling, problem_seed=problem_seed,
-                                                 batch_requests=batch_requests)
+                                                 batch_requests=batch_requests, template=template, fields=fields)
     total = n * len(chosen)
     done = sum(len(v) for v in stored.values())
     if done >= total:
@@ -112,7 +123,7 @@ def sample_run(
     if progress:
         progress(done, total)
     sample(engine, chosen, n, sampling, model=label, have=lambda pid: stored.get(pid, set()), on_rows=keep,
-           batch_requests=batch_requests)
+           batch_requests=batch_requests, template=template)
     return store
 
 
@@ -169,6 +180,7 @@ def score_run(
     """Scores every stored sample under ``scorer`` at each temperature into RUN/scores/<label>/ shards
     (one backbone pass serves all temperatures; resumable: keys already scored are skipped), then
     returns those scores (also written to ``out``)."""
+    from passkcore.importers.tokens import ensure_run_token_ids
     from passkcore.scoring import Scorer
     from passkcore.store import _atomic_write_table
 
@@ -176,9 +188,12 @@ def score_run(
     engine = Scorer(scorer, backend=backend, label=label)
     folders = [store.root / "scores" / check_label(engine.label_for(t)) for t in temperatures]
     have = [scored_keys(folder) for folder in folders]
-    samples = store.samples(columns=["model", "problem_id", "sample_index", "prompt_token_ids", "response_token_ids"])
+    samples = store.samples(columns=["model", "problem_id", "sample_index", "prompt_token_ids", "response_token_ids",
+                                     "response"])
     keyed = [((r["model"], r["problem_id"], r["sample_index"]), r) for r in samples.to_pylist()]
     todo = [r for key, r in keyed if any(key not in h for h in have)]
+    # Imported samples carry text: token ids from the scorer's tokenizer and the model's template.
+    todo = ensure_run_token_ids(store, todo, engine.path, engine.label)
     total = sum(len(r["response_token_ids"]) for r in todo)
     state = {"done": 0}
 

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Optional
 
 from passkcore.problems import Problem
+from passkcore.templates import resolve_template
 
 
 @dataclass(frozen=True)
@@ -81,11 +82,10 @@ def make_llm(model: str = "smollm2-135m", *, dtype: Any = "bfloat16", max_model_
                enforce_eager=kwargs.pop("enforce_eager", True), **kwargs)
 
 
-def prompt_token_ids(tokenizer: Any, problem: Problem) -> list[int]:
-    """The chat-templated prompt as token ids: the exact ids the sampler conditions on."""
-    text = tokenizer.apply_chat_template([{"role": "user", "content": problem.user_message()}],
-                                         add_generation_prompt=True, tokenize=False)
-    return [int(t) for t in tokenizer.encode(text, add_special_tokens=False)]
+def prompt_token_ids(tokenizer: Any, problem: Problem, template: Any = None) -> list[int]:
+    """The prompt as token ids under ``template`` (a name, file or PromptTemplate; default ``chat``):
+    the exact ids the sampler conditions on."""
+    return resolve_template(template).token_ids(tokenizer, problem)
 
 
 def request_seed(seed: int, problem_id: str, chunk_index: int) -> int:
@@ -153,16 +153,17 @@ def plan_requests(problems: Iterable[Problem], n: int, config: SamplingConfig,
 
 
 def generate_requests(llm: Any, requests: Sequence[PlannedRequest], sampling: SamplingConfig, *, model: str = "model",
-                      prompts: Optional[dict[str, list[int]]] = None) -> list[dict[str, Any]]:
+                      prompts: Optional[dict[str, list[int]]] = None, template: Any = None) -> list[dict[str, Any]]:
     """Sample rows for one batch of planned requests (one ``llm.generate`` call), keeping only each
-    request's wanted indices. ``prompts`` caches prompt token ids by problem id."""
+    request's wanted indices. ``prompts`` caches prompt token ids by problem id; ``template`` makes
+    them (default ``chat``)."""
     from vllm import SamplingParams
 
     prompts = {} if prompts is None else prompts
     tokenizer = llm.get_tokenizer()
     for r in requests:
         if r.problem.id not in prompts:
-            prompts[r.problem.id] = prompt_token_ids(tokenizer, r.problem)
+            prompts[r.problem.id] = prompt_token_ids(tokenizer, r.problem, template)
     seeds = [request_seed(sampling.seed, r.problem.id, r.chunk_index) for r in requests]
     params = [SamplingParams(n=r.size, temperature=sampling.temperature, top_p=sampling.top_p,
                              max_tokens=sampling.max_tokens, seed=s, logprobs=0) for r, s in zip(requests, seeds)]
@@ -186,16 +187,20 @@ def sample(
     have: Optional[Callable[[str], set[int]]] = None,
     on_rows: Optional[Callable[[list[dict[str, Any]]], None]] = None,
     batch_requests: int = 16,
+    template: Any = None,
 ) -> list[dict[str, Any]]:
     """Draws n samples per problem; ``have(problem_id)`` lists indices already stored (skipped), and
     ``on_rows`` receives each finished batch (to store it before the next one starts). ``sampling`` is
-    a SamplingConfig, a ``vllm.SamplingParams`` (its temperature, top_p, max_tokens, seed) or a dict."""
+    a SamplingConfig, a ``vllm.SamplingParams`` (its temperature, top_p, max_tokens, seed) or a dict;
+    ``template`` is the prompt template (``passkcore.templates``; default ``chat``)."""
+    template = resolve_template(template)
     sampling = as_config(sampling)
     plan = plan_requests(problems, n, sampling, have or (lambda _: set()))
     prompts: dict[str, list[int]] = {}
     all_rows: list[dict[str, Any]] = []
     for b in range(0, len(plan), batch_requests):
-        rows = generate_requests(llm, plan[b:b + batch_requests], sampling, model=model, prompts=prompts)
+        rows = generate_requests(llm, plan[b:b + batch_requests], sampling, model=model, prompts=prompts,
+                                 template=template)
         if on_rows:
             on_rows(rows)
         all_rows.extend(rows)
