@@ -37,10 +37,11 @@ def cmd_import(args: argparse.Namespace) -> int:
     fields = None if args.format == "lm-eval" else problem_fields(args)
     store = import_run(args.format, args.paths, args.out, model=args.model, template=args.template,
                        problems=args.problems, fields=fields, workers=args.workers, **options)
-    counts = store.samples(columns=["model", "correct"]).group_by("model").aggregate([("correct", "count_all"),
-                                                                                      ("correct", "sum")])
-    for row in counts.to_pylist():
-        print(f"{row['model']}: {row['correct_count_all']} samples, {row['correct_sum'] or 0} correct")
+    table = store.samples(columns=["model", "sample_index", "correct"])
+    summary = table.group_by("model").aggregate([("sample_index", "count"), ("correct", "sum"), ("correct", "count")])
+    for row in summary.to_pylist():
+        print(f"{row['model']}: {row['sample_index_count']} samples, {row['correct_count']} with verdicts, "
+              f"{row['correct_sum'] or 0} correct")
     print(f"imported into {store.root}")
     return 0
 

@@ -4,8 +4,8 @@ One line per (document, filter), written by ``lm_eval/evaluator.py`` (read in lm
 ``doc_id``, ``doc``, ``target``, ``arguments`` (a list of request arguments ``[prompt, gen_kwargs]``;
 older releases: ``{"gen_args_0": {"arg_0": prompt, "arg_1": gen_kwargs}}``), ``resps`` (per request
 the list of responses: with ``repeats: N``, ``[[r1, ..., rN]]``), ``filtered_resps``, ``filter``,
-``metrics`` and one key per metric value. lm-eval's metric scores only the first of the N responses,
-so per-sample verdicts are recomputed:
+``metrics`` and one key per metric value. A metric value is per document (exact_match with repeats: the
+mean over the N filtered responses), never a verdict per response, so per-sample verdicts are recomputed:
 
 - ``verify="math"`` (default): each raw response checked by math-verify against ``target``
   (``passkcore.verify.verify_rows`` at import);

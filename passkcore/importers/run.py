@@ -27,6 +27,9 @@ from passkcore.problems import Problem, load_problems
 from passkcore.store import SampleStore, check_label, is_run_dir
 
 PROMPTS = "prompts.jsonl"
+# Rows per stored shard: each store write re-reads the label's stored keys, so fewer, larger writes
+# (16 for 10^6 samples) keep the import linear-ish; one batch of this size is ~100 MB of Python rows.
+WRITE_ROWS = 65_536
 
 
 class _Plan:
@@ -89,7 +92,8 @@ def _verdicts(batch: pa.RecordBatch, workers: Optional[int], timeout_s: float) -
             out.append({**key, "correct": r["correct"], "verifier": r["verifier"], "reason": r["reason"],
                         "extracted_answer": r["extracted_answer"], "answer_key": r["answer"]})
         elif (r["problem_id"], r["sample_index"]) in checked:
-            out.append({**key, **checked[(r["problem_id"], r["sample_index"])]})
+            verdict = checked[(r["problem_id"], r["sample_index"])]
+            out.append({**key, **verdict, "answer_key": verdict.get("answer_key") or r["answer"]})
     return out
 
 
@@ -136,7 +140,7 @@ def import_run(fmt: str, paths: Sequence[Union[str, Path]], out: Union[str, Path
     model's prompt template (default ``raw``: the imported prompt texts as they are)."""
     from passkcore.templates import resolve_template
 
-    options = {**options, "model": model}
+    options = {"batch_rows": WRITE_ROWS, **options, "model": model}
     prompt_template = resolve_template(template or "raw")
     plan = _Plan()
     for batch in _batches(fmt, paths, options):

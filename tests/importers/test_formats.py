@@ -82,9 +82,9 @@ def test_lm_eval_real_log_samples() -> None:
     table = read_lm_eval([LM_EVAL], model="lm", verify="filtered")
     assert counts(table) == expected
     assert sum(n for n, _ in expected.values()) == 24
-    # lm-eval's exact_match scores the first response only: it must agree with our sample 0.
-    first = {r["problem_id"]: r["correct"] for r in table.to_pylist() if r["sample_index"] == 0}
-    assert first == {str(d["doc_id"]): bool(d["exact_match"]) for d in lines}
+    # lm-eval's own per-document exact_match is the mean over the four filtered responses: c = value x n.
+    assert {k[1]: c for k, (_, c) in counts(table).items()} == {str(d["doc_id"]): round(d["exact_match"] * 4) for d in lines}
+    assert 0 < sum(c for _, c in expected.values()) < 24  # some right, some wrong: the counts can disagree
     math = read_lm_eval([LM_EVAL], model="lm")
     assert math.column("correct").null_count == 24 and math.column("prompt")[0].as_py().startswith("<|im_start|>")
     ids = read_lm_eval([LM_EVAL], id_field="id").column("problem_id").to_pylist()
