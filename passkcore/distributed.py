@@ -38,7 +38,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from passkcore.runs import Progress, collect_scores, open_sampling, run_problems, scored_keys
-from passkcore.templates import template_from_settings
 from passkcore.sampling import PlannedRequest, SamplingConfig
 from passkcore.store import (
     COUNTS_SCHEMA,
@@ -49,6 +48,7 @@ from passkcore.store import (
     check_label,
     shard_files,
 )
+from passkcore.templates import template_from_settings
 
 Key = tuple[str, int]
 

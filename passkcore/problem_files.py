@@ -215,6 +215,7 @@ def problem_from_record(row: Mapping[str, Any], fm: FieldMap, where: str, positi
     for name, value in ((fm.tests, tests), (fm.entry_point, entry)):
         if not isinstance(value, str) or not value:
             raise ValueError(f"{where}: missing or empty field {name!r} (needs an answer, or tests and an entry point)")
+    assert isinstance(tests, str) and isinstance(entry, str)  # checked just above; for mypy
     if "def check(" not in tests:
         # evalplus' MBPP+ test is a script that calls the function by name at module level; the
         # HumanEval harness then calls check(candidate), which has nothing left to do.

@@ -71,7 +71,7 @@ def lm_eval_rows(line: dict[str, Any], where: str, model: str, verify: str, id_f
     """The IMPORT_SCHEMA rows of one log line."""
     if "doc_id" not in line:
         raise ValueError(f"{where}: missing field 'doc_id' (not an lm-eval --log_samples file?)")
-    doc = line.get("doc") if isinstance(line.get("doc"), dict) else {}
+    doc: dict[str, Any] = line["doc"] if isinstance(line.get("doc"), dict) else {}
     if id_field is not None:
         if doc.get(id_field) is None:
             raise ValueError(f"{where}: doc has no field {id_field!r} (fields: {', '.join(sorted(doc))})")

@@ -29,8 +29,8 @@ def line_rows(line: dict[str, Any], where: str, label: str, first: int) -> list[
         raise ValueError(f"{where}: fields 'code' and 'score' must be lists of the same length "
                          f"({len(code) if isinstance(code, list) else code!r} vs "
                          f"{len(score) if isinstance(score, list) else score!r})")
-    preds = line.get("pred") if isinstance(line.get("pred"), list) else [None] * len(code)
-    finish = line.get("finish_reason") if isinstance(line.get("finish_reason"), list) else [None] * len(code)
+    preds: list[Any] = line["pred"] if isinstance(line.get("pred"), list) else [None] * len(code)
+    finish: list[Any] = line["finish_reason"] if isinstance(line.get("finish_reason"), list) else [None] * len(code)
     prompt = line.get("question") if isinstance(line.get("question"), str) else None
     answer = None if line.get("gt") is None else str(line["gt"])
     rows = []

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any, Optional
 
 import pyarrow as pa
@@ -73,12 +74,12 @@ def ensure_run_token_ids(store: Any, rows: Sequence[Mapping[str, Any]], tokenize
     only when a row needs it."""
     if not any(needs_tokens(r) for r in rows):
         return [dict(r) for r in rows]
-    from passkcore.importers.run import imported_prompts
-    from passkcore.models import load_tokenizer
-    from passkcore.runs import run_problems
     import pyarrow.parquet as pq
 
     from passkcore._atomic import write_atomically
+    from passkcore.importers.run import imported_prompts
+    from passkcore.models import load_tokenizer
+    from passkcore.runs import run_problems
     from passkcore.store import check_label
 
     tokenizer = load_tokenizer(tokenizer_path)
@@ -96,5 +97,5 @@ def ensure_run_token_ids(store: Any, rows: Sequence[Mapping[str, Any]], tokenize
         if fresh:
             table = pa.Table.from_pylist(fresh, schema=TOKENS_SCHEMA)
             target = store.root / "tokens" / check_label(scorer_label) / f"{uuid.uuid4().hex}.parquet"
-            write_atomically(target, lambda tmp, t=table: pq.write_table(t, tmp))
+            write_atomically(target, partial(pq.write_table, table))
     return out

@@ -8,8 +8,18 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from passkcore.importers import FORMATS, IMPORT_SCHEMA, read, read_evalplus, read_lighteval, read_lighteval_counts
-from passkcore.importers import read_livecodebench, read_lm_eval, read_rlvr, read_samples
+from passkcore.importers import (
+    FORMATS,
+    IMPORT_SCHEMA,
+    read,
+    read_evalplus,
+    read_lighteval,
+    read_lighteval_counts,
+    read_livecodebench,
+    read_lm_eval,
+    read_rlvr,
+    read_samples,
+)
 from passkcore.importers.lm_eval import iter_lm_eval
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from passkcore.cli import main
-from passkcore.importers.run import imported_prompts, import_run
+from passkcore.importers.run import import_run, imported_prompts
 from passkcore.importers.tokens import ensure_token_ids
 from passkcore.problems import Problem
 from passkcore.runs import run_problems
