@@ -94,6 +94,12 @@ def _atomic_write_table(table: pa.Table, folder: Path, name: Optional[str] = Non
     return write_atomically(target, write)
 
 
+def write_shard(table: pa.Table, folder: Path, name: Optional[str] = None) -> Path:
+    """A new shard (written whole, then renamed) for writers that have already checked its keys are new
+    and unique, such as ``passk import`` (which checks them once instead of per write)."""
+    return _atomic_write_table(table, folder, name)
+
+
 def shard_files(folder: Path) -> list[Path]:
     """The complete shards in ``folder`` (temporary files of unfinished writes are skipped)."""
     return sorted(p for p in folder.glob("*.parquet") if not p.name.startswith("."))

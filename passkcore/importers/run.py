@@ -2,7 +2,7 @@
 
 Two passes over the input: the first gathers what is per problem (its prompt text and reference
 answer, checked consistent) and checks every (model, problem, sample) key is new and unique; the second
-writes samples and verdicts batch by batch through the store's public API. Memory holds the per-problem
+writes samples and verdicts batch by batch as store shards. Memory holds the per-problem
 facts, the keys as small integers per problem, and one batch.
 
 An imported model label is registered in the manifest with ``{"imported": FORMAT, "sources": [...],
@@ -19,17 +19,17 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from passkcore._atomic import write_atomically, write_text_atomically
 from passkcore.importers import FORMATS, ITERATORS
 from passkcore.importers.common import COUNTS
 from passkcore.problems import Problem, load_problems
-from passkcore.store import SampleStore, check_label, is_run_dir
+from passkcore.store import SAMPLE_SCHEMA, VERDICT_SCHEMA, SampleStore, check_label, is_run_dir, write_shard
 
 PROMPTS = "prompts.jsonl"
-# Rows per stored shard. Each store write re-reads the label's stored keys (~0.5 GB of Python objects
-# for 10^6 samples, measured), so the batch itself is kept small: 16,384 rows, ~30 MB as Python rows.
-WRITE_ROWS = 16_384
+# Rows per stored shard: 65,536 rows are ~15 MB of Arrow; 16 shards for 10^6 samples.
+WRITE_ROWS = 65_536
 
 
 class _Plan:
@@ -97,15 +97,37 @@ def _verdicts(batch: pa.RecordBatch, workers: Optional[int], timeout_s: float) -
     return out
 
 
-def _sample_rows(batch: pa.RecordBatch) -> list[dict[str, Any]]:
-    rows = batch.select(["model", "problem_id", "sample_index", "response", "prompt_token_ids", "response_token_ids",
-                         "finish_reason"]).to_pylist()
-    for r in rows:
-        r["seed"] = -1
-        # No token ids in the source: empty lists; scoring tokenizes the text (ensure_token_ids).
-        r["prompt_token_ids"] = r["prompt_token_ids"] or []
-        r["response_token_ids"] = r["response_token_ids"] or []
-    return rows
+def _sample_table(batch: pa.RecordBatch) -> pa.Table:
+    """SAMPLE_SCHEMA rows of one batch, column by column (no Python rows): seed -1, no log-prob, and
+    empty token-id lists where the source has none (scoring tokenizes the text: ensure_token_ids)."""
+    n = batch.num_rows
+    empty = pa.array([[]] * n, pa.list_(pa.int32()))
+    columns = {
+        "model": batch.column("model"), "problem_id": batch.column("problem_id"),
+        "sample_index": batch.column("sample_index"), "seed": pa.array([-1] * n, pa.int64()),
+        "prompt_token_ids": pc.if_else(pc.is_null(batch.column("prompt_token_ids")), empty, batch.column("prompt_token_ids")),
+        "response_token_ids": pc.if_else(pc.is_null(batch.column("response_token_ids")), empty,
+                                         batch.column("response_token_ids")),
+        "response": batch.column("response"), "finish_reason": batch.column("finish_reason"),
+        "cumulative_logprob": pa.nulls(n, pa.float64()), "correct": pa.nulls(n, pa.bool_()),
+        "extracted_answer": pa.nulls(n, pa.string()), "verifier": pa.nulls(n, pa.string()),
+    }
+    return pa.table(columns, schema=SAMPLE_SCHEMA)
+
+
+def _write_batch(store: SampleStore, batch: pa.RecordBatch, workers: Optional[int], timeout_s: float) -> None:
+    """One batch's sample and verdict shards per model label. Keys were checked new and unique in
+    pass one, so shards are written directly instead of through write_samples, whose per-call re-read
+    of every stored key (~0.5 GB of Python objects at 10^6 samples, measured) would set the peak."""
+    table = pa.Table.from_batches([batch])
+    verdicts = _verdicts(batch, workers, timeout_s)
+    for label in pc.unique(table.column("model")).to_pylist():
+        mine = table.filter(pc.equal(table.column("model"), label))
+        write_shard(_sample_table(mine.combine_chunks().to_batches()[0]), store.root / "samples" / check_label(label))
+        rows = [v for v in verdicts if v["model"] == label]
+        if rows:
+            write_shard(pa.Table.from_pylist([{k: r.get(k) for k in VERDICT_SCHEMA.names} for r in rows],
+                                             schema=VERDICT_SCHEMA), store.root / "verdicts" / label)
 
 
 def _open(out: Path, plan: _Plan, problems: Optional[str], fields: Optional[dict[str, Any]],
@@ -161,10 +183,7 @@ def import_run(fmt: str, paths: Sequence[Union[str, Path]], out: Union[str, Path
             folder.mkdir(parents=True, exist_ok=True)
             write_text_atomically(folder / PROMPTS, "".join(json.dumps(t) + "\n" for t in texts))
     for batch in _batches(fmt, paths, options):
-        store.write_samples(_sample_rows(batch))
-        verdicts = _verdicts(batch, workers, timeout_s)
-        if verdicts:
-            store.write_verdicts(verdicts)
+        _write_batch(store, batch, workers, timeout_s)
     return store
 
 
