@@ -28,8 +28,9 @@ from passkcore.problems import Problem, load_problems
 from passkcore.store import SAMPLE_SCHEMA, VERDICT_SCHEMA, SampleStore, check_label, is_run_dir, write_shard
 
 PROMPTS = "prompts.jsonl"
-# Rows per stored shard: 65,536 rows are ~15 MB of Arrow; 16 shards for 10^6 samples.
-WRITE_ROWS = 65_536
+# Rows per batch and stored shard. Measured on 300,000 generic lines: peak RSS 402 MiB with 65,536-row
+# batches (26 s), 186 MiB with 8,192 (61 s); the per-row Python objects of a batch set the peak.
+WRITE_ROWS = 16_384
 
 
 class _Plan:
