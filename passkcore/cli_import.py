@@ -37,13 +37,27 @@ def cmd_import(args: argparse.Namespace) -> int:
     fields = None if args.format == "lm-eval" else problem_fields(args)
     store = import_run(args.format, args.paths, args.out, model=args.model, template=args.template,
                        problems=args.problems, fields=fields, workers=args.workers, **options)
-    table = store.samples(columns=["model", "sample_index", "correct"])
-    summary = table.group_by("model").aggregate([("sample_index", "count"), ("correct", "sum"), ("correct", "count")])
-    for row in summary.to_pylist():
-        print(f"{row['model']}: {row['sample_index_count']} samples, {row['correct_count']} with verdicts, "
-              f"{row['correct_sum'] or 0} correct")
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    # Read back only the imported labels' key columns: the store's joined view of 10^6 samples would
+    # dominate the import's peak memory.
+    for label in imported_labels(store, args.model):
+        n = pq.read_table(store.root / "samples" / label, columns=["sample_index"]).num_rows
+        verdicts = store.root / "verdicts" / label
+        correct = pq.read_table(verdicts, columns=["correct"]).column("correct") if verdicts.is_dir() else None
+        with_verdicts = 0 if correct is None else len(correct) - correct.null_count
+        right = 0 if correct is None else int(pc.sum(correct).as_py() or 0)
+        print(f"{label}: {n} samples, {with_verdicts} with verdicts, {right} correct")
     print(f"imported into {store.root}")
     return 0
+
+
+def imported_labels(store: Any, model: Any) -> list[str]:
+    """The labels this import wrote: ``--model``, or those registered from this format's sources."""
+    if model:
+        return [model]
+    return [m for m, settings in store.manifest["models"].items() if "imported" in settings]
 
 
 def add_import_command(sub: Any, add_problem_fields: Callable[[argparse.ArgumentParser], None]) -> None:
