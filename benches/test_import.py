@@ -33,13 +33,14 @@ def write_samples(path: Path, lines: int = LINES, problems: int = PROBLEMS) -> N
 def import_peak_rss(source: Path, out: Path) -> tuple[int, float]:
     """Peak RSS (bytes) and wall seconds of `passk import samples SOURCE --out OUT` in a child process."""
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "passkcore.cli", "import", "samples", str(source), "--out", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
+    log = out.with_name(out.name + ".log")
+    with log.open("wb") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "passkcore.cli", "import", "samples", str(source), "--out",
+                                 str(out)], stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
-    err = proc.stderr.read().decode() if proc.stderr else ""
-    assert proc.returncode == 0, err
+    assert proc.returncode == 0, log.read_text()[-2000:]
     return usage.ru_maxrss * 1024, seconds  # ru_maxrss is in KiB on Linux
 
 
