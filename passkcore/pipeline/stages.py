@@ -214,7 +214,7 @@ class ScoreStage(Portable):
     def tokenize(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Imported samples carry text only: token ids from the scorer's tokenizer and the model's
         template, stored under RUN/tokens/<scorer>/ (a digest-named shard per item and model)."""
-        return ensure_run_token_ids(self.store, rows, self.scorer, self.label, tokenizer=self.tokenizer,
+        return ensure_run_token_ids(self.store, rows, self.scorer, str(self.label), tokenizer=self.tokenizer,
                                     problems=self.problems)
 
     def run(self, item: Item) -> Report:

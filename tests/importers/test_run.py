@@ -112,3 +112,24 @@ def test_ensure_token_ids_uses_template_or_imported_text() -> None:
     assert tok.decode(raw[0]["prompt_token_ids"]) == "Q: 1+1\nA:"
     with pytest.raises(ValueError, match="row 0: problem 'a' has no prompt text"):
         ensure_token_ids(rows, tok, "raw")
+
+
+def test_score_stage_tokenizes_imported_items_once(tmp_path: Path) -> None:
+    """The scoring stage (either executor runs its items) gives each item's imported rows token ids and
+    stores them in one digest-named shard of RUN/tokens/<scorer>/: a retried item adds nothing."""
+    from passkcore.pipeline.stages import ScoreStage, read_item_rows
+
+    run = tmp_path / "run"
+    assert main(["import", "rlvr", RLVR[0], "--out", str(run), "--model", "base"]) == 0
+    stage = ScoreStage(str(run), "smollm2-135m", backend="torch", batch=2)
+    items = stage.plan()
+    assert len(items) == 3 and all(len(i["keys"]) <= 2 for i in items)
+    columns = ["model", "problem_id", "sample_index", "prompt_token_ids", "response_token_ids", "response"]
+    for _ in range(2):  # the second pass is a retry of every item
+        for item in items:
+            rows = stage.tokenize(read_item_rows(run, item, columns))
+            assert all(r["prompt_token_ids"] and r["response_token_ids"] for r in rows)
+    folder = run / "tokens" / "smollm2-135m"
+    assert len(list(folder.glob("*.parquet"))) == 3
+    tokens = SampleStore(run).read("tokens", "smollm2-135m")
+    assert tokens.num_rows == 6 and len({(r["problem_id"], r["sample_index"]) for r in tokens.to_pylist()}) == 6
