@@ -134,3 +134,25 @@ def test_cli_sample_with_templates_on_the_embedded_model(tmp_path: Path, tokeniz
     assert main(["sample", "--problems", f"math500:{problems}", "--n", "1", "--out", str(tmp_path / "r2"),
                  "--template", "no-such"]) == 2
     assert not (tmp_path / "r2").exists()
+
+
+def test_runs_made_before_templates_resume_as_chat(tmp_path: Path) -> None:
+    """A label registered without a template (older runs) resumes under chat and keeps its settings;
+    asking it for another template is refused before anything is sampled."""
+    from passkcore.pipeline import commands
+    from passkcore.problems import load_problems
+    from passkcore.sampling import SamplingConfig
+    from passkcore.store import SampleStore
+
+    cfg = SamplingConfig(max_tokens=4, chunk=1)
+    store = SampleStore.open_run(tmp_path, load_problems("arith:2"), {"spec": "arith:2", "limit": None, "seed": 0})
+    old = {"model": "smollm2-135m", "n": 1, **cfg.as_dict()}
+    store.register_model("m", old)
+    store.write_samples([{"model": "m", "problem_id": p.id, "sample_index": 0, "seed": 0, "prompt_token_ids": [1],
+                          "response_token_ids": [2], "response": "x"} for p in store.problems()])
+    # nothing is missing: the stage plans no item and loads no engine
+    again, stats = commands.sample(tmp_path, model="smollm2-135m", problems="arith:2", n=1, label="m", sampling=cfg)
+    assert again.manifest["models"]["m"] == old and stats.items == 0
+    with pytest.raises(ValueError, match="template"):
+        commands.sample(tmp_path, model="smollm2-135m", problems="arith:2", n=1, label="m", sampling=cfg,
+                        template="raw")
