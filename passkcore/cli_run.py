@@ -79,7 +79,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         store, stats = commands.sample(args.out, model=args.model, problems=args.problems, n=args.n, label=args.label,
                                        limit=args.limit, sampling=config, batch_requests=args.batch_requests,
                                        tensor_parallel_size=args.tensor_parallel_size, window=args.window,
-                                       cluster=cluster,
+                                       template=args.template, fields=problem_fields(args), cluster=cluster,
                                        progress=update)
     if cluster is not None:
         print_stage_stats(stats)
@@ -205,6 +205,23 @@ def _verbosity(p: argparse.ArgumentParser, func: Callable[[argparse.Namespace], 
     p.set_defaults(func=run)
 
 
+def add_problem_fields(p: argparse.ArgumentParser) -> None:
+    """The field mapping of a published benchmark file (``passkcore.problem_files``)."""
+    p.add_argument("--id-field", help="problem file: the field holding the problem id (default id; presets differ)")
+    p.add_argument("--prompt-field", help="problem file: the field holding the problem text (default prompt)")
+    p.add_argument("--answer-field", help="problem file: the field holding the reference answer (default answer)")
+    p.add_argument("--fields", metavar="MAPPING.json",
+                   help='problem file: a JSON mapping {"preset"?, "id", "prompt", "answer", "answer_format", '
+                        '"tests", "entry_point", "kind"}')
+
+
+def problem_fields(args: argparse.Namespace) -> Any:
+    """The mapping given by add_problem_fields' flags, or None."""
+    fields = {"mapping_file": args.fields, "id": args.id_field, "prompt": args.prompt_field,
+              "answer": args.answer_field}
+    return {k: v for k, v in fields.items() if v is not None} or None
+
+
 def _add_ray(p: argparse.ArgumentParser, replicas: bool = False) -> None:
     p.add_argument("--ray", nargs="?", const=_LOCAL, default=None, metavar="ADDRESS",
                    help="run on Ray: alone, a local Ray instance; with an address (auto, host:6379, "
@@ -217,7 +234,15 @@ def _add_ray(p: argparse.ArgumentParser, replicas: bool = False) -> None:
 def add_run_commands(sub: Any) -> None:
     p = sub.add_parser("sample", help="draw n samples per problem with vLLM into a run directory")
     p.add_argument("--model", default="smollm2-135m", help="smollm2-135m (embedded) or a local HF directory")
-    p.add_argument("--problems", required=True, help="humaneval, arith[:COUNT] or a JSONL file")
+    p.add_argument("--problems", required=True,
+                   help="humaneval, arith[:COUNT], a JSONL file, or a published benchmark file: [PRESET:]PATH "
+                        "(JSONL, JSON or Parquet; presets math500, aime24, aime25, amc23, gsm8k, minerva, "
+                        "olympiadbench, humaneval, humaneval+, mbpp+, livecodebench)")
+    add_problem_fields(p)
+    p.add_argument("--template", default="chat",
+                   help="prompt template: chat (the model's chat template with passkcore's instruction), raw (the "
+                        "problem text, no chat template), qwen-boxed, deepseek-math, abel, or a Jinja FILE over "
+                        "the problem's fields")
     p.add_argument("--n", type=int, required=True, help="samples per problem")
     p.add_argument("--limit", type=int, help="take the first P problems")
     p.add_argument("--out", required=True, help="run directory (created, or continued)")
@@ -292,3 +317,8 @@ def add_run_commands(sub: Any) -> None:
     p.add_argument("--out", required=True, help="counts file (.parquet, or .csv)")
     _add_ray(p)
     _verbosity(p, cmd_counts)
+
+    from passkcore.cli_import import add_import_command, cmd_import
+
+    add_import_command(sub, add_problem_fields)
+    _verbosity(sub.choices["import"], cmd_import)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 import pyarrow as pa
 
@@ -25,13 +25,15 @@ def sample_run(
     out: Union[str, Path], *, model: str, problems: str, n: int, label: Optional[str] = None,
     limit: Optional[int] = None, sampling: SamplingConfig = SamplingConfig(),  # noqa: B008 - frozen
     problem_seed: int = 0, batch_requests: int = 16, cluster: Cluster = Cluster(),  # noqa: B008 - frozen
-    progress: Progress = None,
+    progress: Progress = None, template: Any = None, fields: Optional[dict[str, Any]] = None,
 ) -> tuple[SampleStore, StageStats]:
     """``runs.sample_run`` on Ray: the missing chunks, ``batch_requests`` requests per item, spread
-    over vLLM replicas. Same seeds, same keys, same store as the single-process stage."""
+    over vLLM replicas (each prompts under the template the manifest keeps for the label). Same seeds,
+    same keys, same store as the single-process stage."""
     return commands.sample(out, model=model, problems=problems, n=n, label=label, limit=limit, sampling=sampling,
                            problem_seed=problem_seed, batch_requests=batch_requests,
-                           tensor_parallel_size=cluster.tensor_parallel_size, cluster=cluster, progress=progress)
+                           tensor_parallel_size=cluster.tensor_parallel_size, cluster=cluster, progress=progress,
+                           template=template, fields=fields)
 
 
 def verify_run(

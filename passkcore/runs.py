@@ -36,12 +36,15 @@ def run_problems(store: SampleStore) -> list[Problem]:
 def sample_run(
     out: Union[str, Path], *, model: str, problems: str, n: int, label: Optional[str] = None,
     limit: Optional[int] = None, sampling: SamplingConfig = SamplingConfig(),  # noqa: B008 - frozen
-    problem_seed: int = 0, llm: Any = None, progress: Progress = None, batch_requests: int = 16,
+    problem_seed: int = 0, llm: Any = None, progress: Progress = None, batch_requests: int = 16, template: Any = None,
+    fields: Optional[dict[str, Any]] = None,
 ) -> SampleStore:
     """Draws the samples a run is missing for one model label, ``batch_requests`` vLLM requests of
-    ``sampling.chunk`` samples per stored shard."""
+    ``sampling.chunk`` samples per stored shard. ``template``: ``chat`` (default), ``raw``, a built-in
+    prompt or a Jinja file (``passkcore.templates``); ``fields``: a problem file's field mapping."""
     store, _ = commands.sample(out, model=model, problems=problems, n=n, label=label, limit=limit, sampling=sampling,
-                               problem_seed=problem_seed, batch_requests=batch_requests, llm=llm, progress=progress)
+                               problem_seed=problem_seed, batch_requests=batch_requests, llm=llm, progress=progress,
+                               template=template, fields=fields)
     return store
 
 

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Optional
 
 from passkcore.problems import Problem
+from passkcore.templates import resolve_template
 
 
 @dataclass(frozen=True)
@@ -84,11 +85,10 @@ def make_llm(model: str = "smollm2-135m", *, dtype: Any = "bfloat16", max_model_
                enforce_eager=kwargs.pop("enforce_eager", True), **kwargs)
 
 
-def prompt_token_ids(tokenizer: Any, problem: Problem) -> list[int]:
-    """The chat-templated prompt as token ids: the exact ids the sampler conditions on."""
-    text = tokenizer.apply_chat_template([{"role": "user", "content": problem.user_message()}],
-                                         add_generation_prompt=True, tokenize=False)
-    return [int(t) for t in tokenizer.encode(text, add_special_tokens=False)]
+def prompt_token_ids(tokenizer: Any, problem: Problem, template: Any = None) -> list[int]:
+    """The prompt as token ids under ``template`` (a name, file or PromptTemplate; default ``chat``):
+    the exact ids the sampler conditions on."""
+    return resolve_template(template).token_ids(tokenizer, problem)
 
 
 def request_seed(seed: int, problem_id: str, chunk_index: int) -> int:
@@ -156,16 +156,17 @@ def plan_requests(problems: Iterable[Problem], n: int, config: SamplingConfig,
 
 
 def request_inputs(llm: Any, requests: Sequence[PlannedRequest], sampling: SamplingConfig,
-                   prompts: Optional[dict[str, list[int]]] = None) -> tuple[list[dict[str, Any]], list[Any], list[int]]:
+                   prompts: Optional[dict[str, list[int]]] = None,
+                   template: Any = None) -> tuple[list[dict[str, Any]], list[Any], list[int]]:
     """vLLM prompts, sampling parameters and seeds of planned requests. ``prompts`` caches prompt
-    token ids by problem id."""
+    token ids by problem id; ``template`` makes them (default ``chat``)."""
     from vllm import SamplingParams
 
     prompts = {} if prompts is None else prompts
     tokenizer = llm.get_tokenizer()
     for r in requests:
         if r.problem.id not in prompts:
-            prompts[r.problem.id] = prompt_token_ids(tokenizer, r.problem)
+            prompts[r.problem.id] = prompt_token_ids(tokenizer, r.problem, template)
     seeds = [request_seed(sampling.seed, r.problem.id, r.chunk_index) for r in requests]
     params = [SamplingParams(n=r.size, temperature=sampling.temperature, top_p=sampling.top_p,
                              max_tokens=sampling.max_tokens, seed=s, logprobs=0) for r, s in zip(requests, seeds)]
@@ -185,17 +186,18 @@ def request_rows(outputs: Sequence[Any], requests: Sequence[PlannedRequest], see
 
 
 def generate_requests(llm: Any, requests: Sequence[PlannedRequest], sampling: SamplingConfig, *, model: str = "model",
-                      prompts: Optional[dict[str, list[int]]] = None) -> list[dict[str, Any]]:
+                      prompts: Optional[dict[str, list[int]]] = None, template: Any = None) -> list[dict[str, Any]]:
     """Sample rows for one batch of planned requests (one ``llm.generate`` call), keeping only each
-    request's wanted indices. ``prompts`` caches prompt token ids by problem id."""
-    inputs, params, seeds = request_inputs(llm, requests, sampling, prompts)
+    request's wanted indices. ``prompts`` caches prompt token ids by problem id; ``template`` makes
+    them (default ``chat``)."""
+    inputs, params, seeds = request_inputs(llm, requests, sampling, prompts, template)
     outputs = llm.generate(inputs, params, use_tqdm=False)
     return request_rows(outputs, requests, seeds, sampling, model)
 
 
 def stream_requests(llm: Any, groups: Iterable[tuple[Any, Sequence[PlannedRequest]]], sampling: SamplingConfig, *,
-                    model: str = "model", window: int = 256,
-                    prompts: Optional[dict[str, list[int]]] = None) -> Iterator[tuple[Any, list[dict[str, Any]]]]:
+                    model: str = "model", window: int = 256, prompts: Optional[dict[str, list[int]]] = None,
+                    template: Any = None) -> Iterator[tuple[Any, list[dict[str, Any]]]]:
     """Yields ``(tag, rows)`` for each group of requests as soon as all of its requests finished.
 
     The engine is kept full through vLLM's step loop (``LLM.enqueue``, ``llm_engine.step``): at
@@ -216,7 +218,7 @@ def stream_requests(llm: Any, groups: Iterable[tuple[Any, Sequence[PlannedReques
             if nxt is None:
                 return
             gid, (tag, requests) = nxt
-            inputs, params, seeds = request_inputs(llm, requests, sampling, prompts)
+            inputs, params, seeds = request_inputs(llm, requests, sampling, prompts, template)
             ids = llm.enqueue(inputs, params, use_tqdm=False)
             open_groups[gid] = [tag, list(requests), seeds, [None] * len(ids), len(ids)]
             pending.update({rid: (gid, pos) for pos, rid in enumerate(ids)})
@@ -260,15 +262,18 @@ def sample(
     have: Optional[Callable[[str], set[int]]] = None,
     on_rows: Optional[Callable[[list[dict[str, Any]]], None]] = None,
     batch_requests: int = 16,
+    template: Any = None,
 ) -> list[dict[str, Any]]:
     """Draws n samples per problem; ``have(problem_id)`` lists indices already stored (skipped), and
     ``on_rows`` receives each finished batch (to store it before the next one starts). ``sampling`` is
-    a SamplingConfig, a ``vllm.SamplingParams`` (its temperature, top_p, max_tokens, seed) or a dict."""
+    a SamplingConfig, a ``vllm.SamplingParams`` (its temperature, top_p, max_tokens, seed) or a dict;
+    ``template`` is the prompt template (``passkcore.templates``; default ``chat``)."""
+    template = resolve_template(template)
     sampling = as_config(sampling)
     plan = plan_requests(problems, n, sampling, have or (lambda _: set()))
     groups = ((b, plan[b:b + batch_requests]) for b in range(0, len(plan), batch_requests))
     all_rows: list[dict[str, Any]] = []
-    for _, rows in stream_requests(llm, groups, sampling, model=model):
+    for _, rows in stream_requests(llm, groups, sampling, model=model, template=template):
         if on_rows:
             on_rows(rows)
         all_rows.extend(rows)

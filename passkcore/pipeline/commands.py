@@ -32,21 +32,32 @@ def sample(
     out: PathLike, *, model: str, problems: str, n: int, label: Optional[str] = None, limit: Optional[int] = None,
     sampling: SamplingConfig = SamplingConfig(),  # noqa: B008 - frozen
     problem_seed: int = 0, batch_requests: int = 16, llm: Any = None, tensor_parallel_size: int = 1,
-    window: int = 256, cluster: Optional[Cluster] = None, progress: Progress = None,
+    window: int = 256, cluster: Optional[Cluster] = None, progress: Progress = None, template: Any = None,
+    fields: Optional[dict[str, Any]] = None,
 ) -> tuple[SampleStore, StageStats]:
-    """Draws the samples a run lacks for one model label. An unknown model or a bad argument fails
-    here, before anything is written."""
+    """Draws the samples a run lacks for one model label. ``template`` is the prompt template
+    (``chat`` by default, ``raw``, a built-in prompt or a Jinja file: ``passkcore.templates``), kept
+    in the manifest with the label's settings; ``fields`` maps a published benchmark file's fields
+    (``passkcore.problem_files``). An unknown model, template or a bad argument fails here, before
+    anything is written."""
     from passkcore.models import resolve_model
     from passkcore.problems import load_problems
+    from passkcore.templates import resolve_template
 
     for name, value in (("n", n), ("batch_requests", batch_requests), ("window", window)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     label = check_label(label or Path(model).name)
     path = resolve_model(model)  # converted once, on the driver's file system, before any replica starts
-    chosen = load_problems(problems, limit, seed=problem_seed)
-    store = SampleStore.open_run(out, chosen, {"spec": problems, "limit": limit, "seed": problem_seed})
-    store.register_model(label, {"model": model, "n": n, **sampling.as_dict()})
+    prompt_template = resolve_template(template)
+    chosen = load_problems(problems, limit, seed=problem_seed, fields=fields)
+    spec = {"spec": problems, "limit": limit, "seed": problem_seed, **({"fields": fields} if fields else {})}
+    store = SampleStore.open_run(out, chosen, spec)
+    settings = {"model": model, "n": n, **sampling.as_dict()}
+    known = store.manifest["models"].get(label)
+    if not (known is not None and "template" not in known and prompt_template.chat):
+        settings.update(prompt_template.settings())  # runs made before templates were chat runs: resumed as such
+    store.register_model(label, settings)
     stage = SampleStage(str(store.root.resolve()), label, str(path), n, sampling, batch_requests=batch_requests,
                         tensor_parallel_size=tensor_parallel_size, window=window, llm=llm)
     return store, execute(stage, cluster, progress)

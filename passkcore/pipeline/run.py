@@ -7,6 +7,8 @@ Layout::
     RUN/samples/<model>/<shard>.parquet     sample rows (SAMPLE_SCHEMA)
     RUN/verdicts/<model>/<shard>.parquet    verdict rows (VERDICT_SCHEMA)
     RUN/scores/<scorer>/<shard>.parquet     score rows (SCORE_SCHEMA), one folder per scorer label
+    RUN/tokens/<scorer>/<shard>.parquet     token ids a scorer made for imported text (TOKENS_SCHEMA)
+    RUN/imported/<model>/prompts.jsonl      an imported model's prompt texts, one per problem
 
 This is the only module that knows these paths. Every shard is written under a dot-prefixed temporary
 name and renamed when complete; its name is a digest of the keys it holds, so writing the same keys
@@ -82,10 +84,19 @@ SCORE_SCHEMA = pa.schema([
     ("status", pa.string()),
 ], metadata=_VERSION_META)
 COUNTS_SCHEMA = pa.schema([("problem_id", pa.string()), ("model", pa.string()), ("n", pa.int64()), ("c", pa.int64())])
-KINDS = {"samples": SAMPLE_SCHEMA, "verdicts": VERDICT_SCHEMA, "scores": SCORE_SCHEMA}
-# The key of a row within one folder: samples and verdicts are per model, scores hold every model.
+# Imported samples carry text; the scoring stage tokenizes it and keeps the ids it scored here.
+TOKENS_SCHEMA = pa.schema([
+    ("model", pa.string()),
+    ("problem_id", pa.string()),
+    ("sample_index", pa.int32()),
+    ("prompt_token_ids", pa.list_(pa.int32())),
+    ("response_token_ids", pa.list_(pa.int32())),
+], metadata=_VERSION_META)
+KINDS = {"samples": SAMPLE_SCHEMA, "verdicts": VERDICT_SCHEMA, "scores": SCORE_SCHEMA, "tokens": TOKENS_SCHEMA}
+# The key of a row within one folder: samples and verdicts are per model, scores and tokens hold every model.
 KEY_COLUMNS = {"samples": ("problem_id", "sample_index"), "verdicts": ("problem_id", "sample_index"),
-               "scores": ("model", "problem_id", "sample_index")}
+               "scores": ("model", "problem_id", "sample_index"), "tokens": ("model", "problem_id", "sample_index")}
+IMPORTED_PROMPTS = "prompts.jsonl"
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _SHARD_NAME = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 Key = tuple[str, int]
@@ -244,10 +255,15 @@ def problems_path(root: Path) -> Path:
 
 
 def folder(root: Path, kind: str, label: str) -> Path:
-    """RUN/<kind>/<label>: one model's samples or verdicts, or one scorer's scores."""
+    """RUN/<kind>/<label>: one model's samples or verdicts, or one scorer's scores or token ids."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {sorted(KINDS)}, got {kind!r}")
     return root / kind / check_label(label)
+
+
+def imported_prompts_path(root: Path, model: str) -> Path:
+    """RUN/imported/<model>/prompts.jsonl: the prompt texts an imported model label was sampled on."""
+    return root / "imported" / check_label(model) / IMPORTED_PROMPTS
 
 
 def labels(root: Path, kind: str) -> list[str]:

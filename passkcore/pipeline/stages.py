@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from passkcore.importers.tokens import ensure_run_token_ids, needs_tokens
 from passkcore.pipeline.run import (
     SAMPLE_SCHEMA,
     SCORE_SCHEMA,
@@ -36,9 +37,10 @@ from passkcore.pipeline.run import (
 from passkcore.pipeline.store import SampleStore
 from passkcore.problems import Problem
 from passkcore.sampling import PlannedRequest, SamplingConfig, plan_requests
+from passkcore.templates import PromptTemplate, template_from_settings
 
 Item = dict[str, Any]
-_RUNTIME = ("store", "problems", "prompts", "llm", "engine")  # rebuilt where the items run, never pickled
+_RUNTIME = ("store", "problems", "prompts", "llm", "engine", "template", "tokenizer")  # rebuilt where the items run, never pickled
 Report = dict[str, Any]
 
 
@@ -199,6 +201,22 @@ class ScoreStage(Portable):
 
             self.engine = Scorer(self.scorer, backend=self.backend, label=self.label)
 
+    @cached_property
+    def tokenizer(self) -> Any:
+        from passkcore.models import load_tokenizer
+
+        return load_tokenizer(self.scorer)
+
+    @cached_property
+    def problems(self) -> dict[str, Problem]:
+        return {p.id: p for p in self.store.problems()}
+
+    def tokenize(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Imported samples carry text only: token ids from the scorer's tokenizer and the model's
+        template, stored under RUN/tokens/<scorer>/ (a digest-named shard per item and model)."""
+        return ensure_run_token_ids(self.store, rows, self.scorer, str(self.label), tokenizer=self.tokenizer,
+                                    problems=self.problems)
+
     def run(self, item: Item) -> Report:
         folders = [self.store.folder("scores", label) for label in self.labels]
         needed = [t for t, shard in enumerate(item["shards"])
@@ -207,7 +225,9 @@ class ScoreStage(Portable):
             return {"rows": len(item["keys"]), "resumed": True}
         self.setup()
         rows = read_item_rows(self.store.root, item, ["model", "problem_id", "sample_index", "prompt_token_ids",
-                                                      "response_token_ids"])
+                                                      "response_token_ids", "response"])
+        if any(needs_tokens(r) for r in rows):
+            rows = self.tokenize(rows)
         tokens = sum(len(r["response_token_ids"]) for r in rows)
         tables = self.engine.score_at(rows, [self.temperatures[t] for t in needed])
         for t, table in zip(needed, tables):
@@ -243,6 +263,12 @@ class SampleStage(Portable):
     @cached_property
     def problems(self) -> dict[str, Problem]:
         return {p.id: p for p in self.store.problems()}
+
+    @cached_property
+    def template(self) -> PromptTemplate:
+        """The label's prompt template, as the manifest keeps it (read where the items run, so the Ray
+        replicas prompt exactly as this process would; runs made before templates: chat)."""
+        return template_from_settings(self.store.manifest["models"].get(self.label))
 
     def plan(self) -> list[Item]:
         table = self.store.read("samples", self.label, ["problem_id", "sample_index"])
@@ -300,7 +326,7 @@ class SampleStage(Portable):
         prompts = self.__dict__.setdefault("prompts", {})
         groups = ((item, self.requests(item)) for item in todo)
         for item, rows in stream_requests(self.llm, groups, self.sampling, model=self.label, window=self.window,
-                                          prompts=prompts):
+                                          prompts=prompts, template=self.template):
             yield self.store_rows(item, rows)
 
     def run(self, item: Item) -> Report:
@@ -311,7 +337,8 @@ class SampleStage(Portable):
             return report
         self.setup()
         prompts = self.__dict__.setdefault("prompts", {})
-        rows = generate_requests(self.llm, self.requests(item), self.sampling, model=self.label, prompts=prompts)
+        rows = generate_requests(self.llm, self.requests(item), self.sampling, model=self.label, prompts=prompts,
+                                 template=self.template)
         report = self.store_rows(item, rows)
         return report
 

@@ -115,7 +115,10 @@ def _run_call(msg: dict, chan: socket.socket) -> int:
     try:
         namespace: dict[str, Any] = {"__name__": "__passk_candidate__"}
         exec(compile(msg["source"], "main.py", "exec"), namespace)
-        fn = namespace[msg["entry"]]
+        owner, _, method = msg["entry"].partition(".")
+        fn = namespace[owner]
+        if method:  # Class.method (LiveCodeBench's Solution.f): the method of one instance, as its harness does
+            fn = getattr(fn(), method)
     except BaseException as exc:  # noqa: BLE001 - a program that does not load is that program's crash
         wire.send(chan, {"e": _short(exc)})
         return 1

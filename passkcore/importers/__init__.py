@@ -1,0 +1,42 @@
+"""Reading the per-sample results of other eval stacks: ``passk import FORMAT PATH... --out RUN``.
+
+One module per format, each with ``read_<format>(paths, ...) -> pyarrow.Table`` (IMPORT_SCHEMA: one row
+per sample) and ``iter_<format>`` (the same rows in record batches, for bounded-memory imports);
+``passkcore.importers.run.import_run`` puts them into a run (samples and verdicts) or a counts file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pyarrow as pa
+
+from passkcore.importers.common import IMPORT_SCHEMA
+from passkcore.importers.evalplus import iter_evalplus, read_evalplus
+from passkcore.importers.lighteval import iter_lighteval, read_lighteval, read_lighteval_counts
+from passkcore.importers.livecodebench import iter_livecodebench, read_livecodebench
+from passkcore.importers.lm_eval import iter_lm_eval, read_lm_eval
+from passkcore.importers.rlvr import iter_rlvr, read_rlvr
+from passkcore.importers.samples import iter_samples, read_samples
+
+ITERATORS: dict[str, Callable[..., Iterator[pa.RecordBatch]]] = {
+    "lm-eval": iter_lm_eval,
+    "lighteval": iter_lighteval,
+    "evalplus": iter_evalplus,
+    "livecodebench": iter_livecodebench,
+    "rlvr": iter_rlvr,
+    "samples": iter_samples,
+}
+FORMATS = tuple(ITERATORS)
+
+
+def read(fmt: str, paths: Any, **options: Any) -> pa.Table:
+    """``read_<format>`` by format name."""
+    if fmt not in ITERATORS:
+        raise ValueError(f"unknown format {fmt!r}; formats: {', '.join(FORMATS)}")
+    return pa.Table.from_batches(list(ITERATORS[fmt](paths, **options)), schema=IMPORT_SCHEMA)
+
+
+__all__ = ["FORMATS", "IMPORT_SCHEMA", "ITERATORS", "read", "read_evalplus", "read_lighteval", "read_lighteval_counts",
+           "read_livecodebench", "read_lm_eval", "read_rlvr", "read_samples"]
