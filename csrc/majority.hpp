@@ -87,7 +87,9 @@ template <class R>
         while (mt > 0 && w.others[mt - 1] < t) small_total += w.others[--mt];
         const int64_t cap = kmax - t;  // draws left for the other classes and the free samples
         const size_t tmax = static_cast<size_t>(std::min<int64_t>(static_cast<int64_t>(mt), cap / t));
-        const size_t cw = static_cast<size_t>(cap + 1);
+        // Level stride: the highest degree reachable, not cap; at t = 8 with 10 classes left 81 doubles
+        // instead of 248, so the live tables stay in L1.
+        const size_t cw = static_cast<size_t>(std::min<int64_t>(cap, static_cast<int64_t>(mt) * t) + 1);
         // Only the live block (tie levels reached, degrees up to deg) is ever cleared or read: clearing
         // whole (ties x k) tables per class cost 10x the arithmetic at n = 256.
         if (w.h.size() < (tmax + 1) * cw) w.h.resize((tmax + 1) * cw), w.hn.resize((tmax + 1) * cw);

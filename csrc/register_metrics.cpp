@@ -1,5 +1,6 @@
 // maj@k, G-pass@k / mG-pass@k, Bayes@N posterior pass@k and cover@tau (issue 16).
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <string>
 
@@ -56,17 +57,24 @@ py::array_t<double> maj_matrix(const I64Array& sizes, const I64Array& offsets, c
     {
         py::gil_scoped_release nogil;
         const int64_t work = static_cast<int64_t>(S) * pk[K - 1] * 4;
-        parallel_blocks(P, worker_count(work), [&](unsigned, size_t b, size_t e) {
+        // Problems handed out 32 at a time from a shared counter, not in fixed halves: a problem's cost
+        // grows with its correct class (t runs to its size), and a thread sharing its core with another
+        // process would otherwise leave the other idle at the end.
+        const unsigned threads = static_cast<unsigned>(std::min<size_t>(worker_count(work), (P + 31) / 32));
+        std::atomic<size_t> next{0};
+        parallel_blocks(threads, threads, [&](unsigned, size_t, size_t) {
             MajWork<double> wd;
             MajWork<long double> wl;
-            for (size_t p = b; p < e; ++p) {
-                const size_t m = static_cast<size_t>(po[p + 1] - po[p]);
-                int64_t n = pa[p];
-                for (size_t i = 0; i < m; ++i) n += ps[po[p] + static_cast<int64_t>(i)];
-                if (n <= kMajDoubleMaxN)
-                    maj_problem<double>(ps + po[p], m, pr[p], pa[p], pk, K, dst + p * K, wd);
-                else
-                    maj_problem<long double>(ps + po[p], m, pr[p], pa[p], pk, K, dst + p * K, wl);
+            for (size_t b = next.fetch_add(32); b < P; b = next.fetch_add(32)) {
+                for (size_t p = b; p < std::min(P, b + 32); ++p) {
+                    const size_t m = static_cast<size_t>(po[p + 1] - po[p]);
+                    int64_t n = pa[p];
+                    for (size_t i = 0; i < m; ++i) n += ps[po[p] + static_cast<int64_t>(i)];
+                    if (n <= kMajDoubleMaxN)
+                        maj_problem<double>(ps + po[p], m, pr[p], pa[p], pk, K, dst + p * K, wd);
+                    else
+                        maj_problem<long double>(ps + po[p], m, pr[p], pa[p], pk, K, dst + p * K, wl);
+                }
             }
         });
     }
