@@ -36,13 +36,13 @@ struct MajWork {
     std::vector<int64_t> others;
 };
 
-// dst[e] += sum_{x<t} src[e-x] row[x] over src[d0..deg], e <= cap. Four taps per pass over dst: one
+// dst[e] += sum_{0<x<t} src[e-x] row[x] over src[d0..deg], e <= cap (the caller assigns the x = 0 tap). Four taps per pass over dst: one
 // shifted multiply-add per tap re-read and re-stored dst t times, and those stores, not the
 // arithmetic, bounded the DP (4x fewer stores: see the README's Benchmarks table for the timing).
 template <class R>
 [[gnu::always_inline]] inline void convolve_row(const R* __restrict src, R* __restrict dst, const R* row, int64_t d0,
                                                 int64_t deg, int64_t cap, int64_t t) {
-    int64_t x0 = 0;
+    int64_t x0 = 1;
     for (; x0 + 4 <= t; x0 += 4) {
         const R c0 = row[x0], c1 = row[x0 + 1], c2 = row[x0 + 2], c3 = row[x0 + 3];
         // Every tap's source index in [d0, deg] and e <= cap: e in [d0 + x0 + 3, min(cap, deg + x0)].
@@ -100,14 +100,20 @@ template <class R>
             binomial_row<R>(w.others[j], t, w.row);
             const int64_t ndeg = std::min(cap, deg + t);
             const size_t nlevels = std::min(levels + 1, tmax);
-            for (size_t T = 0; T <= nlevels; ++T) {
-                R* dst = w.hn.data() + T * cw;
-                if (static_cast<int64_t>(T) * t <= ndeg) std::fill(dst + static_cast<int64_t>(T) * t, dst + ndeg + 1, R(0));
+            // Levels top down: each level's x = 0 tap assigns its row (no separate clearing pass), and
+            // the tie step of level T then adds into level T + 1, assigned just before. Only a new top
+            // level needs clearing.
+            if (nlevels > levels && static_cast<int64_t>(nlevels) * t <= ndeg) {
+                R* top = w.hn.data() + nlevels * cw;
+                std::fill(top + static_cast<int64_t>(nlevels) * t, top + ndeg + 1, R(0));
             }
-            for (size_t T = 0; T <= levels; ++T) {
+            for (size_t T = levels + 1; T-- > 0;) {
                 const R* __restrict src = w.h.data() + T * cw;
                 R* __restrict dst = w.hn.data() + T * cw;
                 const int64_t d0 = static_cast<int64_t>(T) * t;
+                const R c0 = w.row[0];
+                for (int64_t d = d0; d <= deg; ++d) dst[d] = src[d] * c0;
+                std::fill(dst + deg + 1, dst + ndeg + 1, R(0));
                 convolve_row(src, dst, w.row.data(), d0, deg, cap, t);
                 if (T + 1 <= tmax) {
                     const R ct = w.row[static_cast<size_t>(t)];
