@@ -185,7 +185,9 @@ def bayes_pass_at_k(n: Counts, c: Counts, k: Counts, prior: tuple[float, float] 
     mean, overall, var_sum = core.bayes_summary(n_arr, c_arr, ks, a, b)
     std = np.sqrt(var_sum) / n_arr.size
     z = NormalDist().inv_cdf(0.5 + 0.5 * level)
-    o_low, o_high = np.clip(overall - z * std, 0.0, 1.0), np.clip(overall + z * std, 0.0, 1.0)
+    # np.minimum/np.maximum, not np.clip: clip's dispatch made the whole call ~96 us instead of ~88 us.
+    o_low = np.minimum(np.maximum(overall - z * std, 0.0), 1.0)
+    o_high = np.minimum(np.maximum(overall + z * std, 0.0), 1.0)
     rest = (n_arr, c_arr, ks, (a, b), level)
     if np.ndim(np.asarray(k)) == 0:
         return BayesPassAtK(mean[:, 0], float(overall[0]), float(o_low[0]), float(o_high[0]), float(std[0]), *rest)
