@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -23,10 +24,20 @@ def test_maj_at_k_10k_problems_every_k(benchmark: Any) -> None:
     """10,000 problems, n = 256 in 20 classes, every k = 1..256: target under a second."""
     sizes, correct = maj_inputs()
     ks = np.arange(1, 257)
-    out = benchmark.pedantic(lambda: maj_at_k(sizes, correct, ks), rounds=3, iterations=1)
+    cpu: list[float] = []
+
+    def run() -> np.ndarray:
+        start = time.process_time()
+        try:
+            return maj_at_k(sizes, correct, ks)
+        finally:
+            cpu.append(time.process_time() - start)
+
+    out = benchmark.pedantic(run, rounds=3, iterations=1)
     assert out.shape == (10_000, 256) and np.all((out >= 0) & (out <= 1 + 1e-12))
     seconds = own_time(benchmark)
-    benchmark.extra_info.update(seconds=seconds, values_per_s=out.size / seconds)
+    # CPU time over all threads beside the wall time: on a shared machine the wall time measures the load.
+    benchmark.extra_info.update(seconds=seconds, cpu_s=min(cpu), values_per_s=out.size / seconds)
     assert seconds < 1.0, f"maj@k took {seconds:.2f} s"
 
 

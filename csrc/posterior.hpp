@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -143,7 +144,13 @@ inline DD xd_moment(const XD& x1, const XD& y1, const XD& x2, const XD& y2) {
     const DD r = dd_div(dd_mul(x1.v, y2.v), dd_mul(y1.v, x2.v));
     const int shift = x1.e + y2.e - y1.e - x2.e;
     if (shift < -1000) return DD{};
-    return DD{std::ldexp(r.hi, shift), std::ldexp(r.lo, shift)};
+    // 2^shift built from its bits (shift in [-1000, 2]: the quotient of mantissas is in [1/4, 4] and
+    // the moment <= 1): the product is exact, as ldexp's is, and skips two libm calls that took a
+    // quarter of bayes_summary's time.
+    const uint64_t bits = static_cast<uint64_t>(1023 + shift) << 52;
+    double scale;
+    std::memcpy(&scale, &bits, sizeof scale);
+    return DD{r.hi * scale, r.lo * scale};
 }
 
 // prefix[T] = prod_{t<T} (base + t), each factor the exact double-double sum base + t.

@@ -121,6 +121,26 @@ def test_bayes_interval_is_the_beta_quantile_interval() -> None:
     assert mean.shape == low.shape == high.shape == (4, 2)
 
 
+def test_bayes_per_problem_values_follow_their_pair_not_their_position() -> None:
+    """The posterior is computed once per distinct (n, c) and scattered back; the lazy interval too."""
+    rng = np.random.default_rng(5)
+    n = rng.choice([8, 30, 31], size=300)
+    c = rng.binomial(n, 0.4)
+    res = bayes_pass_at_k(n, c, [1, 5])
+    assert "interval" not in vars(res)  # the quantiles wait until asked for
+    low, high = res.low, res.high
+    assert "interval" in vars(res) and res.low is low  # computed once, then kept
+    for p in rng.choice(n.size, size=20, replace=False):
+        one = bayes_pass_at_k(int(n[p]), int(c[p]), [1, 5])
+        np.testing.assert_array_equal(res.mean[p], one.mean[0])
+        np.testing.assert_array_equal(low[p], one.low[0])
+        np.testing.assert_array_equal(high[p], one.high[0])
+    scalar = bayes_pass_at_k(n, c, 5)
+    assert scalar.low.shape == scalar.high.shape == scalar.mean.shape == (300,)
+    np.testing.assert_array_equal(scalar.high, high[:, 1])
+    np.testing.assert_allclose(res.overall_mean, res.mean.mean(axis=0), rtol=1e-14)
+
+
 def test_bayes_matches_scorio() -> None:
     scorio_pass = pytest.importorskip("scorio.eval.pass_at_k")
     scorio_bayes = pytest.importorskip("scorio.eval.bayes")
