@@ -34,6 +34,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Optional, Union
 
+from passkcore.jsonio import jsonl_objects, read_json
 from passkcore.problems import Problem
 
 ANSWER_FORMATS = ("text", "gsm8k", "boxed", "first")
@@ -121,10 +122,7 @@ def iter_records(path: Union[str, Path], batch_rows: int = 4096) -> Iterator[tup
                 yield f"{path}: row {row}", record
                 row += 1
     elif suffix == ".json":
-        try:
-            data = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+        data = read_json(path)
         items = list(data.items()) if isinstance(data, dict) else list(enumerate(data)) if isinstance(data, list) else None
         if items is None:
             raise ValueError(f"{path}: expected a JSON list or object of records")
@@ -133,17 +131,7 @@ def iter_records(path: Union[str, Path], batch_rows: int = 4096) -> Iterator[tup
                 raise ValueError(f"{path}: entry {key!r} is not an object")
             yield f"{path}: entry {key!r}", record
     else:
-        with path.open() as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise ValueError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-                if not isinstance(record, dict):
-                    raise ValueError(f"{path}:{lineno}: expected a JSON object")
-                yield f"{path}:{lineno}", record
+        yield from jsonl_objects(path)
 
 
 def _pick(row: Mapping[str, Any], names: Union[str, tuple[str, ...], None]) -> tuple[Optional[str], Any]:

@@ -13,13 +13,13 @@ task); rows are then yielded in batches.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any, Optional
 
 import pyarrow as pa
 
 from passkcore.importers.common import BATCH_ROWS, Paths, as_paths, batched, to_table
+from passkcore.jsonio import read_json
 
 STATUSES = ("pass", "fail", "timeout", None)
 
@@ -49,10 +49,7 @@ def iter_evalplus(paths: Paths, *, model: Optional[str] = None, tests: str = "pl
 
     def rows() -> Iterator[dict[str, Any]]:
         for path in as_paths(paths):
-            try:
-                data = json.loads(path.read_text())
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+            data = read_json(path)
             if not isinstance(data, dict) or not isinstance(data.get("eval"), dict):
                 raise ValueError(f"{path}: missing field 'eval' (not an evalplus eval_results.json?)")
             for task_id, samples in data["eval"].items():

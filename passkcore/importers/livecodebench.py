@@ -10,13 +10,13 @@ The verdict of sample i is ``graded_list[i]``; its response is ``output_list[i]`
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any, Optional
 
 import pyarrow as pa
 
 from passkcore.importers.common import BATCH_ROWS, Paths, as_bool, as_paths, batched, to_table
+from passkcore.jsonio import read_json
 
 
 def problem_rows(problem: Any, where: str, label: str) -> list[dict[str, Any]]:
@@ -49,10 +49,7 @@ def iter_livecodebench(paths: Paths, *, model: Optional[str] = None,
 
     def rows() -> Iterator[dict[str, Any]]:
         for path in as_paths(paths):
-            try:
-                data = json.loads(path.read_text())
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+            data = read_json(path)
             if not isinstance(data, list):
                 raise ValueError(f"{path}: expected a JSON list of problems (an *_eval_all.json file)")
             for j, problem in enumerate(data):

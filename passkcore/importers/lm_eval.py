@@ -18,13 +18,13 @@ repeats the same raw responses.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any, Optional
 
 import pyarrow as pa
 
 from passkcore.importers.common import BATCH_ROWS, Paths, as_paths, batched, to_table
+from passkcore.jsonio import jsonl_objects
 
 VERIFY_MODES = ("math", "filtered")
 
@@ -101,21 +101,11 @@ def iter_lm_eval(paths: Paths, *, model: Optional[str] = None, verify: str = "ma
         chosen = filter_name
         for path in files:
             label = model or "lm-eval"
-            with path.open() as fh:
-                for lineno, text in enumerate(fh, 1):
-                    if not text.strip():
-                        continue
-                    where = f"{path}:{lineno}"
-                    try:
-                        line = json.loads(text)
-                    except json.JSONDecodeError as exc:
-                        raise ValueError(f"{where}: not valid JSON ({exc.msg})") from None
-                    if not isinstance(line, dict):
-                        raise ValueError(f"{where}: expected a JSON object")
-                    chosen = chosen if chosen is not None else line.get("filter")
-                    if line.get("filter") != chosen:
-                        continue
-                    yield from lm_eval_rows(line, where, label, verify, id_field)
+            for where, line in jsonl_objects(path):
+                chosen = chosen if chosen is not None else line.get("filter")
+                if line.get("filter") != chosen:
+                    continue
+                yield from lm_eval_rows(line, where, label, verify, id_field)
 
     return batched(rows(), batch_rows)
 

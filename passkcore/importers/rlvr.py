@@ -11,13 +11,13 @@ problem with fewer scores by repeating its last one; passkcore does not pad (n i
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any, Optional
 
 import pyarrow as pa
 
 from passkcore.importers.common import BATCH_ROWS, Paths, as_bool, as_paths, batched, to_table
+from passkcore.jsonio import jsonl_objects
 
 
 def line_rows(line: dict[str, Any], where: str, label: str, first: int) -> list[dict[str, Any]]:
@@ -52,20 +52,10 @@ def iter_rlvr(paths: Paths, *, model: Optional[str] = None, batch_rows: int = BA
     def rows() -> Iterator[dict[str, Any]]:
         taken: dict[str, int] = {}  # samples seen per problem: one small int per problem
         for path in as_paths(paths):
-            with path.open() as fh:
-                for lineno, text in enumerate(fh, 1):
-                    if not text.strip():
-                        continue
-                    where = f"{path}:{lineno}"
-                    try:
-                        line = json.loads(text)
-                    except json.JSONDecodeError as exc:
-                        raise ValueError(f"{where}: not valid JSON ({exc.msg})") from None
-                    if not isinstance(line, dict):
-                        raise ValueError(f"{where}: expected a JSON object")
-                    made = line_rows(line, where, label, taken.get(str(line.get("idx")), 0))
-                    taken[str(line["idx"])] = taken.get(str(line["idx"]), 0) + len(made)
-                    yield from made
+            for where, line in jsonl_objects(path):
+                made = line_rows(line, where, label, taken.get(str(line.get("idx")), 0))
+                taken[str(line["idx"])] = taken.get(str(line["idx"]), 0) + len(made)
+                yield from made
 
     return batched(rows(), batch_rows)
 
