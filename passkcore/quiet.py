@@ -52,6 +52,7 @@ def quiet_engines(verbose: bool = False) -> dict[str, str]:
     """Sets the quiet defaults (environment and logger levels) unless ``verbose``; returns the
     variables it set. Call before vLLM, transformers or Ray is imported."""
     if verbose:
+        os.environ.pop("PASSK_QUIET", None)  # our own marker, inherited from a quiet parent: engines log
         return {}
     set_now = {name: value for name, value in QUIET_ENV.items() if name not in os.environ}
     filters = ",".join(f"ignore:{message}:{category.__name__}" for message, category in ENGINE_WARNINGS)

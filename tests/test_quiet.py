@@ -54,7 +54,9 @@ def test_verbose_sets_nothing(clean_env: pytest.MonkeyPatch) -> None:
 def _sample(out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, "-m", "passkcore.cli", "sample", "--problems", "arith:2", "--n", "1", "--max-tokens", "8",
            "--out", str(out), *extra]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    # Earlier tests in this process may have run a command quietly: its settings are in os.environ.
+    env = {k: v for k, v in os.environ.items() if k not in QUIET_ENV and k != "PYTHONWARNINGS"}
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
 
 
 @pytest.mark.slow
