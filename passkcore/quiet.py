@@ -52,7 +52,10 @@ def quiet_engines(verbose: bool = False) -> dict[str, str]:
     """Sets the quiet defaults (environment and logger levels) unless ``verbose``; returns the
     variables it set. Call before vLLM, transformers or Ray is imported."""
     if verbose:
-        os.environ.pop("PASSK_QUIET", None)  # our own marker, inherited from a quiet parent: engines log
+        # Our own marker, inherited from a quiet parent, was applied at import: undo it, engines log.
+        if os.environ.pop("PASSK_QUIET", None) is not None:
+            for name in QUIET_LOGGERS:
+                logging.getLogger(name).setLevel(logging.NOTSET)
         return {}
     set_now = {name: value for name, value in QUIET_ENV.items() if name not in os.environ}
     filters = ",".join(f"ignore:{message}:{category.__name__}" for message, category in ENGINE_WARNINGS)
