@@ -107,6 +107,33 @@ def test_bayes_mean_and_variance_exact_for_integer_priors() -> None:
     np.testing.assert_allclose(res.overall_mean, res.mean.mean(axis=0), rtol=1e-15)
 
 
+def _beta_ratio_real(a: Fraction, b: Fraction, k: int) -> Fraction:
+    """E[(1-p)^k] under Beta(a, b) for rational a, b, exactly."""
+    out = Fraction(1)
+    for i in range(k):
+        out *= (b + i) / (a + b + i)
+    return out
+
+
+@pytest.mark.parametrize("n_max", [70_000, (1 << 20) + 5])  # prefix products; past 2^20 the per-pair chains
+def test_bayes_moments_exact_for_real_priors_and_large_n(n_max: int) -> None:
+    """Non-integer prior, n varying up to n_max, narrow posteriors whose
+    variance cancels: the mean to 1e-15 and the variance to 1e-10 relative of the exact rationals."""
+    n = np.array([3, 64, 64, 999, n_max, n_max])
+    c = np.array([1, 0, 64, 500, n_max // 2, 7])
+    ks, prior = [1, 2, 7, 40], (0.1, 0.2)  # 0.1 + 0.2 is not a double: the core carries it as two
+    res = bayes_pass_at_k(n, c, ks, prior=prior)
+    var_sum = [Fraction(0)] * len(ks)
+    for p in range(n.size):
+        # The posterior of the prior's binary values: a + c is not rounded to a double first.
+        a, b = Fraction(prior[0]) + int(c[p]), Fraction(prior[1]) + int(n[p] - c[p])
+        for j, k in enumerate(ks):
+            q, q2 = _beta_ratio_real(a, b, k), _beta_ratio_real(a, b, 2 * k)
+            assert res.mean[p, j] == pytest.approx(float(1 - q), rel=1e-15, abs=1e-300)
+            var_sum[j] += q2 - q * q
+    np.testing.assert_allclose(res.overall_std, [math.sqrt(v) / n.size for v in var_sum], rtol=1e-10)
+
+
 def test_bayes_interval_is_the_beta_quantile_interval() -> None:
     stats = pytest.importorskip("scipy.stats")
     n, c = np.array([10, 128, 3, 1000]), np.array([4, 127, 0, 1])
@@ -184,6 +211,13 @@ def test_cover_definition_and_relation_to_pass_at_k() -> None:
     (lambda: bayes_pass_at_k(10, [3], 2, ci=1.0), ValueError, "ci"),
     (lambda: bayes_pass_at_k(10, [3], 0), ValueError, r"k\[0\] must be at least 1"),
     (lambda: bayes_pass_at_k([0], [0], 1), ValueError, r"n\[0\] must be at least 1"),
+    # Bayes@N leaves the count checks to its native call: same messages, same first index.
+    (lambda: bayes_pass_at_k(10, [3, 11, 12], 2), ValueError, r"c\[1\] exceeds n \(n=10, c=11\)"),
+    (lambda: bayes_pass_at_k([10, 5, 7], [3, 2, -1], 1), ValueError, r"c\[2\] must be non-negative"),
+    (lambda: bayes_pass_at_k([4, 2**31], [1, 1], 1), ValueError, r"n\[1\] exceeds 2\^31 - 1"),
+    (lambda: bayes_pass_at_k(10, [3.5], 1), ValueError, r"c\[0\] is not an integer"),
+    (lambda: bayes_pass_at_k(10, [True], 1), TypeError, "c must hold integer counts"),
+    (lambda: bayes_pass_at_k([10, 10], [3], 1), ValueError, "differ in length"),
     (lambda: cover_at_tau(10, [3.5], 0.5), ValueError, "not an integer"),
     (lambda: cover_at_tau(10, [3], float("nan")), ValueError, "tau"),
 ])
