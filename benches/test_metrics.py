@@ -86,7 +86,9 @@ def test_bayes_vs_scorio(benchmark: Any) -> None:
         return [scorio_pass.pass_at_k_ci(R, k) for k in KS]
 
     ref = peer()
-    t_peer = peer_time(peer, repeats=3)
+    # Best of 30 (~0.25 s), not of 3: ours is the best of thousands of rounds, and on a loaded machine
+    # a best of 3 for the peer read 12-16 ms against its 8 ms, inflating the ratio up to 2x.
+    t_peer = peer_time(peer, repeats=30)
     ratio = t_peer / own_time(benchmark)
     benchmark.extra_info.update(scorio_s=t_peer, ratio_vs_scorio=ratio)
     np.testing.assert_allclose(res.overall_mean, [r[0] for r in ref], atol=1e-12)

@@ -121,7 +121,7 @@ def test_bayes_moments_exact_for_real_priors_and_large_n(n_max: int) -> None:
     variance cancels: the mean to 1e-15 and the variance to 1e-10 relative of the exact rationals."""
     n = np.array([3, 64, 64, 999, n_max, n_max])
     c = np.array([1, 0, 64, 500, n_max // 2, 7])
-    ks, prior = [1, 2, 7, 40], (0.1, 0.2)  # 0.1 + 0.2 is not a double: the core carries it as two
+    ks, prior = [1, 2, 7, 40], (0.1, 0.2)  # the exact sum 0.1 + 0.2 is no double: a + b is carried as two
     res = bayes_pass_at_k(n, c, ks, prior=prior)
     var_sum = [Fraction(0)] * len(ks)
     for p in range(n.size):
