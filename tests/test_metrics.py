@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 from fractions import Fraction
 from pathlib import Path
@@ -9,6 +10,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+
+# scorio.eval re-exports functions under its modules' names: import from the modules.
+from scorio.eval.bayes import bayes as scorio_bayes
+from scorio.eval.pass_at_k import pass_at_k_ci
 
 from passkcore import (
     bayes_pass_at_k,
@@ -71,7 +76,10 @@ def test_mg_pass_against_oracle() -> None:
 
 def test_g_pass_matches_lighteval() -> None:
     """lighteval 0.13 is not in the dev extra (it breaks math-verify's pin); run when installed."""
-    metrics_sample = pytest.importorskip("lighteval.metrics.metrics_sample")
+    # Skips only while lighteval itself is absent; once installed, a broken import of its metrics
+    # module fails here instead of skipping the comparison unnoticed.
+    pytest.importorskip("lighteval")
+    metrics_sample = importlib.import_module("lighteval.metrics.metrics_sample")
     ks, taus = [1, 4, 10, 16], [0.0, 0.25, 0.5, 0.55, 0.7, 0.75, 1.0]
     rng = np.random.default_rng(1)
     for c in rng.integers(0, 33, size=12):
@@ -169,19 +177,17 @@ def test_bayes_per_problem_values_follow_their_pair_not_their_position() -> None
 
 
 def test_bayes_matches_scorio() -> None:
-    scorio_pass = pytest.importorskip("scorio.eval.pass_at_k")
-    scorio_bayes = pytest.importorskip("scorio.eval.bayes")
     rng = np.random.default_rng(2)
     R = (rng.random((40, 16)) < rng.random((40, 1))).astype(int)
     c = R.sum(axis=1)
     for k in (1, 2, 5, 16):
         for prior in ((1.0, 1.0), (0.5, 2.0)):
-            mu, sigma, lo, hi = scorio_pass.pass_at_k_ci(R, k, confidence=0.9, alpha0=prior[0], beta0=prior[1])
+            mu, sigma, lo, hi = pass_at_k_ci(R, k, confidence=0.9, alpha0=prior[0], beta0=prior[1])
             ours = bayes_pass_at_k(16, c, k, prior=prior, ci=0.9)
             assert ours.overall_mean == pytest.approx(mu, abs=1e-12)
             assert ours.overall_std == pytest.approx(sigma, abs=1e-12)
             assert (ours.overall_low, ours.overall_high) == pytest.approx((lo, hi), abs=1e-12)
-    mu, sigma = scorio_bayes.bayes(R)  # Bayes@N's mean at k = 1 with the uniform prior
+    mu, sigma = scorio_bayes(R)  # Bayes@N's mean at k = 1 with the uniform prior
     assert bayes_pass_at_k(16, c, 1).overall_mean == pytest.approx(mu, abs=1e-12)
 
 
