@@ -204,7 +204,8 @@ PairMoments pair_moments(const I64Array& n, const I64Array& c, const I64Array& k
     int64_t kmax = 0;
     const int64_t *pk = k.data(), *pn = n.data(), *pc = c.data();
     for (size_t j = 0; j < K; ++j) {
-        if (pk[j] < 1) throw std::invalid_argument("k[" + std::to_string(j) + "] must be at least 1");
+        if (pk[j] < 1)  // the message of passkcore._inputs.ks_array, which bayes_pass_at_k leaves to this check
+            throw std::invalid_argument("k[" + std::to_string(j) + "] must be at least 1 (k=" + std::to_string(pk[j]) + ")");
         kmax = std::max(kmax, pk[j]);
     }
     PairMoments out;

@@ -215,7 +215,10 @@ def test_cover_definition_and_relation_to_pass_at_k() -> None:
     (lambda: mg_pass_at_k(10, [-1], 2), ValueError, r"c\[0\] must be non-negative"),
     (lambda: bayes_pass_at_k(10, [3], 2, prior=(0, 1)), ValueError, "prior"),
     (lambda: bayes_pass_at_k(10, [3], 2, ci=1.0), ValueError, "ci"),
-    (lambda: bayes_pass_at_k(10, [3], 0), ValueError, r"k\[0\] must be at least 1"),
+    (lambda: bayes_pass_at_k(10, [3], 0), ValueError, r"k\[0\] must be at least 1 \(k=0\)"),
+    (lambda: bayes_pass_at_k(10, [3], [2, 5, -1]), ValueError, r"k\[2\] must be at least 1 \(k=-1\)"),
+    (lambda: bayes_pass_at_k(10, [3], []), ValueError, "k is empty"),
+    (lambda: bayes_pass_at_k(10, [3], [1.5]), ValueError, r"k\[0\] is not an integer"),
     (lambda: bayes_pass_at_k([0], [0], 1), ValueError, r"n\[0\] must be at least 1"),
     # Bayes@N leaves the count checks to its native call: same messages, same first index.
     (lambda: bayes_pass_at_k(10, [3, 11, 12], 2), ValueError, r"c\[1\] exceeds n \(n=10, c=11\)"),
