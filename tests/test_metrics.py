@@ -13,6 +13,8 @@ import pytest
 
 # scorio.eval re-exports functions under its modules' names: import from the modules.
 from scorio.eval.bayes import bayes as scorio_bayes
+from scorio.eval.gpass import g_pass_at_k_tau as scorio_g_pass_at_k_tau
+from scorio.eval.gpass import mg_pass_at_k as scorio_mg_pass_at_k
 from scorio.eval.pass_at_k import pass_at_k_ci
 
 from passkcore import (
@@ -89,6 +91,21 @@ def test_g_pass_matches_lighteval() -> None:
             for t in taus:
                 assert g_pass_at_k(32, [c], k, t)[0] == pytest.approx(ref[f"g-pass@{k}_{t}"], abs=1e-12)
             assert mg_pass_at_k(32, [c], k)[0] == pytest.approx(ref[f"mg-pass@{k}"], abs=1e-12)
+
+
+def test_g_pass_matches_scorio() -> None:
+    """scorio 0.2.3 (dev extra, so this always runs) implements G-Pass@k_tau and mG-Pass@k too. Its
+    threshold reads tau = j/k as exactly j (tau = 0.55, k = 100 asks 55 there, 56 here and in
+    lighteval, from the float64 ceil), so the shared cases are those where both read the same m."""
+    rng = np.random.default_rng(3)
+    R = (rng.random((30, 24)) < rng.beta(0.6, 0.6, size=(30, 1))).astype(int)
+    c = R.sum(axis=1)
+    for k in [1, 3, 8, 24]:
+        for t in [0.0, 0.25, 0.5, 0.7, 0.75, 1.0]:
+            # A shared case: the float64 ceil equals the ceil of the decimal tau times k.
+            assert g_threshold(k, t) == max(math.ceil(Fraction(str(t)) * k), 1)
+            assert float(g_pass_at_k(24, c, k, t).mean()) == pytest.approx(scorio_g_pass_at_k_tau(R, k, t), abs=1e-12)
+        assert float(mg_pass_at_k(24, c, k).mean()) == pytest.approx(scorio_mg_pass_at_k(R, k), abs=1e-12)
 
 
 def _beta_ratio(a: int, b: int, k: int) -> Fraction:
