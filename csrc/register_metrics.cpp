@@ -151,7 +151,7 @@ py::array_t<double> gpass_matrix(const I64Array& n, const I64Array& c, const I64
         for (size_t j = 0; j < K; ++j) {
             if (pk[j] != last) hypergeom_tails(nn, cc, pk[j], w, tails), last = pk[j];
             const int64_t mj = std::clamp<int64_t>(pm[j], 0, pk[j] + 1);
-            row[j] = tails[static_cast<size_t>(mj)].hi + tails[static_cast<size_t>(mj)].lo;
+            row[j] = tail_probability(tails, mj);
         }
     });
 }

@@ -85,7 +85,9 @@ def g_pass_at_k(n: Counts, c: Counts, k: Counts, tau: Taus, *, policy: Policy = 
     n_arr, c_arr, ks, scalar_k = _counts_for_k(n, c, k, policy)
     taus, scalar_tau = _taus(tau)
     col_k = np.repeat(ks, taus.size)
-    col_m = np.array([g_threshold(int(kk), float(t)) for kk in ks for t in taus], dtype=np.int64)
+    # g_threshold for every (k, tau) at once (the same float64 product and ceil; a Python loop over
+    # 20 pairs was ~8% of a 2,000-problem call).
+    col_m = np.maximum(np.ceil(ks.astype(np.float64)[:, None] * taus[None, :]), 1).astype(np.int64).ravel()
     out = core.gpass_matrix(n_arr, c_arr, col_k, col_m).reshape(n_arr.size, ks.size, taus.size)
     if scalar_tau:
         out = out[:, :, 0]

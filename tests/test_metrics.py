@@ -38,6 +38,12 @@ TAUS = [0.0, 0.25, 0.5, 0.7, 0.75, 1.0]
 def test_threshold_follows_the_float_ceil_of_lighteval() -> None:
     assert g_threshold(100, 0.55) == 56  # 100 * 0.55 = 55.00000000000001 in float64
     assert g_threshold(4, 0.5) == 2 and g_threshold(4, 0.0) == 1 and g_threshold(8, 1.0) == 8
+    # g_pass_at_k reads the same thresholds (computed for all (k, tau) at once there).
+    ks, taus = [3, 7, 10, 100], [0.0, 0.1, 0.3, 0.55, 0.7, 0.9, 1.0]
+    got = g_pass_at_k(100, [61], ks, taus)[0]
+    for j, k in enumerate(ks):
+        for t, tau in enumerate(taus):
+            assert got[j, t] == pytest.approx(float(exact_g_pass_at_k(100, 61, k, g_threshold(k, tau))), rel=1e-14)
 
 
 def test_g_pass_against_fraction_oracle() -> None:
