@@ -169,10 +169,17 @@ py::array_t<double> mgpass_matrix(const I64Array& n, const I64Array& c, const I6
     });
 }
 
+// Pseudo-counts above 1e15 (beyond any sample count) gave NaN: Dekker splitting of the prefix factors
+// overflows past ~1e300 (a = b = 1e300), and the Beta quantiles were already only ~1e-8 there.
+constexpr double kMaxPrior = 1e15;
+
 void check_prior(double a, double b) {
     if (!(a > 0.0) || !(b > 0.0) || !std::isfinite(a) || !std::isfinite(b))
         throw std::invalid_argument("prior must be two finite positive numbers (alpha, beta), got (" + std::to_string(a) +
                                     ", " + std::to_string(b) + ")");
+    if (a > kMaxPrior || b > kMaxPrior)
+        throw std::invalid_argument("prior must be at most 1e15 each (alpha, beta), got (" + std::to_string(a) + ", " +
+                                    std::to_string(b) + ")");
 }
 
 // Row of a pair's table: the K posterior means 1 - E[(1-p)^k], then the K variances
@@ -184,7 +191,8 @@ void fill_moment_row(double* row, size_t K, const int64_t* pk, Moment moment) {
         const DD q = moment(i, pk[i]), q2 = moment(K + i, 2 * pk[i]);
         const DD mean = dd_sub(DD{1.0, 0.0}, q);
         const DD var = dd_sub(q2, dd_mul(q, q));
-        row[i] = mean.hi + mean.lo;
+        // Clamped: with a prior near 0 (a = 1e-300) q rounds ~1e-32 above 1 and the mean below 0.
+        row[i] = std::clamp(mean.hi + mean.lo, 0.0, 1.0);
         row[K + i] = std::max(0.0, var.hi + var.lo);
     }
 }

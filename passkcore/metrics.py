@@ -173,6 +173,8 @@ def _prior(prior: tuple[float, float]) -> tuple[float, float]:
         raise TypeError(f"prior must be a pair of numbers (alpha, beta), got {prior!r}") from None
     if not (math.isfinite(a) and math.isfinite(b) and a > 0 and b > 0):
         raise ValueError(f"prior must be two finite positive numbers (alpha, beta), got {prior!r}")
+    if a > 1e15 or b > 1e15:  # the native core's bound (kMaxPrior): larger ones overflowed to NaN
+        raise ValueError(f"prior must be at most 1e15 each (alpha, beta), got {prior!r}")
     return a, b
 
 

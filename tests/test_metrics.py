@@ -165,6 +165,19 @@ def test_bayes_moments_exact_for_real_priors_and_large_n(n_max: int) -> None:
     np.testing.assert_allclose(res.overall_std, [math.sqrt(v) / n.size for v in var_sum], rtol=1e-10)
 
 
+def test_bayes_extreme_priors_stay_probabilities() -> None:
+    """Priors from subnormal to 1e15 (the bound): means in [0, 1], within 1e-30 absolute of the exact value."""
+    n, c, ks = np.array([1, 5, 40, 40]), np.array([0, 5, 13, 40]), [1, 3, 17, 80]
+    for prior in [(1e-300, 1e-300), (5e-324, 2.0), (1e6, 3.5), (1e15, 1e15), (0.5, 1e-310), (3.0, 1e15)]:
+        res = bayes_pass_at_k(n, c, ks, prior=prior)
+        assert np.all((res.mean >= 0) & (res.mean <= 1)) and np.all(np.isfinite(res.overall_std))
+        for p in range(n.size):
+            a, b = Fraction(prior[0]) + int(c[p]), Fraction(prior[1]) + int(n[p] - c[p])
+            for j, k in enumerate(ks):
+                exact = float(1 - _beta_ratio_real(a, b, k))
+                assert res.mean[p, j] == pytest.approx(exact, rel=1e-14, abs=1e-30)
+
+
 def test_bayes_interval_is_the_beta_quantile_interval() -> None:
     stats = pytest.importorskip("scipy.stats")
     n, c = np.array([10, 128, 3, 1000]), np.array([4, 127, 0, 1])
@@ -238,6 +251,7 @@ def test_cover_definition_and_relation_to_pass_at_k() -> None:
     (lambda: mg_pass_at_k(10, [-1], 2), ValueError, r"c\[0\] must be non-negative"),
     (lambda: bayes_pass_at_k(10, [3], 2, prior=(0, 1)), ValueError, "prior"),
     (lambda: bayes_pass_at_k(10, [3], 2, ci=1.0), ValueError, "ci"),
+    (lambda: bayes_pass_at_k(10, [3], 2, prior=(1e300, 1e300)), ValueError, "prior must be at most 1e15"),
     (lambda: bayes_pass_at_k(10, [3], 0), ValueError, r"k\[0\] must be at least 1 \(k=0\)"),
     (lambda: bayes_pass_at_k(10, [3], [2, 5, -1]), ValueError, r"k\[2\] must be at least 1 \(k=-1\)"),
     (lambda: bayes_pass_at_k(10, [3], []), ValueError, "k is empty"),
