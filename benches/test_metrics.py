@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import importlib
 import time
 from typing import Any
 
 import numpy as np
 import pytest
+from scorio.eval.gpass import g_pass_at_k_tau as scorio_g_pass_at_k_tau
+from scorio.eval.gpass import mg_pass_at_k as scorio_mg_pass_at_k
+from scorio.eval.pass_at_k import pass_at_k_ci
 
 from benches.conftest import own_time, peer_time
 from passkcore import bayes_pass_at_k, g_pass_at_k, maj_at_k, mg_pass_at_k
@@ -51,7 +55,10 @@ def _counts() -> np.ndarray:
 
 def test_g_pass_vs_lighteval(benchmark: Any) -> None:
     """G-pass@k at 5 taus and mG-pass@k, k in {1, 4, 16, 64}, 2,000 problems of n = 64: target >= 100x."""
-    metrics_sample = pytest.importorskip("lighteval.metrics.metrics_sample")
+    # Skips only while lighteval itself is absent; once installed, a broken import of its metrics
+    # module fails here instead of skipping the comparison unnoticed.
+    pytest.importorskip("lighteval")
+    metrics_sample = importlib.import_module("lighteval.metrics.metrics_sample")
     c = _counts()
 
     def ours() -> tuple[np.ndarray, np.ndarray]:
@@ -75,18 +82,44 @@ def test_g_pass_vs_lighteval(benchmark: Any) -> None:
     assert ratio >= 100, f"only {ratio:.0f}x lighteval"
 
 
+def test_g_pass_vs_scorio(benchmark: Any) -> None:
+    """The same G-pass@k / mG-pass@k figures against scorio 0.2.3 (dev extra: runs without lighteval;
+    at these taus and k both read the same threshold m). The issue's >= 100x is against lighteval
+    (above); scorio evaluates the pmf with scipy over all problems at once, so the ratio to it is far
+    smaller (see the README's Benchmarks table) and the bound here only says native stays well ahead."""
+    c = _counts()
+    R = (np.arange(N)[None, :] < c[:, None]).astype(int)
+
+    def ours() -> tuple[np.ndarray, np.ndarray]:
+        return g_pass_at_k(N, c, KS, TAUS).mean(axis=0), mg_pass_at_k(N, c, KS).mean(axis=0)
+
+    g, mg = benchmark(ours)
+
+    def peer() -> tuple[list[list[float]], list[float]]:
+        return [[scorio_g_pass_at_k_tau(R, k, t) for t in TAUS] for k in KS], [scorio_mg_pass_at_k(R, k) for k in KS]
+
+    ref_g, ref_mg = peer()
+    t_peer = peer_time(peer, repeats=10)
+    ratio = t_peer / own_time(benchmark)
+    benchmark.extra_info.update(scorio_s=t_peer, ratio_vs_scorio=ratio)
+    np.testing.assert_allclose(g, ref_g, atol=1e-12)
+    np.testing.assert_allclose(mg, ref_mg, atol=1e-12)
+    assert ratio >= 10, f"only {ratio:.0f}x scorio"
+
+
 def test_bayes_vs_scorio(benchmark: Any) -> None:
     """Bayes@N posterior pass@k with the 95% interval over problems, k in {1, 4, 16, 64}: target >= 100x."""
-    scorio_pass = pytest.importorskip("scorio.eval.pass_at_k")
     c = _counts()
     R = (np.arange(N)[None, :] < c[:, None]).astype(int)
     res = benchmark(lambda: bayes_pass_at_k(N, c, KS))
 
     def peer() -> list[tuple[float, float, float, float]]:
-        return [scorio_pass.pass_at_k_ci(R, k) for k in KS]
+        return [pass_at_k_ci(R, k) for k in KS]
 
     ref = peer()
-    t_peer = peer_time(peer, repeats=3)
+    # Best of 30 (~0.25 s), not of 3: ours is the best of thousands of rounds, and on a loaded machine
+    # a best of 3 for the peer read 12-16 ms against its 8 ms, inflating the ratio up to 2x.
+    t_peer = peer_time(peer, repeats=30)
     ratio = t_peer / own_time(benchmark)
     benchmark.extra_info.update(scorio_s=t_peer, ratio_vs_scorio=ratio)
     np.testing.assert_allclose(res.overall_mean, [r[0] for r in ref], atol=1e-12)

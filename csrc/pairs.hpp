@@ -106,12 +106,18 @@ class KeyTable {
 inline Pairs distinct_pairs(const int64_t* n, const int64_t* c, size_t P, bool want_inverse) {
     Pairs out;
     if (P == 0) return out;
+    // One branch-free pass (it vectorises) finds whether any count is bad and the range of n; only
+    // then does check_pair walk the counts to name the first bad one. check_pair's four branches per
+    // problem were ~1/5 of a 2,000-problem Bayes@N call.
     int64_t nmin = n[0], nmax = n[0];
+    bool bad = false;
     for (size_t i = 0; i < P; ++i) {
-        check_pair(n, c, i);
+        bad |= (n[i] < 1) | (n[i] > kMaxSamples) | (c[i] < 0) | (c[i] > n[i]);
         nmin = std::min(nmin, n[i]);
         nmax = std::max(nmax, n[i]);
     }
+    if (bad)
+        for (size_t i = 0; i < P; ++i) check_pair(n, c, i);
     if (want_inverse) out.inverse.resize(P);
     // Uniform n (the usual case): a dense histogram over c, like np.bincount.
     if (nmin == nmax && static_cast<size_t>(nmax) <= std::max<size_t>(size_t{1} << 22, 4 * P)) {

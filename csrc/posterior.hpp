@@ -129,38 +129,87 @@ namespace passk {
 struct XD {
     DD v{1.0, 0.0};
     int e = 0;
+    // Keeps v.hi in [0.5, 1). The exponent is read from the bits and the rescaling is a multiplication
+    // by a power of two built from bits (exact, as ldexp's is): frexp + ldexp, two libm calls per
+    // factor, were ~2/3 of the prefix build. Out of the safe range (subnormal or huge hi) libm does it.
+    void normalise() {
+        uint64_t bits;
+        std::memcpy(&bits, &v.hi, sizeof bits);
+        const int biased = static_cast<int>((bits >> 52) & 0x7ff);
+        if (biased < 64 || biased > 1984) {
+            int ex = 0;
+            const double m = std::frexp(v.hi, &ex);
+            v.lo = std::ldexp(v.lo, -ex);
+            v.hi = m;
+            e += ex;
+            return;
+        }
+        const int ex = biased - 1022;  // v.hi = m * 2^ex, m in [0.5, 1)
+        const double scale = pow2(-ex);
+        v.hi *= scale;
+        v.lo *= scale;
+        e += ex;
+    }
     void mul(DD f) {
         v = dd_mul(v, f);
-        int ex = 0;
-        const double m = std::frexp(v.hi, &ex);
-        v.lo = std::ldexp(v.lo, -ex);
-        v.hi = m;
-        e += ex;
+        normalise();
+    }
+    // 2^s for s in [-1022, 1023], from its bits.
+    static double pow2(int s) {
+        const uint64_t bits = static_cast<uint64_t>(1023 + s) << 52;
+        double out;
+        std::memcpy(&out, &bits, sizeof out);
+        return out;
     }
 };
 
-// (x1 / y1) / (x2 / y2) = (x1 y2) / (y1 x2), exponents kept apart until the final (<= 1) quotient.
-inline DD xd_moment(const XD& x1, const XD& y1, const XD& x2, const XD& y2) {
-    const DD r = dd_div(dd_mul(x1.v, y2.v), dd_mul(y1.v, x2.v));
-    const int shift = x1.e + y2.e - y1.e - x2.e;
+// x * y with exponents added (mantissas in [0.5, 1): the product in [0.25, 1), not renormalised).
+inline XD xd_mul(const XD& x, const XD& y) {
+    XD r;
+    r.v = dd_mul(x.v, y.v);
+    r.e = x.e + y.e;
+    return r;
+}
+
+// 1 / x, normalised.
+inline XD xd_inverse(const XD& x) {
+    XD r;
+    r.v = dd_div(DD{1.0, 0.0}, x.v);
+    r.e = -x.e;
+    r.normalise();
+    return r;
+}
+
+// x * y * z as a plain double-double, for products known to be <= 1 (moments): the mantissa product
+// is in [1/64, 1], so the exponent sum is at most 6; below 2^-1000 the value is flushed to 0.
+inline DD xd_value3(const XD& x, const XD& y, const XD& z) {
+    const DD r = dd_mul(dd_mul(x.v, y.v), z.v);
+    const int shift = x.e + y.e + z.e;
     if (shift < -1000) return DD{};
-    // 2^shift built from its bits (shift in [-1000, 2]: the quotient of mantissas is in [1/4, 4] and
-    // the moment <= 1): the product is exact, as ldexp's is, and skips two libm calls that took a
-    // quarter of bayes_summary's time.
-    const uint64_t bits = static_cast<uint64_t>(1023 + shift) << 52;
-    double scale;
-    std::memcpy(&scale, &bits, sizeof scale);
+    const double scale = XD::pow2(shift);
     return DD{r.hi * scale, r.lo * scale};
 }
 
-// prefix[T] = prod_{t<T} (base + t), each factor the exact double-double sum base + t.
-inline void shifted_prefix(double base, int64_t upto, std::vector<XD>& prefix) {
-    prefix.assign(static_cast<size_t>(upto + 1), XD{});
+// pre1[T] = prod_{t<T} (base1 + t) and pre2 likewise, each factor base + t (base = hi + lo, a
+// double-double) to ~2^-106. Both chains in one loop: each step waits on the last (~40 cycles of
+// dependent double-double work), so two independent chains take the time of one.
+inline void shifted_prefixes(DD base1, DD base2, int64_t upto, std::vector<XD>& pre1, std::vector<XD>& pre2) {
+    pre1.resize(static_cast<size_t>(upto + 1));
+    pre2.resize(static_cast<size_t>(upto + 1));
+    const auto factor = [](DD base, double t) {
+        double s, e, hi, lo;
+        two_sum(base.hi, t, s, e);
+        quick_two_sum(s, e + base.lo, hi, lo);
+        return DD{hi, lo};
+    };
+    XD x1, x2;
+    pre1[0] = x1;
+    pre2[0] = x2;
     for (int64_t t = 0; t < upto; ++t) {
-        double s, e;
-        two_sum(base, static_cast<double>(t), s, e);
-        prefix[static_cast<size_t>(t + 1)] = prefix[static_cast<size_t>(t)];
-        prefix[static_cast<size_t>(t + 1)].mul(DD{s, e});
+        x1.mul(factor(base1, static_cast<double>(t)));
+        x2.mul(factor(base2, static_cast<double>(t)));
+        pre1[static_cast<size_t>(t + 1)] = x1;
+        pre2[static_cast<size_t>(t + 1)] = x2;
     }
 }
 

@@ -81,6 +81,31 @@ py::array_t<double> maj_matrix(const I64Array& sizes, const I64Array& offsets, c
     return out;
 }
 
+// dst row p = the K values at src + inverse[p] * stride. A fixed small K copies inline: a memmove
+// call per 4-value row was ~9% of a 2,000-problem Bayes@N call.
+template <size_t KK>
+void copy_rows_fixed(double* dst, const double* src, size_t stride, const int64_t* inverse, size_t P) {
+    for (size_t p = 0; p < P; ++p) {
+        const double* s = src + static_cast<size_t>(inverse[p]) * stride;
+        for (size_t j = 0; j < KK; ++j) dst[p * KK + j] = s[j];
+    }
+}
+
+void copy_rows(double* dst, const double* src, size_t stride, size_t K, const int64_t* inverse, size_t P) {
+    switch (K) {
+        case 1: return copy_rows_fixed<1>(dst, src, stride, inverse, P);
+        case 2: return copy_rows_fixed<2>(dst, src, stride, inverse, P);
+        case 3: return copy_rows_fixed<3>(dst, src, stride, inverse, P);
+        case 4: return copy_rows_fixed<4>(dst, src, stride, inverse, P);
+        case 5: return copy_rows_fixed<5>(dst, src, stride, inverse, P);
+        case 6: return copy_rows_fixed<6>(dst, src, stride, inverse, P);
+        case 7: return copy_rows_fixed<7>(dst, src, stride, inverse, P);
+        case 8: return copy_rows_fixed<8>(dst, src, stride, inverse, P);
+        default:
+            for (size_t p = 0; p < P; ++p) std::copy_n(src + static_cast<size_t>(inverse[p]) * stride, K, dst + p * K);
+    }
+}
+
 // Per-problem values for columns j of (k[j], m[j]) from per-pair work, spread back by the pair inverse.
 template <class PairFn>
 py::array_t<double> per_pair_matrix(const I64Array& n, const I64Array& c, size_t K, PairFn fn) {
@@ -97,8 +122,7 @@ py::array_t<double> per_pair_matrix(const I64Array& n, const I64Array& c, size_t
                         [&](unsigned, size_t b, size_t e) {
                             for (size_t d = b; d < e; ++d) fn(pairs.n[d], pairs.c[d], table.data() + d * K);
                         });
-        for (size_t p = 0; p < P; ++p)
-            std::copy_n(table.data() + static_cast<size_t>(pairs.inverse[p]) * K, K, dst + p * K);
+        copy_rows(dst, table.data(), K, K, pairs.inverse.data(), P);
     }
     return out;
 }
@@ -127,7 +151,7 @@ py::array_t<double> gpass_matrix(const I64Array& n, const I64Array& c, const I64
         for (size_t j = 0; j < K; ++j) {
             if (pk[j] != last) hypergeom_tails(nn, cc, pk[j], w, tails), last = pk[j];
             const int64_t mj = std::clamp<int64_t>(pm[j], 0, pk[j] + 1);
-            row[j] = tails[static_cast<size_t>(mj)].hi + tails[static_cast<size_t>(mj)].lo;
+            row[j] = tail_probability(tails, mj);
         }
     });
 }
@@ -145,10 +169,32 @@ py::array_t<double> mgpass_matrix(const I64Array& n, const I64Array& c, const I6
     });
 }
 
+// Pseudo-counts above 1e15 (beyond any sample count) gave NaN: Dekker splitting of the prefix factors
+// overflows past ~1e300 (a = b = 1e300), and the Beta quantiles were already only ~1e-8 there.
+constexpr double kMaxPrior = 1e15;
+
 void check_prior(double a, double b) {
     if (!(a > 0.0) || !(b > 0.0) || !std::isfinite(a) || !std::isfinite(b))
         throw std::invalid_argument("prior must be two finite positive numbers (alpha, beta), got (" + std::to_string(a) +
                                     ", " + std::to_string(b) + ")");
+    if (a > kMaxPrior || b > kMaxPrior)
+        throw std::invalid_argument("prior must be at most 1e15 each (alpha, beta), got (" + std::to_string(a) + ", " +
+                                    std::to_string(b) + ")");
+}
+
+// Row of a pair's table: the K posterior means 1 - E[(1-p)^k], then the K variances
+// E[(1-p)^2k] - E[(1-p)^k]^2 (in double-double: a narrow posterior cancels in float64).
+// moment(col, j) is E[(1-p)^j]; col is j's column: i for k_i, K + i for 2 k_i.
+template <class Moment>
+void fill_moment_row(double* row, size_t K, const int64_t* pk, Moment moment) {
+    for (size_t i = 0; i < K; ++i) {
+        const DD q = moment(i, pk[i]), q2 = moment(K + i, 2 * pk[i]);
+        const DD mean = dd_sub(DD{1.0, 0.0}, q);
+        const DD var = dd_sub(q2, dd_mul(q, q));
+        // Clamped: with a prior near 0 (a = 1e-300) q rounds ~1e-32 above 1 and the mean below 0.
+        row[i] = std::clamp(mean.hi + mean.lo, 0.0, 1.0);
+        row[K + i] = std::max(0.0, var.hi + var.lo);
+    }
 }
 
 // Posterior mean and variance of 1-(1-p)^k per distinct (n, c) pair: table row d holds the K means,
@@ -166,7 +212,8 @@ PairMoments pair_moments(const I64Array& n, const I64Array& c, const I64Array& k
     int64_t kmax = 0;
     const int64_t *pk = k.data(), *pn = n.data(), *pc = c.data();
     for (size_t j = 0; j < K; ++j) {
-        if (pk[j] < 1) throw std::invalid_argument("k[" + std::to_string(j) + "] must be at least 1");
+        if (pk[j] < 1)  // the message of passkcore._inputs.ks_array, which bayes_pass_at_k leaves to this check
+            throw std::invalid_argument("k[" + std::to_string(j) + "] must be at least 1 (k=" + std::to_string(pk[j]) + ")");
         kmax = std::max(kmax, pk[j]);
     }
     PairMoments out;
@@ -174,37 +221,52 @@ PairMoments pair_moments(const I64Array& n, const I64Array& c, const I64Array& k
     out.pairs = distinct_pairs(pn, pc, P, true);
     const Pairs& pairs = out.pairs;
     // E[(1-p)^j] under Beta(a + c, b + n - c) is prod_{t=n-c}^{n-c+j-1} (b+t) / prod_{t=n}^{n+j-1} (a+b+t):
-    // a ratio of two prefix products of (b + t) and two of (a + b + t). Built once up to max n + 2k,
-    // the prefixes make each (pair, k) cost two divisions instead of a 2k-factor chain per pair
-    // (16x fewer operations at n = 64, k up to 64). Very large n falls back to the chains.
+    // with Pb, Pab the prefix products of (b + t) and (a + b + t) (built once up to max n + 2k), it is
+    // Pb[f + j] * (1 / Pb[f]) * (Pab[n] / Pab[n + j]), f = n - c. The last factor depends on (n, j)
+    // only and 1 / Pb[f] on the pair only, so the divisions are one per pair plus 2K per distinct n
+    // (73 for 2,000 problems at n = 64 with 4 k's, against 520 when each moment divided), and each
+    // moment is two double-double products. Very large n falls back to per-pair chains.
     int64_t nmax = 0;
     for (const int64_t v : pairs.n) nmax = std::max(nmax, v);
     const bool use_prefix = nmax + 2 * kmax <= (int64_t{1} << 20);
-    std::vector<XD> pre_b, pre_ab;
-    if (use_prefix) {
-        shifted_prefix(b, nmax + 2 * kmax, pre_b);
-        shifted_prefix(a + b, nmax + 2 * kmax, pre_ab);
-    }
     const size_t D = pairs.n.size();
     out.table.assign(D * 2 * K, 0.0);
-    parallel_blocks(D, D > 64 ? worker_count(static_cast<int64_t>(D * K * 64)) : 1u, [&](unsigned, size_t lo, size_t hi) {
-        std::vector<DD> mom;
-        for (size_t d = lo; d < hi; ++d) {
-            const int64_t nn = pairs.n[d], cc = pairs.c[d];
-            double* row = out.table.data() + d * 2 * K;
-            if (!use_prefix) beta_power_moments(a + static_cast<double>(cc), b + static_cast<double>(nn - cc), 2 * kmax, mom);
-            const auto moment = [&](int64_t j) {
-                if (!use_prefix) return mom[static_cast<size_t>(j)];
-                const size_t f = static_cast<size_t>(nn - cc), dd = static_cast<size_t>(nn), jj = static_cast<size_t>(j);
-                return xd_moment(pre_b[f + jj], pre_ab[dd + jj], pre_b[f], pre_ab[dd]);
-            };
-            for (size_t j = 0; j < K; ++j) {
-                const DD q = moment(pk[j]), q2 = moment(2 * pk[j]);
-                const DD mean = dd_sub(DD{1.0, 0.0}, q);
-                const DD var = dd_sub(q2, dd_mul(q, q));
-                row[j] = mean.hi + mean.lo;
-                row[K + j] = std::max(0.0, var.hi + var.lo);
+    if (!use_prefix) {
+        parallel_blocks(D, D > 64 ? worker_count(static_cast<int64_t>(D * K * 64)) : 1u, [&](unsigned, size_t lo, size_t hi) {
+            std::vector<DD> mom;
+            for (size_t d = lo; d < hi; ++d) {
+                beta_power_moments(a + static_cast<double>(pairs.c[d]), b + static_cast<double>(pairs.n[d] - pairs.c[d]),
+                                   2 * kmax, mom);
+                fill_moment_row(out.table.data() + d * 2 * K, K, pk,
+                                [&](size_t, int64_t j) { return mom[static_cast<size_t>(j)]; });
             }
+        });
+        return out;
+    }
+    std::vector<XD> pre_b, pre_ab;
+    double abs_, abe;
+    two_sum(a, b, abs_, abe);
+    shifted_prefixes(DD{b, 0.0}, DD{abs_, abe}, nmax + 2 * kmax, pre_b, pre_ab);
+    const std::vector<Group> groups = groups_of(pairs);
+    // den[g * 2K + j] = Pab[n] / Pab[n + k_j], den[g * 2K + K + j] = Pab[n] / Pab[n + 2 k_j].
+    std::vector<XD> den(groups.size() * 2 * K);
+    std::vector<size_t> group_of(D);
+    for (size_t g = 0; g < groups.size(); ++g) {
+        const size_t dn = static_cast<size_t>(groups[g].n);
+        for (size_t j = 0; j < 2 * K; ++j) {
+            const size_t jj = static_cast<size_t>(j < K ? pk[j] : 2 * pk[j - K]);
+            den[g * 2 * K + j] = xd_mul(pre_ab[dn], xd_inverse(pre_ab[dn + jj]));
+        }
+        for (size_t d = groups[g].begin; d < groups[g].end; ++d) group_of[d] = g;
+    }
+    parallel_blocks(D, D > 64 ? worker_count(static_cast<int64_t>(D * K * 16)) : 1u, [&](unsigned, size_t lo, size_t hi) {
+        for (size_t d = lo; d < hi; ++d) {
+            const size_t f = static_cast<size_t>(pairs.n[d] - pairs.c[d]);
+            const XD inv_f = xd_inverse(pre_b[f]);
+            const XD* row_den = den.data() + group_of[d] * 2 * K;
+            fill_moment_row(out.table.data() + d * 2 * K, K, pk, [&](size_t col, int64_t j) {
+                return xd_value3(inv_f, pre_b[f + static_cast<size_t>(j)], row_den[col]);
+            });
         }
     });
     return out;
@@ -215,8 +277,7 @@ py::array_t<double> scatter_pairs(const PairMoments& pm, size_t K, size_t col) {
     py::array_t<double> out({static_cast<py::ssize_t>(P), static_cast<py::ssize_t>(K)});
     double* dst = out.mutable_data();
     py::gil_scoped_release nogil;
-    for (size_t p = 0; p < P; ++p)
-        std::copy_n(pm.table.data() + static_cast<size_t>(pm.pairs.inverse[p]) * 2 * K + col, K, dst + p * K);
+    copy_rows(dst, pm.table.data() + col, 2 * K, K, pm.pairs.inverse.data(), P);
     return out;
 }
 
@@ -226,25 +287,33 @@ py::tuple bayes_moments(const I64Array& n, const I64Array& c, const I64Array& k,
     return py::make_tuple(scatter_pairs(pm, K, 0), scatter_pairs(pm, K, K));
 }
 
-// Per-problem posterior means (P, K), and over problems the mean of the means and the sum of the
-// variances (K,), summed per distinct pair weighted by its problem count (no (P, K) variance array).
-py::tuple bayes_summary(const I64Array& n, const I64Array& c, const I64Array& k, double a, double b) {
+// Per-problem posterior means (P, K), and over problems (each (K,)): the mean of the means, its
+// spread std = sqrt(sum of the posterior variances) / P (summed per distinct pair weighted by its
+// problem count: no (P, K) variance array) and the interval mean -+ z std clipped to [0, 1]. The
+// summary is done here, not in numpy: five numpy calls on (K,) arrays were ~6 us of a ~60 us call.
+py::tuple bayes_summary(const I64Array& n, const I64Array& c, const I64Array& k, double a, double b, double z) {
     const size_t K = length_1d(k, "k");
+    if (!(z >= 0.0) || !std::isfinite(z)) throw std::invalid_argument("z must be finite and non-negative, got " + std::to_string(z));
     const PairMoments pm = pair_moments(n, c, k, a, b);
-    py::array_t<double> overall(static_cast<py::ssize_t>(K)), var_sum(static_cast<py::ssize_t>(K));
-    double *po = overall.mutable_data(), *pv = var_sum.mutable_data();
-    const size_t P = pm.pairs.inverse.size();
-    for (size_t j = 0; j < K; ++j) {
-        DD m{}, v{};
-        for (size_t d = 0; d < pm.pairs.n.size(); ++d) {
-            const double w = static_cast<double>(pm.pairs.count[d]);
-            m = dd_add(m, dd_mul_d(DD{pm.table[d * 2 * K + j], 0.0}, w));
-            v = dd_add(v, dd_mul_d(DD{pm.table[d * 2 * K + K + j], 0.0}, w));
-        }
-        po[j] = P ? (m.hi + m.lo) / static_cast<double>(P) : std::nan("");
-        pv[j] = v.hi + v.lo;
+    py::array_t<double> overall(static_cast<py::ssize_t>(K)), low(static_cast<py::ssize_t>(K)),
+        high(static_cast<py::ssize_t>(K)), spread(static_cast<py::ssize_t>(K));
+    double *po = overall.mutable_data(), *pl = low.mutable_data(), *ph = high.mutable_data(), *ps = spread.mutable_data();
+    const double P = static_cast<double>(pm.pairs.inverse.size());
+    // Pairs outer, columns inner: the 2K sums are independent chains the CPU overlaps (one running
+    // sum at a time waited ~20 cycles per double-double add).
+    std::vector<DD> acc(2 * K);
+    for (size_t d = 0; d < pm.pairs.n.size(); ++d) {
+        const double w = static_cast<double>(pm.pairs.count[d]);
+        const double* row = pm.table.data() + d * 2 * K;
+        for (size_t j = 0; j < 2 * K; ++j) acc[j] = dd_add(acc[j], dd_mul_d(DD{row[j], 0.0}, w));
     }
-    return py::make_tuple(scatter_pairs(pm, K, 0), overall, var_sum);
+    for (size_t j = 0; j < K; ++j) {
+        po[j] = P > 0 ? (acc[j].hi + acc[j].lo) / P : std::nan("");
+        ps[j] = std::sqrt(acc[K + j].hi + acc[K + j].lo) / P;
+        pl[j] = std::clamp(po[j] - z * ps[j], 0.0, 1.0);
+        ph[j] = std::clamp(po[j] + z * ps[j], 0.0, 1.0);
+    }
+    return py::make_tuple(scatter_pairs(pm, K, 0), overall, low, high, spread);
 }
 
 py::tuple bayes_interval(const I64Array& n, const I64Array& c, const I64Array& k, double a, double b, double ci) {
@@ -313,7 +382,9 @@ void register_metrics(py::module_& m) {
     m.def("bayes_moments", &bayes_moments, py::arg("n"), py::arg("c"), py::arg("k"), py::arg("alpha"), py::arg("beta"),
           "Posterior mean and variance of 1-(1-p)^k under Beta(alpha+c, beta+n-c), each (P, K).");
     m.def("bayes_summary", &bayes_summary, py::arg("n"), py::arg("c"), py::arg("k"), py::arg("alpha"), py::arg("beta"),
-          "Posterior mean of 1-(1-p)^k per problem (P, K); over problems the mean (K,) and the summed variance (K,).");
+          py::arg("z"),
+          "Posterior mean of 1-(1-p)^k per problem (P, K); over problems (each (K,)) the mean, the interval "
+          "mean -+ z std clipped to [0, 1], and std = sqrt(summed posterior variance) / P.");
     m.def("bayes_interval", &bayes_interval, py::arg("n"), py::arg("c"), py::arg("k"), py::arg("alpha"), py::arg("beta"),
           py::arg("ci"), "Equal-tailed posterior interval of 1-(1-p)^k per problem: (low, high), each (P, K).");
     m.def("beta_ppf", &beta_ppf, py::arg("a"), py::arg("b"), py::arg("q"), "Quantile of Beta(a, b).");

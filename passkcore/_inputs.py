@@ -73,6 +73,15 @@ def as_int_array(name: str, values: object, *, allow_scalar: bool = True) -> npt
 
 def counts_pair(n: Counts, c: Counts) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """Per-problem (n, c) as equal-length int64 arrays; an int n is broadcast to every problem."""
+    n_arr, c_arr = counts_arrays(n, c)
+    # One native pass (~0.5 ms per 10^6 problems) names the first problem with n < 1, c < 0 or c > n.
+    core.check_counts(n_arr, c_arr)
+    return n_arr, c_arr
+
+
+def counts_arrays(n: Counts, c: Counts) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """:func:`counts_pair` without the range check, for callers whose native call checks every
+    (n, c) itself with the same messages (``distinct_pairs``): the second pass was ~4% of Bayes@N."""
     c_arr = as_int_array("c", c)
     if c_arr.size == 0:
         raise ValueError("c is empty: no problems were given")
@@ -81,8 +90,6 @@ def counts_pair(n: Counts, c: Counts) -> tuple[npt.NDArray[np.int64], npt.NDArra
         n_arr = np.full(c_arr.size, n_arr[0], dtype=np.int64)
     if n_arr.size != c_arr.size:
         raise ValueError(f"n and c differ in length ({n_arr.size} vs {c_arr.size})")
-    # One native pass (~0.5 ms per 10^6 problems) names the first problem with n < 1, c < 0 or c > n.
-    core.check_counts(n_arr, c_arr)
     return n_arr, c_arr
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pytest
+from scorio.eval.maj import maj_at_k as scorio_maj_at_k
 
 from passkcore import answer_classes, exact_maj_at_k, maj_at_k
 from passkcore.store import SampleStore
@@ -70,6 +71,18 @@ def test_ties_share_equally() -> None:
     assert maj_at_k([[1, 1, 1]], [2], 3)[0] == pytest.approx(1 / 3)
     # all drawn abstain: 0; a lone correct sample among abstainers wins whenever drawn.
     assert maj_at_k([[1]], [0], 1, abstain=[3])[0] == pytest.approx(0.25)
+
+
+def test_two_classes_at_odd_k_match_scorio() -> None:
+    """scorio 0.2.3's maj@k is the strict majority of correct among k binary outcomes; with one wrong
+    class and odd k (no ties possible) that is the plurality maj@k computed here."""
+    rng = np.random.default_rng(4)
+    R = (rng.random((25, 21)) < rng.beta(0.8, 0.8, size=(25, 1))).astype(int)
+    c = R.sum(axis=1)
+    sizes = [np.array([x, 21 - x]) for x in c]
+    for k in [1, 3, 7, 21]:
+        ours = maj_at_k(sizes, np.zeros(c.size, dtype=np.int64), k)
+        assert float(ours.mean()) == pytest.approx(scorio_maj_at_k(R, k), abs=1e-12)
 
 
 def test_k1_is_the_correct_share_and_shapes() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 from fractions import Fraction
 from pathlib import Path
@@ -9,6 +10,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+
+# scorio.eval re-exports functions under its modules' names: import from the modules.
+from scorio.eval.bayes import bayes as scorio_bayes
+from scorio.eval.gpass import g_pass_at_k_tau as scorio_g_pass_at_k_tau
+from scorio.eval.gpass import mg_pass_at_k as scorio_mg_pass_at_k
+from scorio.eval.pass_at_k import pass_at_k_ci
 
 from passkcore import (
     bayes_pass_at_k,
@@ -31,6 +38,12 @@ TAUS = [0.0, 0.25, 0.5, 0.7, 0.75, 1.0]
 def test_threshold_follows_the_float_ceil_of_lighteval() -> None:
     assert g_threshold(100, 0.55) == 56  # 100 * 0.55 = 55.00000000000001 in float64
     assert g_threshold(4, 0.5) == 2 and g_threshold(4, 0.0) == 1 and g_threshold(8, 1.0) == 8
+    # g_pass_at_k reads the same thresholds (computed for all (k, tau) at once there).
+    ks, taus = [3, 7, 10, 100], [0.0, 0.1, 0.3, 0.55, 0.7, 0.9, 1.0]
+    got = g_pass_at_k(100, [61], ks, taus)[0]
+    for j, k in enumerate(ks):
+        for t, tau in enumerate(taus):
+            assert got[j, t] == pytest.approx(float(exact_g_pass_at_k(100, 61, k, g_threshold(k, tau))), rel=1e-14)
 
 
 def test_g_pass_against_fraction_oracle() -> None:
@@ -71,7 +84,10 @@ def test_mg_pass_against_oracle() -> None:
 
 def test_g_pass_matches_lighteval() -> None:
     """lighteval 0.13 is not in the dev extra (it breaks math-verify's pin); run when installed."""
-    metrics_sample = pytest.importorskip("lighteval.metrics.metrics_sample")
+    # Skips only while lighteval itself is absent; once installed, a broken import of its metrics
+    # module fails here instead of skipping the comparison unnoticed.
+    pytest.importorskip("lighteval")
+    metrics_sample = importlib.import_module("lighteval.metrics.metrics_sample")
     ks, taus = [1, 4, 10, 16], [0.0, 0.25, 0.5, 0.55, 0.7, 0.75, 1.0]
     rng = np.random.default_rng(1)
     for c in rng.integers(0, 33, size=12):
@@ -81,6 +97,21 @@ def test_g_pass_matches_lighteval() -> None:
             for t in taus:
                 assert g_pass_at_k(32, [c], k, t)[0] == pytest.approx(ref[f"g-pass@{k}_{t}"], abs=1e-12)
             assert mg_pass_at_k(32, [c], k)[0] == pytest.approx(ref[f"mg-pass@{k}"], abs=1e-12)
+
+
+def test_g_pass_matches_scorio() -> None:
+    """scorio 0.2.3 (dev extra, so this always runs) implements G-Pass@k_tau and mG-Pass@k too. Its
+    threshold reads tau = j/k as exactly j (tau = 0.55, k = 100 asks 55 there, 56 here and in
+    lighteval, from the float64 ceil), so the shared cases are those where both read the same m."""
+    rng = np.random.default_rng(3)
+    R = (rng.random((30, 24)) < rng.beta(0.6, 0.6, size=(30, 1))).astype(int)
+    c = R.sum(axis=1)
+    for k in [1, 3, 8, 24]:
+        for t in [0.0, 0.25, 0.5, 0.7, 0.75, 1.0]:
+            # A shared case: the float64 ceil equals the ceil of the decimal tau times k.
+            assert g_threshold(k, t) == max(math.ceil(Fraction(str(t)) * k), 1)
+            assert float(g_pass_at_k(24, c, k, t).mean()) == pytest.approx(scorio_g_pass_at_k_tau(R, k, t), abs=1e-12)
+        assert float(mg_pass_at_k(24, c, k).mean()) == pytest.approx(scorio_mg_pass_at_k(R, k), abs=1e-12)
 
 
 def _beta_ratio(a: int, b: int, k: int) -> Fraction:
@@ -105,6 +136,46 @@ def test_bayes_mean_and_variance_exact_for_integer_priors() -> None:
             var_sum[j] += float(q2 - q * q)
     np.testing.assert_allclose(res.overall_std, np.sqrt(var_sum) / n.size, rtol=1e-12)
     np.testing.assert_allclose(res.overall_mean, res.mean.mean(axis=0), rtol=1e-15)
+
+
+def _beta_ratio_real(a: Fraction, b: Fraction, k: int) -> Fraction:
+    """E[(1-p)^k] under Beta(a, b) for rational a, b, exactly."""
+    out = Fraction(1)
+    for i in range(k):
+        out *= (b + i) / (a + b + i)
+    return out
+
+
+@pytest.mark.parametrize("n_max", [70_000, (1 << 20) + 5])  # prefix products; past 2^20 the per-pair chains
+def test_bayes_moments_exact_for_real_priors_and_large_n(n_max: int) -> None:
+    """Non-integer prior, n varying up to n_max, narrow posteriors whose
+    variance cancels: the mean to 1e-15 and the variance to 1e-10 relative of the exact rationals."""
+    n = np.array([3, 64, 64, 999, n_max, n_max])
+    c = np.array([1, 0, 64, 500, n_max // 2, 7])
+    ks, prior = [1, 2, 7, 40], (0.1, 0.2)  # the exact sum 0.1 + 0.2 is no double: a + b is carried as two
+    res = bayes_pass_at_k(n, c, ks, prior=prior)
+    var_sum = [Fraction(0)] * len(ks)
+    for p in range(n.size):
+        # The posterior of the prior's binary values: a + c is not rounded to a double first.
+        a, b = Fraction(prior[0]) + int(c[p]), Fraction(prior[1]) + int(n[p] - c[p])
+        for j, k in enumerate(ks):
+            q, q2 = _beta_ratio_real(a, b, k), _beta_ratio_real(a, b, 2 * k)
+            assert res.mean[p, j] == pytest.approx(float(1 - q), rel=1e-15, abs=1e-300)
+            var_sum[j] += q2 - q * q
+    np.testing.assert_allclose(res.overall_std, [math.sqrt(v) / n.size for v in var_sum], rtol=1e-10)
+
+
+def test_bayes_extreme_priors_stay_probabilities() -> None:
+    """Priors from subnormal to 1e15 (the bound): means in [0, 1], within 1e-30 absolute of the exact value."""
+    n, c, ks = np.array([1, 5, 40, 40]), np.array([0, 5, 13, 40]), [1, 3, 17, 80]
+    for prior in [(1e-300, 1e-300), (5e-324, 2.0), (1e6, 3.5), (1e15, 1e15), (0.5, 1e-310), (3.0, 1e15)]:
+        res = bayes_pass_at_k(n, c, ks, prior=prior)
+        assert np.all((res.mean >= 0) & (res.mean <= 1)) and np.all(np.isfinite(res.overall_std))
+        for p in range(n.size):
+            a, b = Fraction(prior[0]) + int(c[p]), Fraction(prior[1]) + int(n[p] - c[p])
+            for j, k in enumerate(ks):
+                exact = float(1 - _beta_ratio_real(a, b, k))
+                assert res.mean[p, j] == pytest.approx(exact, rel=1e-14, abs=1e-30)
 
 
 def test_bayes_interval_is_the_beta_quantile_interval() -> None:
@@ -142,19 +213,17 @@ def test_bayes_per_problem_values_follow_their_pair_not_their_position() -> None
 
 
 def test_bayes_matches_scorio() -> None:
-    scorio_pass = pytest.importorskip("scorio.eval.pass_at_k")
-    scorio_bayes = pytest.importorskip("scorio.eval.bayes")
     rng = np.random.default_rng(2)
     R = (rng.random((40, 16)) < rng.random((40, 1))).astype(int)
     c = R.sum(axis=1)
     for k in (1, 2, 5, 16):
         for prior in ((1.0, 1.0), (0.5, 2.0)):
-            mu, sigma, lo, hi = scorio_pass.pass_at_k_ci(R, k, confidence=0.9, alpha0=prior[0], beta0=prior[1])
+            mu, sigma, lo, hi = pass_at_k_ci(R, k, confidence=0.9, alpha0=prior[0], beta0=prior[1])
             ours = bayes_pass_at_k(16, c, k, prior=prior, ci=0.9)
             assert ours.overall_mean == pytest.approx(mu, abs=1e-12)
             assert ours.overall_std == pytest.approx(sigma, abs=1e-12)
             assert (ours.overall_low, ours.overall_high) == pytest.approx((lo, hi), abs=1e-12)
-    mu, sigma = scorio_bayes.bayes(R)  # Bayes@N's mean at k = 1 with the uniform prior
+    mu, sigma = scorio_bayes(R)  # Bayes@N's mean at k = 1 with the uniform prior
     assert bayes_pass_at_k(16, c, 1).overall_mean == pytest.approx(mu, abs=1e-12)
 
 
@@ -182,8 +251,19 @@ def test_cover_definition_and_relation_to_pass_at_k() -> None:
     (lambda: mg_pass_at_k(10, [-1], 2), ValueError, r"c\[0\] must be non-negative"),
     (lambda: bayes_pass_at_k(10, [3], 2, prior=(0, 1)), ValueError, "prior"),
     (lambda: bayes_pass_at_k(10, [3], 2, ci=1.0), ValueError, "ci"),
-    (lambda: bayes_pass_at_k(10, [3], 0), ValueError, r"k\[0\] must be at least 1"),
+    (lambda: bayes_pass_at_k(10, [3], 2, prior=(1e300, 1e300)), ValueError, "prior must be at most 1e15"),
+    (lambda: bayes_pass_at_k(10, [3], 0), ValueError, r"k\[0\] must be at least 1 \(k=0\)"),
+    (lambda: bayes_pass_at_k(10, [3], [2, 5, -1]), ValueError, r"k\[2\] must be at least 1 \(k=-1\)"),
+    (lambda: bayes_pass_at_k(10, [3], []), ValueError, "k is empty"),
+    (lambda: bayes_pass_at_k(10, [3], [1.5]), ValueError, r"k\[0\] is not an integer"),
     (lambda: bayes_pass_at_k([0], [0], 1), ValueError, r"n\[0\] must be at least 1"),
+    # Bayes@N leaves the count checks to its native call: same messages, same first index.
+    (lambda: bayes_pass_at_k(10, [3, 11, 12], 2), ValueError, r"c\[1\] exceeds n \(n=10, c=11\)"),
+    (lambda: bayes_pass_at_k([10, 5, 7], [3, 2, -1], 1), ValueError, r"c\[2\] must be non-negative"),
+    (lambda: bayes_pass_at_k([4, 2**31], [1, 1], 1), ValueError, r"n\[1\] exceeds 2\^31 - 1"),
+    (lambda: bayes_pass_at_k(10, [3.5], 1), ValueError, r"c\[0\] is not an integer"),
+    (lambda: bayes_pass_at_k(10, [True], 1), TypeError, "c must hold integer counts"),
+    (lambda: bayes_pass_at_k([10, 10], [3], 1), ValueError, "differ in length"),
     (lambda: cover_at_tau(10, [3.5], 0.5), ValueError, "not an integer"),
     (lambda: cover_at_tau(10, [3], float("nan")), ValueError, "tau"),
 ])
