@@ -17,6 +17,7 @@ from passkcore.runs import run_problems
 from passkcore.store import SampleStore
 
 IMPORTS = Path(__file__).resolve().parent.parent / "fixtures" / "imports"
+LIGHTEVAL = next((IMPORTS.parent / "lighteval").glob("details_passk_arith_*.parquet"))
 RLVR = [str(IMPORTS / f"test_qwen-boxed_-1_seed{s}_t0.6_s0_e-1.jsonl") for s in (0, 1)]
 
 
@@ -77,6 +78,21 @@ def test_texts_verified_at_import(tmp_path: Path) -> None:
     reference = {"0": "4", "1": "9"}
     assert all(v["answer_key"] != reference[v["problem_id"]] for v in verdicts if not v["correct"])
     assert verdicts[0]["verifier"].startswith("math-verify")
+
+
+def test_real_lighteval_run_verified_at_import(tmp_path: Path) -> None:
+    """The details lighteval 0.13.0 wrote for the embedded model (tests/fixtures/lighteval): the texts,
+    verified with math-verify at import, give the counts lighteval's own avg@n implies, but for one of
+    the 24 responses: '\\boxed{2 + 2} = \\frac{4}{2} = 2' (gold 4), which lighteval's first-match
+    extraction takes as the boxed 2 + 2 and passkcore's last-answer fallback as the final 2."""
+    store = import_run("lighteval", [LIGHTEVAL], tmp_path / "r", model="lt", workers=1)
+    docs = pq.read_table(LIGHTEVAL).to_pylist()
+    implied = {r["doc"]["id"]: round(r["metric"]["avg@n:n=4"] * 4) for r in docs}
+    counts = {r["problem_id"]: (r["n"], r["c"]) for r in store.counts().to_pylist()}
+    assert set(counts) == set(implied) and all(n == 4 for n, _ in counts.values())
+    assert sum(abs(c - implied[pid]) for pid, (_, c) in counts.items()) <= 1
+    assert store.manifest["models"]["lt"]["imported"] == "lighteval"
+    assert imported_prompts(store, "lt") == {r["doc"]["id"]: r["doc"]["query"] for r in docs}
 
 
 def test_import_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
