@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from passkcore.estimate import pass_at_k
 from passkcore.importers import (
     FORMATS,
     IMPORT_SCHEMA,
@@ -21,7 +22,6 @@ from passkcore.importers import (
     read_rlvr,
     read_samples,
 )
-from passkcore.estimate import pass_at_k
 from passkcore.importers.lm_eval import iter_lm_eval
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -159,6 +159,22 @@ def test_bad_files_name_file_line_and_field(tmp_path: Path) -> None:
     ev.write_text(json.dumps({"eval": {"T/0": [{"solution": "x", "base_status": "ok", "plus_status": None}]}}))
     with pytest.raises(ValueError, match=r"e.json: eval\['T/0'\]\[0\]: field 'base_status'"):
         read_evalplus([ev])
+    details = tmp_path / "d.parquet"
+    doc = {"query": "q", "choices": ["1"], "gold_index": 0, "id": "0"}
+    pq.write_table(pa.table({"doc": [doc, {**doc, "gold_index": 3}], "model_response": [{"text": ["a", "b"]}] * 2,
+                             "metric": [{"avg@n:n=2": 0.5}, {"avg@n:n=2": 0.3}]}), details)
+    with pytest.raises(ValueError, match=r"d.parquet: row 1: no gold answer \(doc.choices\[doc.gold_index\]"):
+        read_lighteval([details])
+    with pytest.raises(ValueError, match=r"d.parquet: row 1: metric 'avg@n:n=2' = 0.3 times n = 2 is not a whole count"):
+        read_lighteval_counts([details], "avg@n:n=2")
+    pq.write_table(pa.table({"prediction": ["x"]}), details)
+    with pytest.raises(ValueError, match=r"d.parquet: row 0: neither lighteval's doc/model_response/metric columns"):
+        read_lighteval([details])
+    lcb = tmp_path / "x_eval_all.json"
+    lcb.write_text(json.dumps([{"question_id": "q1", "code_list": ["a", "b"], "output_list": ["a", "b"],
+                                "graded_list": [True]}]))
+    with pytest.raises(ValueError, match=r"x_eval_all.json: entry 0: field 'graded_list' \(1\) and"):
+        read_livecodebench([lcb])
     with pytest.raises(ValueError, match="does not exist"):
         read_samples([tmp_path / "missing.jsonl"])
     with pytest.raises(ValueError, match="unknown format"):

@@ -4,6 +4,7 @@ and the token ids scoring makes for imported text."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -49,7 +50,11 @@ def test_study_from_files_alone(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert {p["model"] for p in ppl} == {"base", "rl"} and all(p["scored"] == p["samples"] for p in ppl)
     assert main(["report", str(run), "--bootstrap", "50"]) == 0
     data = json.loads((run / "report" / "report.json").read_text())
-    assert set(data["curves"]) == {"base", "rl"} and data["coverage"] is not None and data["ppl"]
+    assert set(data["curves"]) == {"base", "rl"} and data["coverage"] is not None
+    # PPL of every imported sample under the scorer, from the ids it tokenized: 12 base, 6 rl.
+    values = data["ppl"]["values"]
+    assert {k: len(v) for k, v in values.items()} == {"base|smollm2-135m": 12, "rl|smollm2-135m": 6}
+    assert all(math.isfinite(x) and x > 1 for v in values.values() for x in v)
 
 
 def test_counts_output_with_a_note(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
