@@ -100,6 +100,40 @@ def test_real_lighteval_run_verified_at_import(tmp_path: Path) -> None:
     assert imported_prompts(store, "lt") == {r["doc"]["id"]: r["doc"]["query"] for r in docs}
 
 
+def test_import_resumes_exactly_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A repeated import adds nothing; one interrupted after its first batch resumes where it stopped,
+    every key stored once; a repeat with other batching (other shard names) is refused."""
+    import passkcore.importers.run as run_module
+
+    run, source = tmp_path / "run", [RLVR[0]]
+    import_run("rlvr", source, run, model="base", batch_rows=2)
+    first = sorted(p.name for p in (run / "samples").rglob("*.parquet"))
+    import_run("rlvr", source, run, model="base", batch_rows=2)
+    assert sorted(p.name for p in (run / "samples").rglob("*.parquet")) == first and len(first) == 3
+    assert {r["problem_id"]: (r["n"], r["c"]) for r in SampleStore(run).counts().to_pylist()} == {
+        "0": (2, 1), "1": (2, 0), "2": (2, 2)}
+
+    cut = tmp_path / "cut"
+    real, calls = run_module._write_batch, []
+
+    def dies_after_one(*args: object, **kwargs: object) -> None:
+        if calls:
+            raise KeyboardInterrupt
+        calls.append(1)
+        real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(run_module, "_write_batch", dies_after_one)
+    with pytest.raises(KeyboardInterrupt):
+        import_run("rlvr", source, cut, model="base", batch_rows=2)
+    monkeypatch.undo()
+    assert len(list((cut / "samples").rglob("*.parquet"))) == 1
+    store = import_run("rlvr", source, cut, model="base", batch_rows=2)
+    assert store.counts().to_pylist() == SampleStore(run).counts().to_pylist()
+    assert len(store.samples()) == 6 and len(store.sample_keys("base")) == 6
+    with pytest.raises(ValueError, match="already holds samples of model 'base' from another import"):
+        import_run("rlvr", source, cut, model="base", batch_rows=4)
+
+
 def test_import_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     dup = tmp_path / "dup.jsonl"
     line = json.dumps({"problem_id": "p", "model": "m", "sample_index": 0, "response": "x", "correct": True})
@@ -108,8 +142,10 @@ def test_import_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert "dup.jsonl:2: duplicate sample" in capsys.readouterr().err
     run = tmp_path / "ok"
     assert main(["import", "samples", str(IMPORTS / "samples.jsonl"), "--out", str(run)]) == 0
-    assert main(["import", "samples", str(IMPORTS / "samples.jsonl"), "--out", str(run)]) == 2
-    assert "already holds samples of model 'mine'" in capsys.readouterr().err
+    other = tmp_path / "other.jsonl"
+    other.write_text((IMPORTS / "samples.jsonl").read_text())
+    assert main(["import", "samples", str(other), "--out", str(run)]) == 2
+    assert "already holds samples of model 'mine' from another import" in capsys.readouterr().err
     math = tmp_path / "math500.jsonl"
     math.write_text(json.dumps({"problem": "What is 1+1?", "answer": "2"}) + "\n")
     assert main(["import", "rlvr", *RLVR, "--out", str(tmp_path / "r2"), "--problems", f"math500:{math}"]) == 2
