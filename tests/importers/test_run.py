@@ -120,7 +120,7 @@ def test_import_resumes_exactly_once(tmp_path: Path, monkeypatch: pytest.MonkeyP
         if calls:
             raise KeyboardInterrupt
         calls.append(1)
-        real(*args, **kwargs)  # type: ignore[arg-type]
+        real(*args, **kwargs)
 
     monkeypatch.setattr(run_module, "_write_batch", dies_after_one)
     with pytest.raises(KeyboardInterrupt):
