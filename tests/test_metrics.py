@@ -83,10 +83,8 @@ def test_mg_pass_against_oracle() -> None:
 
 
 def test_g_pass_matches_lighteval() -> None:
-    """lighteval 0.13 is not in the dev extra (it breaks math-verify's pin); run when installed."""
-    # Skips only while lighteval itself is absent; once installed, a broken import of its metrics
-    # module fails here instead of skipping the comparison unnoticed.
-    pytest.importorskip("lighteval")
+    """lighteval 0.13, installed by `make install` with --no-deps (its own requirements pin
+    latex2sympy2_extended below math-verify's)."""
     metrics_sample = importlib.import_module("lighteval.metrics.metrics_sample")
     ks, taus = [1, 4, 10, 16], [0.0, 0.25, 0.5, 0.55, 0.7, 0.75, 1.0]
     rng = np.random.default_rng(1)

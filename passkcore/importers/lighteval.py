@@ -1,18 +1,28 @@
-"""lighteval details Parquet: ``details/<model>/<date>/details_<task>_<date>.parquet``.
+"""lighteval details Parquet: ``details/<model>/<date>/details_<task>|<fewshot>_<date>.parquet``.
 
-One row per document (``DetailsLogger.Detail`` in ``src/lighteval/logging/info_loggers.py``):
+One row per document, ``Dataset.from_list([asdict(Detail), ...]).to_parquet`` in
+``EvaluationTracker`` (``src/lighteval/logging/info_loggers.py``, read at v0.10.0 and v0.13.0):
 
 - v0.11 and later: ``doc`` (struct of ``Doc``: ``query``, ``choices``, ``gold_index``, ``id``,
   ``task_name``, ``num_samples``, ...), ``model_response`` (struct of ``ModelResponse``: ``input``,
-  ``text`` (one string per sample), ``output_tokens``, ...), ``metric`` (name -> value);
-- v0.10 and earlier: flat columns ``example``, ``full_prompt``, ``predictions``, ``gold``,
-  ``choices``, ``gold_index``, ``metrics``, ``specifics``, ...
+  ``text`` (one string per sample), ``input_tokens``, ``output_tokens``, ...), ``metric`` (name ->
+  value). ``doc.id`` is the row's index in the evaluation split (``LightevalTask`` overwrites it), and
+  ``model_response.input`` is null from the transformers backend (vLLM and endpoints keep the context):
+  the prompt is then ``doc.query``, without the chat template the stack applied;
+- v0.10 and earlier: flat columns ``example`` (``doc.query``), ``full_prompt`` (``doc.ctx``),
+  ``predictions`` (one list per request, flattened when a request returned n samples), ``gold``
+  (``doc.get_golds()``), ``choices``, ``gold_index``, ``metrics``, ``specifics`` (``doc.specific``),
+  ... No document id: ``specifics.id`` where a task put one, else the row position.
+
+Token ids are not imported: 0.13's ``input_tokens``/``output_tokens`` are the padded batch tensors
+(in the real run of tests/fixtures/lighteval every output is 48 ids padded with ``<|im_end|>``, and a
+prompt cut to 48), so scoring tokenizes the texts instead.
 
 lighteval stores per-document metrics only, never a verdict per sample. Two ways back to counts:
 
 - the texts (default): each sample's text is verified by math-verify against the gold answer
   (``doc.choices[gold_index]``, older files ``gold``) at import, giving samples with verdicts;
-- ``metric=NAME``: a per-document mean over the n samples (a pass@1-over-n metric) gives
+- ``metric=NAME``: a per-document mean over the n samples (``avg@n:n=N``, ``pass@k:k=1&n=N``) gives
   ``c = value * n``, checked to be a whole number: counts only (``read_lighteval_counts``).
 """
 

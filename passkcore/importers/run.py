@@ -32,6 +32,7 @@ from passkcore.pipeline.run import (
     imported_prompts_path,
     is_run_dir,
     shard_name,
+    shard_names,
     write_shard,
 )
 from passkcore.pipeline.store import SampleStore
@@ -50,6 +51,7 @@ class _Plan:
         self.prompts: dict[tuple[str, str], str] = {}
         self.answers: dict[str, str] = {}
         self.keys: dict[tuple[str, str], set[int]] = {}
+        self.shards: dict[str, set[str]] = {}  # label -> the sample shard names pass two writes
         self.rows = 0
 
     def add(self, batch: pa.RecordBatch) -> None:
@@ -67,6 +69,8 @@ class _Plan:
             if answer is not None and self.answers.setdefault(pid, answer) != answer:
                 raise ValueError(f"{where}: problem {pid!r} has two reference answers "
                                  f"({self.answers[pid]!r} and {answer!r})")
+        for label, keys in _keys_by_label(cols["model"], cols["problem_id"], cols["sample_index"]).items():
+            self.shards.setdefault(label, set()).add(shard_name("samples", label, keys) + ".parquet")
         self.rows += batch.num_rows
 
     def problems(self) -> list[Problem]:
@@ -76,6 +80,13 @@ class _Plan:
             first_prompt.setdefault(pid, text)
         return [Problem(pid, first_prompt.get(pid, ""), "math" if pid in self.answers else "code",
                         answer=self.answers.get(pid)) for pid in ids]
+
+
+def _keys_by_label(models: list[str], pids: list[str], indexes: list[int]) -> dict[str, list[tuple[str, int]]]:
+    out: dict[str, list[tuple[str, int]]] = {}
+    for model, pid, idx in zip(models, pids, indexes):
+        out.setdefault(model, []).append((pid, idx))
+    return out
 
 
 def _batches(fmt: str, paths: Sequence[Union[str, Path]], options: dict[str, Any]) -> Iterator[pa.RecordBatch]:
@@ -128,21 +139,31 @@ def _sample_table(batch: pa.RecordBatch) -> pa.Table:
 
 
 def _write_batch(store: SampleStore, batch: pa.RecordBatch, workers: Optional[int], timeout_s: float) -> None:
-    """One batch's sample and verdict shards per model label. Keys were checked new and unique in
+    """One batch's verdict and sample shards per model label. Keys were checked new and unique in
     pass one, so shards are written directly instead of through write_samples, whose per-call re-read
-    of every stored key (~0.5 GB of Python objects at 10^6 samples, measured) would set the peak."""
+    of every stored key (~0.5 GB of Python objects at 10^6 samples, measured) would set the peak.
+    Shard names are digests of their keys and the sample shard is written last: a label whose sample
+    shard is in place was finished by an earlier attempt and is skipped (an interrupted import resumes
+    exactly once)."""
     table = pa.Table.from_batches([batch])
-    verdicts = _verdicts(batch, workers, timeout_s)
-    for label in pc.unique(table.column("model")).to_pylist():
+    keys = _keys_by_label(*(table.column(c).to_pylist() for c in ("model", "problem_id", "sample_index")))
+    todo = [label for label, k in keys.items()
+            if not (store.folder("samples", label) / f"{shard_name('samples', label, k)}.parquet").exists()]
+    if not todo:
+        return
+    if len(todo) < len(keys):
+        table = table.filter(pc.is_in(table.column("model"), pa.array(todo)))
+    mine_all = table.combine_chunks().to_batches()
+    verdicts = _verdicts(mine_all[0], workers, timeout_s) if mine_all else []
+    for label in todo:
         mine = table.filter(pc.equal(table.column("model"), label)).combine_chunks()
-        keys = zip(mine.column("problem_id").to_pylist(), mine.column("sample_index").to_pylist())
-        write_shard(_sample_table(mine.to_batches()[0]), store.folder("samples", label),
-                    shard_name("samples", label, keys))
         rows = [v for v in verdicts if v["model"] == label]
         if rows:
             write_shard(pa.Table.from_pylist([{k: r.get(k) for k in VERDICT_SCHEMA.names} for r in rows],
                                              schema=VERDICT_SCHEMA), store.folder("verdicts", label),
                         shard_name("verdicts", label, [(r["problem_id"], r["sample_index"]) for r in rows]))
+        write_shard(_sample_table(mine.to_batches()[0]), store.folder("samples", label),
+                    shard_name("samples", label, keys[label]))
 
 
 def _open(out: Path, plan: _Plan, problems: Optional[str], fields: Optional[dict[str, Any]],
@@ -184,12 +205,14 @@ def import_run(fmt: str, paths: Sequence[Union[str, Path]], out: Union[str, Path
         raise ValueError(f"no samples in {', '.join(map(str, paths))}")
     store, _ = _open(Path(out), plan, problems, fields, fmt)
     labels = sorted({m for m, _ in plan.keys})
+    settings = {"imported": fmt, "sources": [str(Path(p).resolve()) for p in paths],
+                "source_bytes": [Path(p).stat().st_size for p in paths], **prompt_template.settings()}
     for label in labels:
-        clash = store.sample_keys(label)
-        if clash:
-            raise ValueError(f"{store.root} already holds samples of model {label!r}; import under another --model")
-        store.register_model(label, {"imported": fmt, "sources": [str(Path(p).resolve()) for p in paths],
-                                     **prompt_template.settings()})
+        done = set(shard_names(store.folder("samples", label)))
+        if done and (store.manifest["models"].get(label) != settings or not done <= plan.shards[label]):
+            raise ValueError(f"{store.root} already holds samples of model {label!r} from another import (other "
+                             "files, sizes, template or batching); import under another --model")
+        store.register_model(label, settings)
         if template is None:
             texts = [{"problem_id": pid, "prompt": text} for (m, pid), text in sorted(plan.prompts.items()) if m == label]
             path = imported_prompts_path(store.root, label)

@@ -6,8 +6,10 @@ import json
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
+from passkcore.estimate import pass_at_k
 from passkcore.importers import (
     FORMATS,
     IMPORT_SCHEMA,
@@ -25,6 +27,7 @@ from passkcore.importers.lm_eval import iter_lm_eval
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 IMPORTS = FIXTURES / "imports"
 LM_EVAL = FIXTURES / "lm_eval" / "samples.jsonl"
+LIGHTEVAL = next((FIXTURES / "lighteval").glob("details_passk_arith_*.parquet"))
 RLVR = [IMPORTS / f"test_qwen-boxed_-1_seed{s}_t0.6_s0_e-1.jsonl" for s in (0, 1)]
 
 
@@ -82,6 +85,35 @@ def test_lighteval_current_and_old_layouts() -> None:
         read_lighteval_counts([IMPORTS / "details_math_500_2026-11-22T04-00-00.parquet"], "acc")
 
 
+def test_lighteval_real_details() -> None:
+    """The fixture was written by lighteval 0.13.0 itself (tests/fixtures/lighteval/make_fixture.sh): the
+    embedded SmolLM2, transformers backend, a local task, four sampled responses per document, with
+    lighteval's own per-document avg@n:n=4 and pass@k:k=2&n=4 over them."""
+    docs = pq.read_table(LIGHTEVAL).to_pylist()
+    n = {r["doc"]["id"]: len(r["model_response"]["text"]) for r in docs}
+    assert len(docs) == 6 and set(n.values()) == {4} and all(r["doc"]["num_samples"] == 4 for r in docs)
+    # What lighteval's own per-document metrics imply: avg@n is c / n over the four responses.
+    implied = {r["doc"]["id"]: round(r["metric"]["avg@n:n=4"] * 4) for r in docs}
+    assert 0 < sum(implied.values()) < 24  # some right, some wrong: the counts can disagree
+    counts_table = read_lighteval_counts([LIGHTEVAL], "avg@n:n=4", model="lt")
+    got = {r["problem_id"]: (r["n"], r["c"]) for r in counts_table.to_pylist()}
+    assert got == {pid: (4, c) for pid, c in implied.items()}
+    # The same counts reproduce lighteval's other per-document metric through passkcore's estimator.
+    pass2 = pass_at_k([4] * 6, [got[r["doc"]["id"]][1] for r in docs], 2)
+    assert pass2 == pytest.approx([r["metric"]["pass@k:k=2&n=4"] for r in docs], abs=1e-12)
+    # The texts: every sampled response once, with the document's gold answer and query.
+    table = read_lighteval([LIGHTEVAL], model="lt")
+    assert table.num_rows == 24 and table.column("correct").null_count == 24  # verified at import
+    by_doc = {r["doc"]["id"]: r for r in docs}
+    for row in table.to_pylist():
+        doc = by_doc[row["problem_id"]]
+        assert row["response"] == doc["model_response"]["text"][row["sample_index"]]
+        assert row["answer"] == doc["doc"]["choices"][doc["doc"]["gold_index"]] and row["prompt"] == doc["doc"]["query"]
+    # lighteval 0.13 pads input_tokens/output_tokens to the batch (output padded with <|im_end|>, one
+    # prompt cut to 48 ids): not token ids to score, so none are imported; scoring tokenizes the text.
+    assert table.column("prompt_token_ids").null_count == 24 and table.column("response_token_ids").null_count == 24
+
+
 def test_lm_eval_real_log_samples() -> None:
     """The fixture was written by lm-eval 0.4.13 itself (tests/fixtures/lm_eval/make_fixture.sh): the
     embedded SmolLM2, HF backend, a local task with repeats: 4."""
@@ -127,6 +159,22 @@ def test_bad_files_name_file_line_and_field(tmp_path: Path) -> None:
     ev.write_text(json.dumps({"eval": {"T/0": [{"solution": "x", "base_status": "ok", "plus_status": None}]}}))
     with pytest.raises(ValueError, match=r"e.json: eval\['T/0'\]\[0\]: field 'base_status'"):
         read_evalplus([ev])
+    details = tmp_path / "d.parquet"
+    doc = {"query": "q", "choices": ["1"], "gold_index": 0, "id": "0"}
+    pq.write_table(pa.table({"doc": [doc, {**doc, "gold_index": 3}], "model_response": [{"text": ["a", "b"]}] * 2,
+                             "metric": [{"avg@n:n=2": 0.5}, {"avg@n:n=2": 0.3}]}), details)
+    with pytest.raises(ValueError, match=r"d.parquet: row 1: no gold answer \(doc.choices\[doc.gold_index\]"):
+        read_lighteval([details])
+    with pytest.raises(ValueError, match=r"d.parquet: row 1: metric 'avg@n:n=2' = 0.3 times n = 2 is not a whole count"):
+        read_lighteval_counts([details], "avg@n:n=2")
+    pq.write_table(pa.table({"prediction": ["x"]}), details)
+    with pytest.raises(ValueError, match=r"d.parquet: row 0: neither lighteval's doc/model_response/metric columns"):
+        read_lighteval([details])
+    lcb = tmp_path / "x_eval_all.json"
+    lcb.write_text(json.dumps([{"question_id": "q1", "code_list": ["a", "b"], "output_list": ["a", "b"],
+                                "graded_list": [True]}]))
+    with pytest.raises(ValueError, match=r"x_eval_all.json: entry 0: field 'graded_list' \(1\) and"):
+        read_livecodebench([lcb])
     with pytest.raises(ValueError, match="does not exist"):
         read_samples([tmp_path / "missing.jsonl"])
     with pytest.raises(ValueError, match="unknown format"):

@@ -4,6 +4,7 @@ and the token ids scoring makes for imported text."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -17,6 +18,7 @@ from passkcore.runs import run_problems
 from passkcore.store import SampleStore
 
 IMPORTS = Path(__file__).resolve().parent.parent / "fixtures" / "imports"
+LIGHTEVAL = next((IMPORTS.parent / "lighteval").glob("details_passk_arith_*.parquet"))
 RLVR = [str(IMPORTS / f"test_qwen-boxed_-1_seed{s}_t0.6_s0_e-1.jsonl") for s in (0, 1)]
 
 
@@ -48,7 +50,11 @@ def test_study_from_files_alone(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert {p["model"] for p in ppl} == {"base", "rl"} and all(p["scored"] == p["samples"] for p in ppl)
     assert main(["report", str(run), "--bootstrap", "50"]) == 0
     data = json.loads((run / "report" / "report.json").read_text())
-    assert set(data["curves"]) == {"base", "rl"} and data["coverage"] is not None and data["ppl"]
+    assert set(data["curves"]) == {"base", "rl"} and data["coverage"] is not None
+    # PPL of every imported sample under the scorer, from the ids it tokenized: 12 base, 6 rl.
+    values = data["ppl"]["values"]
+    assert {k: len(v) for k, v in values.items()} == {"base|smollm2-135m": 12, "rl|smollm2-135m": 6}
+    assert all(math.isfinite(x) and x > 1 for v in values.values() for x in v)
 
 
 def test_counts_output_with_a_note(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -79,6 +85,55 @@ def test_texts_verified_at_import(tmp_path: Path) -> None:
     assert verdicts[0]["verifier"].startswith("math-verify")
 
 
+def test_real_lighteval_run_verified_at_import(tmp_path: Path) -> None:
+    """The details lighteval 0.13.0 wrote for the embedded model (tests/fixtures/lighteval): the texts,
+    verified with math-verify at import, give the counts lighteval's own avg@n implies, but for one of
+    the 24 responses: '\\boxed{2 + 2} = \\frac{4}{2} = 2' (gold 4), which lighteval's first-match
+    extraction takes as the boxed 2 + 2 and passkcore's last-answer fallback as the final 2."""
+    store = import_run("lighteval", [LIGHTEVAL], tmp_path / "r", model="lt", workers=1)
+    docs = pq.read_table(LIGHTEVAL).to_pylist()
+    implied = {r["doc"]["id"]: round(r["metric"]["avg@n:n=4"] * 4) for r in docs}
+    counts = {r["problem_id"]: (r["n"], r["c"]) for r in store.counts().to_pylist()}
+    assert set(counts) == set(implied) and all(n == 4 for n, _ in counts.values())
+    assert sum(abs(c - implied[pid]) for pid, (_, c) in counts.items()) <= 1
+    assert store.manifest["models"]["lt"]["imported"] == "lighteval"
+    assert imported_prompts(store, "lt") == {r["doc"]["id"]: r["doc"]["query"] for r in docs}
+
+
+def test_import_resumes_exactly_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A repeated import adds nothing; one interrupted after its first batch resumes where it stopped,
+    every key stored once; a repeat with other batching (other shard names) is refused."""
+    import passkcore.importers.run as run_module
+
+    run, source = tmp_path / "run", [RLVR[0]]
+    import_run("rlvr", source, run, model="base", batch_rows=2)
+    first = sorted(p.name for p in (run / "samples").rglob("*.parquet"))
+    import_run("rlvr", source, run, model="base", batch_rows=2)
+    assert sorted(p.name for p in (run / "samples").rglob("*.parquet")) == first and len(first) == 3
+    assert {r["problem_id"]: (r["n"], r["c"]) for r in SampleStore(run).counts().to_pylist()} == {
+        "0": (2, 1), "1": (2, 0), "2": (2, 2)}
+
+    cut = tmp_path / "cut"
+    real, calls = run_module._write_batch, []
+
+    def dies_after_one(*args: object, **kwargs: object) -> None:
+        if calls:
+            raise KeyboardInterrupt
+        calls.append(1)
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(run_module, "_write_batch", dies_after_one)
+    with pytest.raises(KeyboardInterrupt):
+        import_run("rlvr", source, cut, model="base", batch_rows=2)
+    monkeypatch.undo()
+    assert len(list((cut / "samples").rglob("*.parquet"))) == 1
+    store = import_run("rlvr", source, cut, model="base", batch_rows=2)
+    assert store.counts().to_pylist() == SampleStore(run).counts().to_pylist()
+    assert len(store.samples()) == 6 and len(store.sample_keys("base")) == 6
+    with pytest.raises(ValueError, match="already holds samples of model 'base' from another import"):
+        import_run("rlvr", source, cut, model="base", batch_rows=4)
+
+
 def test_import_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     dup = tmp_path / "dup.jsonl"
     line = json.dumps({"problem_id": "p", "model": "m", "sample_index": 0, "response": "x", "correct": True})
@@ -87,8 +142,10 @@ def test_import_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert "dup.jsonl:2: duplicate sample" in capsys.readouterr().err
     run = tmp_path / "ok"
     assert main(["import", "samples", str(IMPORTS / "samples.jsonl"), "--out", str(run)]) == 0
-    assert main(["import", "samples", str(IMPORTS / "samples.jsonl"), "--out", str(run)]) == 2
-    assert "already holds samples of model 'mine'" in capsys.readouterr().err
+    other = tmp_path / "other.jsonl"
+    other.write_text((IMPORTS / "samples.jsonl").read_text())
+    assert main(["import", "samples", str(other), "--out", str(run)]) == 2
+    assert "already holds samples of model 'mine' from another import" in capsys.readouterr().err
     math = tmp_path / "math500.jsonl"
     math.write_text(json.dumps({"problem": "What is 1+1?", "answer": "2"}) + "\n")
     assert main(["import", "rlvr", *RLVR, "--out", str(tmp_path / "r2"), "--problems", f"math500:{math}"]) == 2
