@@ -176,7 +176,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     out = args.out or (Path(first) / "report" if is_run_dir(first) else Path("report"))
     html_path, json_path = write_report(args.source, out, base=args.base, resamples=args.bootstrap, seed=args.seed,
                                         benchmarks=args.benchmark, series=_labels(args.series),
-                                        series_k=args.series_k)
+                                        series_k=args.series_k, forecast_resamples=args.forecast_resamples)
     print(f"report: {html_path}\nnumbers: {json_path}")
     return 0
 
@@ -299,6 +299,9 @@ def add_run_commands(sub: Any) -> None:
     p.add_argument("--series-k", type=int, nargs="+", metavar="K",
                    help="ks of the series figure (default: 1 and the largest power of two <= n)")
     p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples")
+    p.add_argument("--forecast-resamples", type=int, default=200, metavar="R",
+                   help="bootstrap refits of each model's pass@K forecast and forecast crossing (the slowest "
+                        "part of a report: a few ms per refit and model)")
     p.add_argument("--seed", type=int, default=0)
     _verbosity(p, cmd_report)
 

@@ -16,6 +16,8 @@ The fit uses scipy (a lazy import: ``pip install scipy``); the posterior moments
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterator
 from typing import Any, NamedTuple, Optional, Union
 
 import numpy as np
@@ -124,21 +126,58 @@ def _pair_values(theta: FloatArray, pn: npt.NDArray[np.int64], pc: npt.NDArray[n
     return mean
 
 
+class _Refits(NamedTuple):
+    """The full-data fit and every bootstrap refit of one model's counts (parameters only: the
+    resamples' pair weights are drawn again from the seed, so memory stays resamples x 3)."""
+
+    theta: FloatArray
+    thetas: FloatArray  # (resamples, 3)
+
+
+# The refits are the whole cost of a forecast (~5 ms each, 200 per model in a report) and do not depend
+# on the ks: a report forecasts each model at 2n and 4n and again, against the base, at every K up to
+# 4n, with the base in every pair. The refits of a few recent models are kept, keyed by a digest.
+_REFITS: dict[tuple[bytes, int, int, bool], _Refits] = {}
+_REFITS_KEPT = 8
+
+
+def _resample_weights(inverse: npt.NDArray[np.int64], pairs: int, resamples: int, seed: int) -> Iterator[FloatArray]:
+    """Each bootstrap resample of the problems as a count per distinct pair, in seed order."""
+    rng = np.random.default_rng(seed)
+    P = inverse.size
+    for _ in range(resamples):
+        yield np.bincount(inverse[rng.integers(0, P, size=P)], minlength=pairs).astype(float)
+
+
+def _refits(n_arr: npt.NDArray[np.int64], c_arr: npt.NDArray[np.int64], pairs: tuple[npt.NDArray[np.int64], ...],
+            resamples: int, seed: int, zero_inflated: bool) -> _Refits:
+    digest = hashlib.blake2b(n_arr.tobytes() + b"|" + c_arr.tobytes(), digest_size=16).digest()
+    key = (digest, resamples, seed, zero_inflated)
+    if key in _REFITS:
+        return _REFITS[key]
+    pn, pcc, count, inverse = pairs
+    fn, fc = pn.astype(float), pcc.astype(float)
+    theta, _ = _fit(fn, fc, count.astype(float), zero_inflated)
+    thetas = np.empty((resamples, 3))
+    for r, w in enumerate(_resample_weights(inverse, pn.size, resamples, seed)):
+        thetas[r], _ = _fit(fn, fc, w, zero_inflated, start=theta)
+    if len(_REFITS) >= _REFITS_KEPT:
+        del _REFITS[next(iter(_REFITS))]
+    _REFITS[key] = out = _Refits(theta, thetas)
+    return out
+
+
 def _forecast_curves(n: Counts, c: Counts, ks: npt.NDArray[np.int64], resamples: int, seed: int,
                      zero_inflated: bool) -> tuple[FloatArray, FloatArray]:
     """Full-data forecast (K,) and the bootstrap resamples' forecasts (resamples, K)."""
     n_arr, c_arr = counts_pair(n, c)
-    pn, pcc, count, inverse = core.distinct_pairs(n_arr, c_arr)
-    fn, fc = pn.astype(float), pcc.astype(float)
-    theta, _ = _fit(fn, fc, count.astype(float), zero_inflated)
-    value = count @ _pair_values(theta, pn, pcc, ks, zero_inflated) / n_arr.size
-    rng = np.random.default_rng(seed)
+    pairs = core.distinct_pairs(n_arr, c_arr)
+    pn, pcc, count, inverse = pairs
+    fits = _refits(n_arr, c_arr, pairs, resamples, seed, zero_inflated)
+    value = count @ _pair_values(fits.theta, pn, pcc, ks, zero_inflated) / n_arr.size
     boots = np.empty((resamples, ks.size))
-    P = n_arr.size
-    for r in range(resamples):
-        w = np.bincount(inverse[rng.integers(0, P, size=P)], minlength=pn.size).astype(float)
-        th, _ = _fit(fn, fc, w, zero_inflated, start=theta)
-        boots[r] = w @ _pair_values(th, pn, pcc, ks, zero_inflated) / P
+    for r, w in enumerate(_resample_weights(inverse, pn.size, resamples, seed)):
+        boots[r] = w @ _pair_values(fits.thetas[r], pn, pcc, ks, zero_inflated) / n_arr.size
     return value, boots
 
 

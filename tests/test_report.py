@@ -124,7 +124,8 @@ def test_report_in_a_real_browser(math500_report: tuple[Path, Path], tmp_path: P
 def test_report_cli_and_bad_base(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from tests.conftest import MATH500
 
-    assert main(["report", str(MATH500), "--out", str(tmp_path), "--bootstrap", "200"]) == 0
+    assert main(["report", str(MATH500), "--out", str(tmp_path), "--bootstrap", "200",
+                 "--forecast-resamples", "10"]) == 0
     out = capsys.readouterr().out
     assert str(tmp_path / "report.html") in out and str(tmp_path / "report.json") in out
     assert main(["report", str(MATH500), "--out", str(tmp_path), "--base", "nope"]) == 2
@@ -134,7 +135,7 @@ def test_report_cli_and_bad_base(tmp_path: Path, capsys: pytest.CaptureFixture[s
     cwd = os.getcwd()
     try:
         os.chdir(tmp_path)
-        assert main(["report", str(MATH500), "--bootstrap", "100"]) == 0
+        assert main(["report", str(MATH500), "--bootstrap", "100", "--forecast-resamples", "10"]) == 0
     finally:
         os.chdir(cwd)
     assert (tmp_path / "report" / "report.json").is_file()
@@ -154,7 +155,7 @@ def test_report_with_perplexities(tmp_path: Path) -> None:
              "mean_logprob": -v, "ppl": float(np.exp(v)), "mean_entropy": 1.0, "status": "ok"}
             for m in ("base", "sharpened") for s in ("smollm2-135m", "smollm2-135m.T0.3") for i, v in enumerate([0.5, 1.0, 2.0])]
     write_shard(pa.Table.from_pylist(rows, schema=SCORE_SCHEMA), tmp_path / "scores" / "x", "x")
-    html_path, json_path = write_report(tmp_path, tmp_path / "report", base="base", resamples=100)
+    html_path, json_path = write_report(tmp_path, tmp_path / "report", base="base", resamples=100, forecast_resamples=10)
     data = json.loads(json_path.read_text())
     assert len(data["ppl"]["summary"]) == 4 and data["ppl"]["summary"][0]["median"] == pytest.approx(np.exp(1.0))
     assert 'id="fig-ppl"' in html_path.read_text() and (tmp_path / "report" / "ppl.png").is_file()
@@ -187,7 +188,7 @@ def _scored_run(root: Path) -> Path:
 
 
 def test_entropy_is_token_weighted_under_itself_and_the_base(tmp_path: Path) -> None:
-    data = build_data(_scored_run(tmp_path / "run"), base="base", resamples=50)
+    data = build_data(_scored_run(tmp_path / "run"), base="base", resamples=50, forecast_resamples=10)
     rows = {r["model"]: r for r in data["entropy"]["rows"]}
     assert "token-weighted" in data["entropy"]["weighting"]
     base, sharp = rows["base"], rows["sharpened"]
@@ -278,11 +279,11 @@ def test_series_order_and_ks_from_the_cli(tmp_path: Path, capsys: pytest.Capture
     from tests.conftest import MATH500
 
     assert main(["report", str(MATH500), str(SYNTHETIC), "--benchmark", "MATH500", "synthetic", "--out",
-                 str(tmp_path), "--bootstrap", "50"]) == 0
+                 str(tmp_path), "--bootstrap", "50", "--forecast-resamples", "10"]) == 0
     data = json.loads((tmp_path / "report.json").read_text())
     assert [b["name"] for b in data["benchmarks"]] == ["MATH500", "synthetic"]
     assert [len(b["summary"]) for b in data["benchmarks"]] == [1, 3] and len(data["series"]) == 1
-    assert main(["report", str(SYNTHETIC), "--out", str(tmp_path), "--bootstrap", "50",
+    assert main(["report", str(SYNTHETIC), "--out", str(tmp_path), "--bootstrap", "50", "--forecast-resamples", "10",
                  "--series", "rl-step300,rl-step100", "--series-k", "2", "8"]) == 0
     data = json.loads((tmp_path / "report.json").read_text())
     (series,) = data["series"]
@@ -294,6 +295,8 @@ def test_series_order_and_ks_from_the_cli(tmp_path: Path, capsys: pytest.Capture
     assert "--benchmark: 1 name(s) for 2 source(s)" in capsys.readouterr().err
     assert main(["report", str(SYNTHETIC), "--out", str(tmp_path), "--series-k", "65"]) == 2
     assert "--series-k 0: k must be an integer in [1, n = 64], got 65" in capsys.readouterr().err
+    assert main(["report", str(SYNTHETIC), "--out", str(tmp_path), "--forecast-resamples", "0"]) == 2
+    assert "forecast_resamples must be a positive integer, got 0" in capsys.readouterr().err
 
 
 def _decimals(text: str) -> int:

@@ -22,7 +22,7 @@ from passkcore.estimate import powers_of_two
 from passkcore.report.entropy import entropy_section, own_scorer
 from passkcore.report.findings import findings
 from passkcore.report.metrics import metrics_section
-from passkcore.report.series import series_sections
+from passkcore.report.series import series_groups, series_sections
 from passkcore.stats import PairedBootstrap, accuracy_histogram
 
 SCHEMA = "passkcore.report/1"
@@ -185,12 +185,19 @@ def build_data(source: Union[Source, Sequence[Source]], *, base: Optional[str] =
     ``forecast_resamples`` the bootstrap refits of each panel's pass@K forecast and forecast crossing
     (200 by default: about 50 s per model pair on MATH500's 500 problems at n = 128, K up to 512).
     """
+    if isinstance(forecast_resamples, bool) or not isinstance(forecast_resamples, int) or forecast_resamples < 1:
+        raise ValueError(f"forecast_resamples must be a positive integer, got {forecast_resamples!r}")
     sources = as_sources(source)
     names = benchmark_names(sources, benchmarks)
     panels, all_series, ids = [], [], []
     entropy_rows: list[dict[str, Any]] = []
-    for bench, src in zip(names, sources):
-        models = load_counts(src)
+    # Counts are small ((n, c) per problem); loading them all first lets a bad --series or --series-k
+    # fail in a second, not after minutes of bootstrap and forecast refits.
+    loaded = [load_counts(src) for src in sources]
+    found = [series_groups(models, base or next(iter(models)), series, series_k)[0] for models in loaded]
+    if series is not None and not any(found):
+        raise ValueError(f"--series {list(series)}: no benchmark has all of these models")
+    for bench, src, models in zip(names, sources, loaded):
         panel, cov, boot = build_panel(bench, src, models, base, resamples=resamples, seed=seed, ci=ci,
                                        k_max_gap=k_max_gap, forecast_resamples=forecast_resamples)
         panels.append(panel)
@@ -198,8 +205,6 @@ def build_data(source: Union[Source, Sequence[Source]], *, base: Optional[str] =
             ids.extend(coverage_ids(bench, cov, panel["k"][-1]))
         all_series.extend(series_sections(bench, models, panel["base"], cov, boot, order=series, ks=series_k, ci=ci))
         entropy_rows.extend(entropy_section(bench, src, panel["models"], panel["base"]))
-    if series is not None and not all_series:
-        raise ValueError(f"--series {list(series)}: no benchmark has all of these models")
     first = panels[0]
     data: dict[str, Any] = {"schema": SCHEMA, **{key: first[key] for key in PANEL_KEYS},
                             "bootstrap": {"ci": ci, "resamples": resamples, "seed": seed},

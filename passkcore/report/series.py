@@ -89,9 +89,10 @@ def series_section(bench: str, labels: list[str], models: dict[str, ModelCounts]
                          "matrix": {"models": order, "solved_by_row_not_col": sub.matrix(n_min).tolist()}}}
 
 
-def series_sections(bench: str, models: dict[str, ModelCounts], base: str, cov: Coverage, boot: PairedBootstrap,
-                    *, order: Optional[Sequence[str]], ks: Optional[Sequence[int]], ci: float) -> list[dict[str, Any]]:
-    """The benchmark's series: the ``order`` given (when it has all of those labels) or those found."""
+def series_groups(models: dict[str, ModelCounts], base: str, order: Optional[Sequence[str]],
+                  ks: Optional[Sequence[int]]) -> tuple[list[list[str]], list[int]]:
+    """The benchmark's series (the ``order`` given, when it has all of those labels, or those found)
+    and the ks of its figure; bad ``order`` or ``ks`` raise here, before anything is computed."""
     if order is not None:
         labels = list(order)
         if len(labels) < 2:
@@ -99,11 +100,15 @@ def series_sections(bench: str, models: dict[str, ModelCounts], base: str, cov: 
         for i, m in enumerate(labels):
             if labels.index(m) != i:
                 raise ValueError(f"--series {i}: label {m!r} is given twice")
-        if any(m not in models for m in labels):
-            return []
-        groups = [labels]
+        groups = [labels] if all(m in models for m in labels) else []
     else:
         groups = find_series(list(models), base)
     n_min = min(int(m.n.min()) for m in models.values())
-    chosen = series_ks(n_min, ks)
+    return groups, series_ks(n_min, ks)
+
+
+def series_sections(bench: str, models: dict[str, ModelCounts], base: str, cov: Coverage, boot: PairedBootstrap,
+                    *, order: Optional[Sequence[str]], ks: Optional[Sequence[int]], ci: float) -> list[dict[str, Any]]:
+    """The benchmark's series sections (see ``series_groups``)."""
+    groups, chosen = series_groups(models, base, order, ks)
     return [series_section(bench, g, models, base, cov, boot, chosen, ci) for g in groups]

@@ -48,7 +48,7 @@ def test_study_from_files_alone(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert main(["ppl", str(run), "--json"]) == 0
     ppl = json.loads(capsys.readouterr().out)["ppl"]
     assert {p["model"] for p in ppl} == {"base", "rl"} and all(p["scored"] == p["samples"] for p in ppl)
-    assert main(["report", str(run), "--bootstrap", "50"]) == 0
+    assert main(["report", str(run), "--bootstrap", "50", "--forecast-resamples", "10"]) == 0
     data = json.loads((run / "report" / "report.json").read_text())
     assert set(data["curves"]) == {"base", "rl"} and data["coverage"] is not None
     # PPL of every imported sample under the scorer, from the ids it tokenized: 12 base, 6 rl.
