@@ -5,7 +5,7 @@ Backends:
   prefill speed (``passkcore.pooled``) and the ``passkcore.kernels`` head computes log-probs and
   entropy of the response tokens from them, at any temperature, without [T, V] logits. Its backbone is
   vLLM's fp32 CPU kernels, not transformers': per-token log-probs differ from the fp32 reference by
-  ~1e-5 (README). Starting the engine costs 20-70 s on this machine (a second process tree);
+  at most 1.2e-4 measured (README). Starting the engine costs 20-70 s on this machine (a second process tree);
 - ``fused`` (the exact fp32 path): sequences packed without padding into rows of ``token_budget`` tokens (positions
   restarting per sequence, attention per sequence: ``passkcore.varlen``) through the fp32 backbone;
   prompt positions are dropped and the ``passkcore.kernels`` head computes log-probs and entropy of the
