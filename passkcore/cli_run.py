@@ -185,7 +185,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from passkcore.demo import run_demo
 
     html_path, json_path = run_demo(args.out, arith=args.arith, code=args.code, n=args.n, max_tokens=args.max_tokens,
-                                    sharp_temperature=args.sharp_temperature, seed=args.seed, bar=progress_bar)
+                                    sharp_temperature=args.sharp_temperature, seed=args.seed, bar=progress_bar,
+                                    score_backend=args.score_backend)
     print(f"\nreport: {html_path}\nnumbers: {json_path}")
     return 0
 
@@ -274,7 +275,9 @@ def add_run_commands(sub: Any) -> None:
     p = sub.add_parser("score", help="teacher-forced log-probs of stored samples under a model")
     p.add_argument("run", help="run directory")
     p.add_argument("--scorer", default="smollm2-135m", help="smollm2-135m (embedded) or a local HF directory")
-    p.add_argument("--backend", choices=("fused", "torch", "vllm"), default="fused")
+    p.add_argument("--backend", choices=("fused", "torch", "vllm", "vllm_fused"), default="fused",
+                   help="fused: exact fp32 (transformers, packed); vllm_fused: vLLM backbone + fused head, "
+                        "faster once its engine is up (~20-70 s); torch: padded reference; vllm: prompt_logprobs")
     p.add_argument("--temperature", type=float, nargs="+", default=[1.0],
                    help="score under softmax(logits / T); several values share one backbone pass")
     p.add_argument("--out", help="also write this scorer's scores to a Parquet file")
@@ -313,6 +316,8 @@ def add_run_commands(sub: Any) -> None:
     p.add_argument("--max-tokens", type=int, default=128)
     p.add_argument("--sharp-temperature", type=float, default=0.3)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--score-backend", choices=("vllm_fused", "fused"), default="vllm_fused",
+                   help="scoring backbone: vLLM (default, fastest on the full demo) or the exact fp32 transformers path")
     _verbosity(p, cmd_demo)
 
     p = sub.add_parser("counts", help="group verdicts into problem_id, model, n, c")

@@ -36,8 +36,10 @@ def demo_problems(out: Path, arith: int, code: int, seed: int) -> Path:
 def run_demo(out: Union[str, Path] = "runs/demo", *, arith: int = 16, code: int = 4, n: int = 16,
              base_temperature: float = 1.0, sharp_temperature: float = 0.3, max_tokens: int = 128, seed: int = 0,
              resamples: int = 2000, log: Callable[[str], None] = print,
-             bar: Optional[Callable[[str, str], Any]] = None) -> tuple[Path, Path]:
-    """Runs (or continues) every step and returns the report's HTML and JSON paths."""
+             bar: Optional[Callable[[str, str], Any]] = None, score_backend: str = "vllm_fused") -> tuple[Path, Path]:
+    """Runs (or continues) every step and returns the report's HTML and JSON paths. Scoring runs on
+    ``score_backend``: by default vLLM's backbone with the fused head (passkcore.scoring), after the
+    sampling engine is shut down, so at most one vLLM engine holds memory at a time."""
     from passkcore.report import write_report
     from passkcore.runs import sample_run, score_run, verify_run, write_counts
     from passkcore.sampling import SamplingConfig, make_llm
@@ -56,6 +58,8 @@ def run_demo(out: Union[str, Path] = "runs/demo", *, arith: int = 16, code: int 
         with _bar(bar, f"sampling {label}", "samples") as update:
             sample_run(out, model="smollm2-135m", problems=str(problems), n=n, label=label, sampling=config,
                        llm=llm, progress=update)
+    if llm is not None:
+        llm.llm_engine.engine_core.shutdown()
     del llm
     log("[2/5] verifying (math-verify; code in the bubblewrap sandbox)")
     with _bar(bar, "verifying", "samples") as update:
@@ -64,7 +68,7 @@ def run_demo(out: Union[str, Path] = "runs/demo", *, arith: int = 16, code: int 
     write_counts(out, out / "counts.parquet")
     log(f"[4/5] scoring every sample under both policies (T = {base_temperature:g} and {sharp_temperature:g})")
     with _bar(bar, "scoring", "tokens") as update:
-        score_run(out, temperatures=(base_temperature, sharp_temperature), progress=update)
+        score_run(out, temperatures=(base_temperature, sharp_temperature), progress=update, backend=score_backend)
     log("[5/5] report (paired bootstrap, coverage, histograms, perplexities)")
     return write_report(out, out / "report", base="base", resamples=resamples, seed=seed)
 

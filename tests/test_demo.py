@@ -14,7 +14,7 @@ import pytest
 def test_tiny_demo_runs_and_resumes_to_the_same_report(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     cmd = [sys.executable, "-m", "passkcore.cli", "demo", "--out", str(out), "--arith", "3", "--code", "1", "--n", "2",
-           "--max-tokens", "24"]
+           "--max-tokens", "24", "--score-backend", "fused"]  # no second engine start in the suite (test_scoring)
     first = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     assert first.returncode == 0, first.stderr[-3000:]
     html_path, json_path = out / "report" / "report.html", out / "report" / "report.json"
