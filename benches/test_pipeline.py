@@ -96,3 +96,15 @@ def test_write_on_a_million_sample_run(benchmark: Any, big_run: Path, tmp_path: 
     benchmark.extra_info.update(samples=PROBLEMS * SAMPLES, empty_run_s=empty, ratio_to_empty=ours / empty,
                                 first_write_s=cold)
     assert ours <= 2 * empty, f"{ours / empty:.2f}x an empty run's write"
+
+
+def test_score_peak_rss_on_a_100k_sample_run(benchmark: Any, tmp_path: Path) -> None:
+    """`passk score` on 100 x 1,000 samples (128-token responses), one item of 256 rows left to score
+    (35 batches of the packed 4,096-token budget would hold the same memory): peak RSS is SmolLM2's
+    fp32 weights (513 MiB, mapped from safetensors), torch + transformers (~470 MiB of modules), the
+    numba head and one batch, under 1.5 GiB."""
+    run = make_run(tmp_path / "run", 100, 1000, tokens=128, scores_except=UNSCORED).root
+    score_code = "from passkcore.cli import main\nassert main(['score', sys.argv[1]]) == 0"
+    score = benchmark.pedantic(lambda: _measure(score_code, str(run)), rounds=1, iterations=1)
+    benchmark.extra_info.update(samples=100_000, score_s=score["s"], score_rss_mib=score["rss"] / 2**20)
+    assert score["rss"] < 1.5 * GIB, f"peak RSS {score['rss'] / 2**20:.0f} MiB"

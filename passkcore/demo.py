@@ -13,10 +13,13 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 from passkcore._atomic import write_text_atomically
 from passkcore.problems import arithmetic, load_humaneval
+
+if TYPE_CHECKING:
+    from passkcore.pipeline.store import SampleStore
 
 
 def demo_problems(out: Path, arith: int, code: int, seed: int) -> Path:
@@ -40,45 +43,42 @@ def run_demo(out: Union[str, Path] = "runs/demo", *, arith: int = 16, code: int 
     """Runs (or continues) every step and returns the report's HTML and JSON paths. Scoring runs on
     ``score_backend``: by default vLLM's backbone with the fused head (passkcore.scoring), after the
     sampling engine is shut down, so at most one vLLM engine holds memory at a time."""
+    from passkcore.pipeline.commands import open_sample_run
     from passkcore.report import write_report
     from passkcore.runs import sample_run, score_run, verify_run, write_counts
     from passkcore.sampling import SamplingConfig, make_llm
 
     out = Path(out)
     problems = demo_problems(out, arith, code, seed)
+    store = open_sample_run(out, str(problems))  # opened once: every step below works on this store
     llm: Any = None
     for label, temperature in (("base", base_temperature), ("sharpened", sharp_temperature)):
         config = SamplingConfig(temperature=temperature, top_p=1.0, max_tokens=max_tokens, seed=seed, chunk=n)
-        from passkcore.store import is_run_dir
-
-        done = is_run_dir(out) and _complete(out, label, n)
-        if llm is None and not done:  # one engine serves both policies; none when both are stored
+        if llm is None and not _complete(store, label, n):  # one engine serves both policies; none when both are stored
             llm = make_llm("smollm2-135m", seed=seed)
         log(f"[1/5] sampling '{label}' (temperature {temperature:g}), n = {n}")
         with _bar(bar, f"sampling {label}", "samples") as update:
-            sample_run(out, model="smollm2-135m", problems=str(problems), n=n, label=label, sampling=config,
+            sample_run(store, model="smollm2-135m", problems=str(problems), n=n, label=label, sampling=config,
                        llm=llm, progress=update)
     if llm is not None:
         llm.llm_engine.engine_core.shutdown()
     del llm
     log("[2/5] verifying (math-verify; code in the bubblewrap sandbox)")
     with _bar(bar, "verifying", "samples") as update:
-        verify_run(out, progress=update)
+        verify_run(store, progress=update)
     log("[3/5] counting")
-    write_counts(out, out / "counts.parquet")
+    write_counts(store, out / "counts.parquet")
     log(f"[4/5] scoring every sample under both policies (T = {base_temperature:g} and {sharp_temperature:g})")
     with _bar(bar, "scoring", "tokens") as update:
-        score_run(out, temperatures=(base_temperature, sharp_temperature), progress=update, backend=score_backend)
+        score_run(store, temperatures=(base_temperature, sharp_temperature), progress=update, backend=score_backend)
     log("[5/5] report (paired bootstrap, coverage, histograms, perplexities)")
+    # The report reads runs by path (it also takes several runs and count files): its one re-open.
     return write_report(out, out / "report", base="base", resamples=resamples, seed=seed)
 
 
-def _complete(out: Path, label: str, n: int) -> bool:
-    from passkcore.store import SampleStore
-
-    store = SampleStore(out)
+def _complete(store: SampleStore, label: str, n: int) -> bool:
     count = store.manifest.get("problems", {}).get("count", 0)
-    return bool(count) and len(store.sample_keys(label)) >= n * count
+    return bool(count) and len(store.index("samples", label)) >= n * count
 
 
 class _NoBar:

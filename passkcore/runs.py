@@ -34,7 +34,7 @@ def run_problems(store: SampleStore) -> list[Problem]:
 
 
 def sample_run(
-    out: Union[str, Path], *, model: str, problems: str, n: int, label: Optional[str] = None,
+    out: Union[str, Path, SampleStore], *, model: str, problems: str, n: int, label: Optional[str] = None,
     limit: Optional[int] = None, sampling: SamplingConfig = SamplingConfig(),  # noqa: B008 - frozen
     problem_seed: int = 0, llm: Any = None, progress: Progress = None, batch_requests: int = 16, template: Any = None,
     fields: Optional[dict[str, Any]] = None,
@@ -49,7 +49,7 @@ def sample_run(
 
 
 def verify_run(
-    run: Union[str, Path], *, timeout_s: float = 10.0, memory_mb: int = 1024, workers: Optional[int] = None,
+    run: Union[str, Path, SampleStore], *, timeout_s: float = 10.0, memory_mb: int = 1024, workers: Optional[int] = None,
     batch: int = 256, progress: Progress = None, math_extract: str = "fallback",
     options: Optional[Mapping[str, Any]] = None,
 ) -> SampleStore:
@@ -62,7 +62,7 @@ def verify_run(
 
 
 def score_run(
-    run: Union[str, Path], *, scorer: str = "smollm2-135m", backend: str = "fused",
+    run: Union[str, Path, SampleStore], *, scorer: str = "smollm2-135m", backend: str = "fused",
     temperatures: Sequence[float] = (1.0,), out: Optional[Union[str, Path]] = None, batch_rows: int = 256,
     label: Optional[str] = None, progress: Progress = None,
 ) -> pa.Table:

@@ -30,6 +30,7 @@ from typing import Any, Optional, Union
 import numpy as np
 import pyarrow as pa
 
+from passkcore.memory import release_free_memory
 from passkcore.pipeline.run import SCORE_SCHEMA  # the run layout owns every schema
 from passkcore.varlen import pack_sequences
 
@@ -164,6 +165,7 @@ class Scorer:
                 per_temperature = self._torch_batch([pairs[i] for i in batch], temperatures)
                 for j, i in enumerate(batch):
                     out[i] = [scored[j] for scored in per_temperature]
+                release_free_memory()  # batches differ in shape: without it the heap grows each batch
                 if progress:
                     progress(sum(len(pairs[i][1]) for i in batch))
             except RuntimeError as exc:  # torch.cuda.OutOfMemoryError is a RuntimeError

@@ -28,8 +28,29 @@ def execute(stage: Any, cluster: Optional[Cluster], progress: Progress = None) -
     return run_ray(stage, items, cluster, progress)
 
 
+def opened(run: Union[PathLike, SampleStore]) -> SampleStore:
+    """The run as an open store: a store handed in is used as it is (opened once, by its caller)."""
+    return run if isinstance(run, SampleStore) else SampleStore(run)
+
+
+def open_sample_run(out: Union[PathLike, SampleStore], problems: str, limit: Optional[int] = None,
+                    problem_seed: int = 0, fields: Optional[dict[str, Any]] = None) -> SampleStore:
+    """Creates (or reopens) the run ``passk sample`` writes into, over the problems it names; a store
+    handed in must hold exactly that problem set."""
+    from passkcore.problems import load_problems
+
+    chosen = load_problems(problems, limit, seed=problem_seed, fields=fields)
+    spec = {"spec": problems, "limit": limit, "seed": problem_seed, **({"fields": fields} if fields else {})}
+    if not isinstance(out, SampleStore):
+        return SampleStore.open_run(out, chosen, spec)
+    expected = SampleStore.problem_set(chosen, spec)
+    if out.manifest.get("problems") != expected:
+        raise ValueError(f"{out.root} already holds a run over other problems ({out.manifest.get('problems')})")
+    return out
+
+
 def sample(
-    out: PathLike, *, model: str, problems: str, n: int, label: Optional[str] = None, limit: Optional[int] = None,
+    out: Union[PathLike, SampleStore], *, model: str, problems: str, n: int, label: Optional[str] = None, limit: Optional[int] = None,
     sampling: SamplingConfig = SamplingConfig(),  # noqa: B008 - frozen
     problem_seed: int = 0, batch_requests: int = 16, llm: Any = None, tensor_parallel_size: int = 1,
     window: int = 256, cluster: Optional[Cluster] = None, progress: Progress = None, template: Any = None,
@@ -41,7 +62,6 @@ def sample(
     (``passkcore.problem_files``). An unknown model, template or a bad argument fails here, before
     anything is written."""
     from passkcore.models import resolve_model
-    from passkcore.problems import load_problems
     from passkcore.templates import resolve_template
 
     for name, value in (("n", n), ("batch_requests", batch_requests), ("window", window)):
@@ -50,9 +70,7 @@ def sample(
     label = check_label(label or Path(model).name)
     path = resolve_model(model)  # converted once, on the driver's file system, before any replica starts
     prompt_template = resolve_template(template)
-    chosen = load_problems(problems, limit, seed=problem_seed, fields=fields)
-    spec = {"spec": problems, "limit": limit, "seed": problem_seed, **({"fields": fields} if fields else {})}
-    store = SampleStore.open_run(out, chosen, spec)
+    store = open_sample_run(out, problems, limit, problem_seed, fields)
     settings = {"model": model, "n": n, **sampling.as_dict()}
     known = store.manifest["models"].get(label)
     if not (known is not None and "template" not in known and prompt_template.chat):
@@ -60,26 +78,29 @@ def sample(
     store.register_model(label, settings)
     stage = SampleStage(str(store.root.resolve()), label, str(path), n, sampling, batch_requests=batch_requests,
                         tensor_parallel_size=tensor_parallel_size, window=window, llm=llm)
+    stage.__dict__["store"] = store  # this process works on the store it opened (Ray workers open their own)
     return store, execute(stage, cluster, progress)
 
 
-def verify(run: PathLike, *, options: Optional[Mapping[str, Any]] = None, workers: Optional[int] = None,
+def verify(run: Union[PathLike, SampleStore], *, options: Optional[Mapping[str, Any]] = None, workers: Optional[int] = None,
            batch: int = 256, cluster: Optional[Cluster] = None, progress: Progress = None,
            ) -> tuple[SampleStore, StageStats]:
     """Verdicts for every stored sample without one; ``options`` go to ``verify_rows`` unchanged. On Ray
     each task runs one verifier process (Ray schedules one task per CPU)."""
-    store = SampleStore(run)
+    store = opened(run)
     stage = VerifyStage(str(store.root.resolve()), dict(options or {}), workers=1 if cluster else workers, batch=batch)
+    stage.__dict__["store"] = store
     return store, execute(stage, cluster, progress)
 
 
-def score(run: PathLike, *, scorer: str = "smollm2-135m", backend: str = "fused", temperatures: Sequence[float] = (1.0,),
+def score(run: Union[PathLike, SampleStore], *, scorer: str = "smollm2-135m", backend: str = "fused", temperatures: Sequence[float] = (1.0,),
           label: Optional[str] = None, batch: int = 256, cluster: Optional[Cluster] = None,
           progress: Progress = None) -> tuple[SampleStore, list[str], StageStats]:
     """Scores every stored sample not yet scored under ``scorer`` at each temperature; returns the
     store, the scorer labels (one per temperature) and the stage's figures."""
-    store = SampleStore(run)
+    store = opened(run)
     stage = ScoreStage(str(store.root.resolve()), scorer, backend, label, temperatures, batch=batch)
+    stage.__dict__["store"] = store
     return store, list(stage.labels), execute(stage, cluster, progress)
 
 
@@ -98,7 +119,7 @@ def export_scores(store: SampleStore, labels: Sequence[str], out: PathLike) -> i
 
 def write_counts(run: Union[PathLike, SampleStore], out: PathLike, table: Optional[pa.Table] = None) -> pa.Table:
     """``problem_id, model, n, c`` of a verified run (or ``table``), to Parquet (or CSV by extension)."""
-    store = run if isinstance(run, SampleStore) else SampleStore(run)
+    store = opened(run)
     table = store.counts() if table is None else table
     if Path(out).suffix.lower() == ".csv":
         import pyarrow.csv as pcsv

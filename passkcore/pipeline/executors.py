@@ -27,6 +27,8 @@ from typing import Any, Optional
 
 import numpy as np
 
+from passkcore.memory import release_free_memory
+
 Progress = Optional[Callable[[int, int], None]]  # (done now, total) after each item
 
 
@@ -226,12 +228,15 @@ def run_local(stage: Any, items: Sequence[dict[str, Any]], progress: Progress = 
     start = time.perf_counter()
     if progress:
         progress(0, total)
+    # Planning read the run's key columns; what it freed goes back before an engine loads on top of it.
+    release_free_memory(arrow=True)
     # A stage that streams its items through one engine (sampling) runs them together.
     reports = stage.run_many(items) if hasattr(stage, "run_many") else (stage.run(item) for item in items)
     began = time.perf_counter()
     for report in reports:
         report.setdefault("seconds", time.perf_counter() - began)
         began = time.perf_counter()
+        release_free_memory()  # an item's rows, freed: nothing outlives its item
         stats.add(report)
         if progress:
             progress(stats.rows, total)

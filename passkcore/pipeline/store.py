@@ -73,12 +73,17 @@ class SampleStore:
         write_manifest(root, {"schema_version": SCHEMA_VERSION, "problems": problems, "models": {}})
         return cls(root)
 
+    @staticmethod
+    def problem_set(problems: Sequence[Problem], spec: Mapping[str, Any]) -> dict[str, Any]:
+        """The manifest's ``problems`` entry of a run over these problems."""
+        digest = hashlib.sha256(problems_text(problems).encode()).hexdigest()
+        return {**spec, "count": len(problems), "sha256": digest}
+
     @classmethod
     def open_run(cls, root: Union[str, Path], problems: Sequence[Problem], spec: Mapping[str, Any]) -> SampleStore:
         """Creates (or reopens) a run over exactly these problems, kept in RUN/problems.jsonl."""
         text = problems_text(problems)
-        digest = hashlib.sha256(text.encode()).hexdigest()
-        store = cls.create(root, {**spec, "count": len(problems), "sha256": digest})
+        store = cls.create(root, cls.problem_set(problems, spec))
         path = problems_path(store.root)
         if not path.is_file():
             from passkcore._atomic import write_text_atomically

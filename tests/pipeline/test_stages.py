@@ -101,19 +101,52 @@ def test_verify_killed_mid_stage_reruns_to_every_key_once(tmp_path: Path) -> Non
     assert len(_keys_once(folder)) == 24 and sum(r["n"] for r in SampleStore(store.root).counts().to_pylist()) == 24
 
 
+def _tiny_llama(folder: Path) -> Path:
+    """A random-weights Llama (2 layers, hidden 32) over SmolLM2's vocabulary: the scorer's whole path
+    in milliseconds an item (the synthetic runs' token ids are below 49,152)."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=49152, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=512,
+                         tie_word_embeddings=True)
+    LlamaForCausalLM(config).save_pretrained(folder)
+    return folder
+
+
+# The child kills itself with SIGKILL at its fourth shard write (an item writes one shard per
+# temperature): one item stored, one half-stored, the rest never started. Deterministic, whatever the
+# machine's load. The torch backend: the pipeline is under test here, not the numba head (no JIT).
+_KILLED_SCORE = """
+import os, signal, sys
+import passkcore.pipeline.stages as stages
+from passkcore.pipeline.commands import execute
+real, calls = stages.write_shard, []
+def dying(table, folder, name):
+    calls.append(name)
+    if len(calls) == 4:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real(table, folder, name)
+stages.write_shard = dying
+execute(stages.ScoreStage(sys.argv[1], scorer=sys.argv[2], temperatures=(1.0, 0.5), backend="torch", batch=4), None)
+"""
+
+
 @pytest.mark.slow
 def test_score_killed_mid_stage_reruns_to_every_key_once(tmp_path: Path) -> None:
-    store = make_run(tmp_path / "run", 6, 4, tokens=96, shard_rows=4)  # 6 items of 4 rows x 112 tokens
-    cmd = [sys.executable, "-m", "passkcore.cli", "score", str(store.root), "--temperature", "1.0", "0.5"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    folder = store.folder("scores", "smollm2-135m")
-    _kill_when(proc, folder, 1, 900)  # model load + one item: minutes on a loaded 2-core machine
-    stage = ScoreStage(str(store.root), temperatures=(1.0, 0.5))
+    store = make_run(tmp_path / "run", 6, 4, tokens=24, shard_rows=4)  # 6 items of 4 rows
+    tiny = str(_tiny_llama(tmp_path / "tiny"))
+    proc = subprocess.run([sys.executable, "-c", _KILLED_SCORE, str(store.root), tiny], cwd=ROOT,
+                          capture_output=True, timeout=600)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    stage = ScoreStage(str(store.root), scorer=tiny, backend="torch", temperatures=(1.0, 0.5), batch=4)
+    # Killed as its second item wrote its first temperature's shard: 2 + 1 shards stored.
+    assert sum(len(shard_files(store.folder("scores", label))) for label in stage.labels) == 3
     left = stage.plan()
-    assert 0 < len(left) < 6 and all(len(i["keys"]) == 4 for i in left)
+    assert len(left) == 5 and all(len(i["keys"]) == 4 for i in left)
     stats = execute(stage, None)
-    assert stats.rows == 4 * len(left)
-    for label in ("smollm2-135m", "smollm2-135m.T0.5"):
+    assert stats.rows == 20
+    for label in stage.labels:
         assert len(_keys_once(store.folder("scores", label), with_model=True)) == 24
-    assert ScoreStage(str(store.root), temperatures=(1.0, 0.5)).plan() == []
+    assert ScoreStage(str(store.root), scorer=tiny, backend="torch", temperatures=(1.0, 0.5), batch=4).plan() == []
