@@ -20,7 +20,7 @@ def test_tiny_demo_runs_and_resumes_to_the_same_report(tmp_path: Path) -> None:
     html_path, json_path = out / "report" / "report.html", out / "report" / "report.json"
     assert f"report: {html_path}" in first.stdout and f"numbers: {json_path}" in first.stdout
     # Progress bars and the report paths; no engine log lines, on either stream.
-    from tests.test_quiet import ENGINE_LINE
+    from tests.test_sampling import ENGINE_LINE
 
     assert not ENGINE_LINE.search(first.stdout + first.stderr), ENGINE_LINE.search(first.stdout + first.stderr)
     assert "verifying" in first.stdout and "Loading safetensors" not in first.stderr
