@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
+from passkcore.jsonio import jsonl_objects
+
 Kind = Literal["math", "code", "code_io", "code_stdio"]
 CODE_KINDS = ("code", "code_io", "code_stdio")
 
@@ -81,19 +83,10 @@ def load_jsonl(path: Union[str, Path], limit: Optional[int] = None) -> list[Prob
     if not path.is_file():
         raise ValueError(f"problem file {str(path)!r} does not exist")
     problems = []
-    with path.open() as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise ValueError(f"{path}:{lineno}: expected an object")
-            problems.append(_problem_from_row(row, f"{path}:{lineno}"))
-            if limit is not None and len(problems) >= limit:
-                break
+    for where, row in jsonl_objects(path):
+        problems.append(_problem_from_row(row, where))
+        if limit is not None and len(problems) >= limit:
+            break
     return _check_unique(problems, str(path))
 
 
