@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from passkcore.bench import _best_time
+from passkcore.bench import best_time
 
 
 def own_time(benchmark: Any) -> float:
@@ -17,7 +17,7 @@ def own_time(benchmark: Any) -> float:
 
 def peer_time(fn: Callable[[], Any], repeats: int = 5) -> float:
     """The peer's best of `repeats` runs, measured in the same process right after ours."""
-    return _best_time(fn, min_seconds=0.0, max_repeats=repeats)
+    return best_time(fn, min_seconds=0.0, max_repeats=repeats)
 
 
 RATIOS: list[tuple[str, dict[str, Any]]] = []

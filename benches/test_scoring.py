@@ -52,7 +52,7 @@ def _row_at_a_time(model: Any, rows: Pairs, full_logits: bool) -> list[np.ndarra
     return out
 
 
-def _worst(a: list[Any], b: list[Any], k: int = 0) -> float:
+def worst_error(a: list[Any], b: list[Any], k: int = 0) -> float:
     return max(float(np.abs(x[k] - y[k]).max()) for x, y in zip(a, b))
 
 
@@ -102,12 +102,12 @@ def test_default_vs_vllm_and_peers(benchmark: Any) -> None:
         load_average_1min=os.getloadavg()[0],
         **{f"{name}_tok_s": tokens / t for name, t in median.items()},
         default_vs_vllm_speed=median["vllm"] / median["default"],
-        max_diff_fused_torch=_worst(results["fused"], theirs),
-        max_diff_entropy_fused_torch=_worst(results["fused"], theirs, 1),
-        max_diff_vllm_fused_torch=_worst(results["vllm_fused"], theirs),
-        max_diff_entropy_vllm_fused_torch=_worst(results["vllm_fused"], theirs, 1),
-        max_diff_vllm_torch=_worst(results["vllm"], theirs),
+        max_diff_fused_torch=worst_error(results["fused"], theirs),
+        max_diff_entropy_fused_torch=worst_error(results["fused"], theirs, 1),
+        max_diff_vllm_fused_torch=worst_error(results["vllm_fused"], theirs),
+        max_diff_entropy_vllm_fused_torch=worst_error(results["vllm_fused"], theirs, 1),
+        max_diff_vllm_torch=worst_error(results["vllm"], theirs),
     )
-    assert _worst(results["fused"], theirs) <= 1e-4  # the exact path
+    assert worst_error(results["fused"], theirs) <= 1e-4  # the exact path
     assert all(e is not None for _, e in results["default"])  # entropy included
     assert median["default"] <= median["vllm"]

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import torch
 
-from benches.test_scoring import _worst, interleaved, issue_rows
+from benches.test_scoring import interleaved, issue_rows, worst_error
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
 
@@ -44,6 +44,6 @@ def test_scoring_paths_on_gpu(benchmark: Any) -> None:
     benchmark.extra_info.update(
         response_tokens=tokens, **{f"{k}_tok_s": tokens / statistics.median(v) for k, v in times.items()},
         **{f"peak_{k}_mib": v for k, v in peaks.items()},
-        max_diff_default_vllm=_worst(results["default"], results["vllm"]),
+        max_diff_default_vllm=worst_error(results["default"], results["vllm"]),
     )
     assert statistics.median(times["default"]) <= statistics.median(times["vllm"])

@@ -65,7 +65,7 @@ def _available(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-def _best_time(fn: Callable[[], Any], min_seconds: float, max_repeats: int = 50) -> float:
+def best_time(fn: Callable[[], Any], min_seconds: float, max_repeats: int = 50) -> float:
     best, spent, repeats = float("inf"), 0.0, 0
     while repeats < max_repeats and (repeats < 3 or spent < min_seconds):
         start = time.perf_counter()
@@ -85,7 +85,7 @@ def run_bench(problems: int = 20_000, n: int = 1024, seed: int = 0, min_seconds:
     values = problems * len(ks)
     ours = passkcore_matrix(n, c, ks)
     results: dict[str, Optional[dict[str, float]]] = {}
-    t_ours = _best_time(lambda: passkcore_matrix(n, c, ks).mean(axis=0), min_seconds)
+    t_ours = best_time(lambda: passkcore_matrix(n, c, ks).mean(axis=0), min_seconds)
     results["passkcore"] = {"seconds": t_ours, "values_per_s": values / t_ours}
     ratios: dict[str, Optional[float]] = {}
     for name, (module, fn) in PEERS.items():
@@ -93,7 +93,7 @@ def run_bench(problems: int = 20_000, n: int = 1024, seed: int = 0, min_seconds:
             results[name], ratios[name] = None, None
             continue
         theirs = fn(n, c, ks)
-        t = _best_time(functools.partial(_peer_mean, fn, n, c, ks), min_seconds, max_repeats=3)
+        t = best_time(functools.partial(_peer_mean, fn, n, c, ks), min_seconds, max_repeats=3)
         results[name] = {
             "seconds": t,
             "values_per_s": values / t,

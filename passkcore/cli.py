@@ -107,10 +107,10 @@ def add_bootstrap(report: dict[str, Any], models: dict[str, ModelCounts], ks: li
     ``crossings`` of every pair, to an estimate report."""
     from itertools import combinations
 
-    from passkcore.coverage import _align
+    from passkcore.coverage import align_models
     from passkcore.stats import PairedBootstrap
 
-    _, aligned = _align(models, intersect=False)
+    _, aligned = align_models(models, intersect=False)
     boot = PairedBootstrap(aligned, resamples=resamples, seed=seed)
     names = list(models)
     boot.prepare(names, ks)

@@ -186,7 +186,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     html_path, json_path = run_demo(args.out, arith=args.arith, code=args.code, n=args.n, max_tokens=args.max_tokens,
                                     sharp_temperature=args.sharp_temperature, seed=args.seed, bar=progress_bar,
-                                    score_backend=args.score_backend)
+                                    score_backend=args.score_backend, cluster=_cluster(args))
     print(f"\nreport: {html_path}\nnumbers: {json_path}")
     return 0
 
@@ -318,6 +318,7 @@ def add_run_commands(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--score-backend", choices=("vllm_fused", "fused"), default="vllm_fused",
                    help="scoring backbone: vLLM (default, fastest on the full demo) or the exact fp32 transformers path")
+    _add_ray(p, replicas=True)
     _verbosity(p, cmd_demo)
 
     p = sub.add_parser("counts", help="group verdicts into problem_id, model, n, c")

@@ -75,7 +75,7 @@ def _check_threshold(threshold: Optional[float]) -> None:
         raise ValueError(f"threshold must be in [0, 1], got {threshold!r}")
 
 
-def _align(models: dict[str, ModelCounts], intersect: bool) -> tuple[IdArray, dict[str, tuple[np.ndarray, np.ndarray]]]:
+def align_models(models: dict[str, ModelCounts], intersect: bool) -> tuple[IdArray, dict[str, tuple[np.ndarray, np.ndarray]]]:
     """Puts every model's counts in one problem order (the first model's), by problem_id."""
     names = list(models)
     order = models[names[0]].problem_ids
@@ -148,7 +148,7 @@ class Coverage:
             models = split_models(validate(pa.Table.from_pandas(source, preserve_index=False)))
         else:
             models = dict(source)
-        ids, aligned = _align(models, intersect)
+        ids, aligned = align_models(models, intersect)
         if ids.size == 0:
             raise ValueError("the models share no problem_id")
         return cls(ids, aligned)

@@ -19,6 +19,7 @@ from passkcore._atomic import write_text_atomically
 from passkcore.problems import arithmetic, load_humaneval
 
 if TYPE_CHECKING:
+    from passkcore.pipeline.executors import Cluster
     from passkcore.pipeline.store import SampleStore
 
 
@@ -39,38 +40,42 @@ def demo_problems(out: Path, arith: int, code: int, seed: int) -> Path:
 def run_demo(out: Union[str, Path] = "runs/demo", *, arith: int = 16, code: int = 4, n: int = 16,
              base_temperature: float = 1.0, sharp_temperature: float = 0.3, max_tokens: int = 128, seed: int = 0,
              resamples: int = 2000, log: Callable[[str], None] = print,
-             bar: Optional[Callable[[str, str], Any]] = None, score_backend: str = "vllm_fused") -> tuple[Path, Path]:
+             bar: Optional[Callable[[str, str], Any]] = None, score_backend: str = "vllm_fused",
+             cluster: Optional[Cluster] = None) -> tuple[Path, Path]:
     """Runs (or continues) every step and returns the report's HTML and JSON paths. Scoring runs on
     ``score_backend``: by default vLLM's backbone with the fused head (passkcore.scoring), after the
-    sampling engine is shut down, so at most one vLLM engine holds memory at a time."""
-    from passkcore.pipeline.commands import open_sample_run
+    sampling engine is shut down, so at most one vLLM engine holds memory at a time. ``cluster`` runs
+    the stages on Ray (vLLM replicas and Scorers in actor pools, verification in tasks): the same
+    items and seeds, so the same store and report as in this process."""
+    from passkcore.pipeline import commands
     from passkcore.report import write_report
-    from passkcore.runs import sample_run, score_run, verify_run, write_counts
     from passkcore.sampling import SamplingConfig, make_llm
 
     out = Path(out)
     problems = demo_problems(out, arith, code, seed)
-    store = open_sample_run(out, str(problems))  # opened once: every step below works on this store
+    store = commands.open_sample_run(out, str(problems))  # opened once: every step below works on this store
     llm: Any = None
+    where = "" if cluster is None else " on Ray"
     for label, temperature in (("base", base_temperature), ("sharpened", sharp_temperature)):
         config = SamplingConfig(temperature=temperature, top_p=1.0, max_tokens=max_tokens, seed=seed, chunk=n)
-        if llm is None and not _complete(store, label, n):  # one engine serves both policies; none when both are stored
-            llm = make_llm("smollm2-135m", seed=seed)
-        log(f"[1/5] sampling '{label}' (temperature {temperature:g}), n = {n}")
+        if cluster is None and llm is None and not _complete(store, label, n):
+            llm = make_llm("smollm2-135m", seed=seed)  # one engine serves both policies; none when both are stored
+        log(f"[1/5] sampling '{label}' (temperature {temperature:g}), n = {n}{where}")
         with _bar(bar, f"sampling {label}", "samples") as update:
-            sample_run(store, model="smollm2-135m", problems=str(problems), n=n, label=label, sampling=config,
-                       llm=llm, progress=update)
+            commands.sample(store, model="smollm2-135m", problems=str(problems), n=n, label=label, sampling=config,
+                            llm=llm, cluster=cluster, progress=update)
     if llm is not None:
         llm.llm_engine.engine_core.shutdown()
     del llm
-    log("[2/5] verifying (math-verify; code in the bubblewrap sandbox)")
+    log(f"[2/5] verifying (math-verify; code in the bubblewrap sandbox){where}")
     with _bar(bar, "verifying", "samples") as update:
-        verify_run(store, progress=update)
+        commands.verify(store, options={"timeout_s": 10.0, "memory_mb": 1024, "math_extract": "fallback"}, cluster=cluster, progress=update)
     log("[3/5] counting")
-    write_counts(store, out / "counts.parquet")
-    log(f"[4/5] scoring every sample under both policies (T = {base_temperature:g} and {sharp_temperature:g})")
+    commands.write_counts(store, out / "counts.parquet")
+    log(f"[4/5] scoring every sample under both policies (T = {base_temperature:g} and {sharp_temperature:g}){where}")
     with _bar(bar, "scoring", "tokens") as update:
-        score_run(store, temperatures=(base_temperature, sharp_temperature), progress=update, backend=score_backend)
+        commands.score(store, temperatures=(base_temperature, sharp_temperature), backend=score_backend,
+                       cluster=cluster, progress=update)
     log("[5/5] report (paired bootstrap, coverage, histograms, perplexities)")
     # The report reads runs by path (it also takes several runs and count files): its one re-open.
     return write_report(out, out / "report", base="base", resamples=resamples, seed=seed)

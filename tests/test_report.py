@@ -145,9 +145,9 @@ def test_report_with_perplexities(tmp_path: Path) -> None:
     from passkcore.pipeline.run import write_shard
     from passkcore.runs import verify_run
     from passkcore.scoring import SCORE_SCHEMA
-    from tests.test_runs import _fake_run
+    from tests.test_runs import fake_run
 
-    _fake_run(tmp_path, {"base": 1, "sharpened": 3})
+    fake_run(tmp_path, {"base": 1, "sharpened": 3})
     verify_run(tmp_path)
     import pyarrow as pa
 
@@ -166,9 +166,9 @@ def _scored_run(root: Path) -> Path:
     from passkcore.pipeline.run import write_shard
     from passkcore.runs import verify_run
     from passkcore.scoring import SCORE_SCHEMA
-    from tests.test_runs import _fake_run
+    from tests.test_runs import fake_run
 
-    store = _fake_run(root, {"base": 1, "sharpened": 3})
+    store = fake_run(root, {"base": 1, "sharpened": 3})
     for label, t in (("base", 1.0), ("sharpened", 0.3)):
         store.register_model(label, {"model": "smollm2-135m", "n": 4, "temperature": t, "top_p": 1.0})
     verify_run(root)

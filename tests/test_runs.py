@@ -15,7 +15,7 @@ from passkcore.runs import open_run, run_problems, verify_run, write_counts
 from passkcore.store import SampleStore
 
 
-def _fake_run(root: Path, models: dict[str, int]) -> SampleStore:
+def fake_run(root: Path, models: dict[str, int]) -> SampleStore:
     """Two arithmetic problems, 4 samples each; model m answers correctly in its first models[m]."""
     problems = arithmetic(2, seed=5)
     store = open_run(root, problems, {"spec": "arith", "limit": 2, "seed": 5})
@@ -32,7 +32,7 @@ def _fake_run(root: Path, models: dict[str, int]) -> SampleStore:
 
 
 def test_verify_resumes_after_a_crash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    store = _fake_run(tmp_path, {"base": 1, "rl": 3})
+    store = fake_run(tmp_path, {"base": 1, "rl": 3})
     assert [p.id for p in run_problems(store)] == [p.id for p in arithmetic(2, seed=5)]
     real = verify_pkg.verify_rows
     calls = {"n": 0}
@@ -57,7 +57,7 @@ def test_verify_resumes_after_a_crash(tmp_path: Path, monkeypatch: pytest.Monkey
 
 
 def test_cli_reads_run_directories(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    _fake_run(tmp_path, {"base": 1, "rl": 3})
+    fake_run(tmp_path, {"base": 1, "rl": 3})
     assert main(["estimate", str(tmp_path), "--json"]) == 2
     assert "not verified yet" in capsys.readouterr().err
     assert main(["verify", str(tmp_path)]) == 0
