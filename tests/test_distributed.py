@@ -223,3 +223,105 @@ def test_counts_refuse_unverified_samples(ray_cluster: Cluster, tmp_path: Path) 
     root = _verified_store(tmp_path / "run").root
     with pytest.raises(ValueError, match="6 of 6 samples are not verified yet"):
         distributed.counts(root, cluster=ray_cluster)
+
+
+# -- a stage's driver killed on Ray, then a rerun ---------------------------------------------------------
+# The driver (its own local Ray instance) runs one stage; a setup hook in every Ray worker wraps the
+# shard writer so that, once the stage's folder holds `at` shards, the worker SIGKILLs the driver and
+# itself (once: an O_EXCL marker). One worker, so the kill point is exact whatever the machine's load.
+_KILLED_ON_RAY = """
+import os, signal, sys
+from passkcore.pipeline.commands import execute
+from passkcore.pipeline.executors import Cluster
+from passkcore.pipeline.stages import ScoreStage, VerifyStage
+
+root, kind, at, scorer, marker = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
+driver = os.getpid()
+
+def hook():
+    import passkcore.pipeline.stages as stages
+    from passkcore.pipeline.run import shard_files
+    real = stages.write_shard
+    def dying(table, folder, name):
+        out = real(table, folder, name)
+        if len(shard_files(folder)) >= at:
+            try:
+                os.close(os.open(marker, os.O_CREAT | os.O_EXCL))
+            except FileExistsError:
+                return out
+            os.kill(driver, signal.SIGKILL)
+            os.kill(os.getpid(), signal.SIGKILL)
+        return out
+    stages.write_shard = dying
+
+env = {"runtime_env": {"env_vars": {"VLLM_LOGGING_LEVEL": "ERROR"}, "worker_process_setup_hook": hook}}
+cluster = Cluster(num_cpus=2, replicas=1, verify_workers=1, extra=env)
+stage = (VerifyStage(root, workers=1, batch=3) if kind == "verify" else
+         ScoreStage(root, scorer=scorer, temperatures=(1.0, 0.5), backend="torch", batch=4))
+execute(stage, cluster)
+"""
+
+
+def _kill_driver_on_ray(root: Path, kind: str, at: int, scorer: str = "") -> None:
+    """Runs the stage in a driver that a Ray worker kills at its `at`-th shard; then removes whatever
+    the driver's session left running (its Ray instance)."""
+    import psutil
+
+    proc = subprocess.Popen([*PASSK[:1], "-c", _KILLED_ON_RAY, str(root), kind, str(at), scorer,
+                             str(root.parent / f"killed-{kind}")], start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        _, err = proc.communicate(timeout=600)
+    finally:
+        for p in psutil.process_iter():
+            try:
+                if os.getsid(p.pid) == proc.pid:
+                    p.kill()
+            except (ProcessLookupError, psutil.Error):
+                pass
+    assert proc.returncode == -signal.SIGKILL, err.decode(errors="replace")[-3000:]
+    assert (root.parent / f"killed-{kind}").exists()  # killed by the worker, at the shard chosen
+
+
+def _keys_once(folder: Path) -> list[tuple[Any, ...]]:
+    keys: list[tuple[Any, ...]] = []
+    for path in shard_files(folder):
+        t = pq.read_table(path, columns=["problem_id", "sample_index"])
+        keys.extend(zip(t.column("problem_id").to_pylist(), t.column("sample_index").to_pylist()))
+    assert len(keys) == len(set(keys))
+    return keys
+
+
+@pytest.mark.slow
+def test_verify_on_ray_killed_then_rerun_stores_every_key_once(ray_cluster: Cluster, tmp_path: Path) -> None:
+    from benches.synthetic import make_run
+    from passkcore.pipeline.commands import execute
+
+    store = make_run(tmp_path / "run", 4, 6, shard_rows=6, verdicts=False)  # 24 samples: 8 items of 3
+    _kill_driver_on_ray(store.root, "verify", at=2)
+    folder = store.folder("verdicts", "m")
+    assert len(shard_files(folder)) == 2
+    stats = execute(VerifyStage(str(store.root), workers=1, batch=3), ray_cluster)
+    assert (stats.items, stats.rows, stats.resumed) == (6, 18, 0)  # only what was missing
+    assert len(_keys_once(folder)) == 24 and sum(r["n"] for r in SampleStore(store.root).counts().to_pylist()) == 24
+
+
+@pytest.mark.slow
+def test_score_on_ray_killed_then_rerun_stores_every_key_once(ray_cluster: Cluster, tmp_path: Path) -> None:
+    from benches.synthetic import make_run
+    from passkcore.pipeline.commands import execute
+    from passkcore.pipeline.stages import ScoreStage
+    from tests.pipeline.test_stages import tiny_llama
+
+    store = make_run(tmp_path / "run", 6, 4, tokens=24, shard_rows=4)  # 6 items of 4 rows, 2 temperatures
+    tiny = str(tiny_llama(tmp_path / "tiny"))
+    stage = ScoreStage(str(store.root), scorer=tiny, backend="torch", temperatures=(1.0, 0.5), batch=4)
+    _kill_driver_on_ray(store.root, "score", at=2, scorer=tiny)
+    # Killed as the second item wrote its first temperature's shard: 2 + 1 shards stored.
+    assert sorted(len(shard_files(store.folder("scores", label))) for label in stage.labels) == [1, 2]
+    assert len(stage.plan()) == 5
+    stats = execute(stage, ray_cluster)
+    assert (stats.items, stats.rows) == (5, 20)
+    for label in stage.labels:
+        assert len(_keys_once(store.folder("scores", label))) == 24
+    assert ScoreStage(str(store.root), scorer=tiny, backend="torch", temperatures=(1.0, 0.5), batch=4).plan() == []

@@ -101,7 +101,7 @@ def test_verify_killed_mid_stage_reruns_to_every_key_once(tmp_path: Path) -> Non
     assert len(_keys_once(folder)) == 24 and sum(r["n"] for r in SampleStore(store.root).counts().to_pylist()) == 24
 
 
-def _tiny_llama(folder: Path) -> Path:
+def tiny_llama(folder: Path) -> Path:
     """A random-weights Llama (2 layers, hidden 32) over SmolLM2's vocabulary: the scorer's whole path
     in milliseconds an item (the synthetic runs' token ids are below 49,152)."""
     import torch
@@ -136,7 +136,7 @@ execute(stages.ScoreStage(sys.argv[1], scorer=sys.argv[2], temperatures=(1.0, 0.
 @pytest.mark.slow
 def test_score_killed_mid_stage_reruns_to_every_key_once(tmp_path: Path) -> None:
     store = make_run(tmp_path / "run", 6, 4, tokens=24, shard_rows=4)  # 6 items of 4 rows
-    tiny = str(_tiny_llama(tmp_path / "tiny"))
+    tiny = str(tiny_llama(tmp_path / "tiny"))
     proc = subprocess.run([sys.executable, "-c", _KILLED_SCORE, str(store.root), tiny], cwd=ROOT,
                           capture_output=True, timeout=600)
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
