@@ -73,7 +73,7 @@ def run_demo(out: Union[str, Path] = "runs/demo", *, arith: int = 16, code: int 
     log("[3/5] counting")
     commands.write_counts(store, out / "counts.parquet")
     log(f"[4/5] scoring every sample under both policies (T = {base_temperature:g} and {sharp_temperature:g}){where}")
-    with _bar(bar, "scoring", "tokens") as update:
+    with _bar(bar, "scoring", "samples") as update:
         commands.score(store, temperatures=(base_temperature, sharp_temperature), backend=score_backend,
                        cluster=cluster, progress=update)
     log("[5/5] report (paired bootstrap, coverage, histograms, perplexities)")

@@ -12,7 +12,8 @@ import hashlib
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Optional
+from pathlib import Path
+from typing import Any, Literal, Optional
 
 from passkcore.problems import Problem
 from passkcore.templates import resolve_template
@@ -62,9 +63,33 @@ def configure_cpu_env() -> None:
     os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", f"0-{max(0, (os.cpu_count() or 1) - 1)}")
 
 
-def make_llm(model: str = "smollm2-135m", *, dtype: Any = "bfloat16", max_model_len: int = 2048, seed: int = 0,
+def cpu_has_bf16(cpuinfo: Optional[str] = None) -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX-BF16 on x86, BF16 on Arm), read
+    from ``cpuinfo`` (default /proc/cpuinfo's text); False where that cannot be read."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return False
+    for line in cpuinfo.splitlines():
+        if line.startswith(("flags", "Features")):
+            return bool(set(line.split(":", 1)[-1].split()) & {"avx512_bf16", "amx_bf16", "bf16"})
+    return False
+
+
+def default_dtype() -> Literal["bfloat16", "float32"]:
+    """bf16 on a GPU and on CPUs with bf16 arithmetic; fp32 on other CPUs, where vLLM emulates bf16:
+    on this project's AVX2-only EPYC, 320 sequences of <= 128 tokens ran at 41 tokens/s in bf16 and
+    228 tokens/s in fp32 (vLLM 0.32, 2 cores)."""
+    import torch
+
+    return "bfloat16" if torch.cuda.is_available() or cpu_has_bf16() else "float32"
+
+
+def make_llm(model: str = "smollm2-135m", *, dtype: Any = None, max_model_len: int = 2048, seed: int = 0,
              **kwargs: Any) -> Any:
-    """A ``vllm.LLM`` for a model name or local directory (eager mode: no graph capture on CPU).
+    """A ``vllm.LLM`` for a model name or local directory (eager mode: no graph capture on CPU), in
+    ``dtype`` (default ``default_dtype()``).
 
     Chunked prefill is off by default: when a seeded request's prompt is split across scheduler
     steps, vLLM 0.32 rewinds that request's generator with ``set_offset``, which CPU generators do
@@ -81,7 +106,7 @@ def make_llm(model: str = "smollm2-135m", *, dtype: Any = "bfloat16", max_model_
     # vLLM's checkpoint-loading bar ignores tqdm's environment defaults: it follows TQDM_DISABLE here,
     # which the quiet console (passkcore.quiet, every command without --verbose) sets.
     kwargs.setdefault("use_tqdm_on_load", os.environ.get("TQDM_DISABLE", "0").lower() in ("0", "", "false"))
-    return LLM(model=str(path), dtype=dtype, max_model_len=max_model_len, seed=seed,
+    return LLM(model=str(path), dtype=dtype or default_dtype(), max_model_len=max_model_len, seed=seed,
                enforce_eager=kwargs.pop("enforce_eager", True), **kwargs)
 
 

@@ -12,10 +12,19 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import torch
 
+import passkcore.sampling as sampling
 from passkcore.problems import arithmetic
 from passkcore.quiet import QUIET_ENV
-from passkcore.sampling import SamplingConfig, plan_requests, request_seed, rows_from_request_outputs
+from passkcore.sampling import (
+    SamplingConfig,
+    cpu_has_bf16,
+    default_dtype,
+    plan_requests,
+    request_seed,
+    rows_from_request_outputs,
+)
 from passkcore.store import SampleStore
 
 PASSK = [sys.executable, "-m", "passkcore.cli"]
@@ -142,3 +151,21 @@ def test_sampling_settings_from_vllm_params_or_dict() -> None:
     assert as_config({"temperature": 1.0}).temperature == 1.0 and as_config(None) == SamplingConfig()
     with pytest.raises(ValueError, match="top_p must be in"):
         as_config({"top_p": 0})
+
+
+def test_sampling_dtype_follows_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    avx2 = "processor\t: 0\nflags\t\t: fpu sse2 avx fma avx2\n"
+    assert not cpu_has_bf16(avx2)
+    assert cpu_has_bf16(avx2.replace("avx2", "avx2 avx512f avx512_bf16"))
+    assert cpu_has_bf16("processor\t: 0\nFeatures\t: fp asimd sve bf16 i8mm\n")  # Arm
+    assert not cpu_has_bf16("")
+
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(sampling, "cpu_has_bf16", lambda: False)
+    assert default_dtype() == "float32"
+    monkeypatch.setattr(sampling, "cpu_has_bf16", lambda: True)
+    assert default_dtype() == "bfloat16"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(sampling, "cpu_has_bf16", lambda: False)
+    assert default_dtype() == "bfloat16"
