@@ -1,7 +1,7 @@
 """The pipeline at a million samples (PASSK_BENCH_PROBLEMS x PASSK_BENCH_SAMPLES, default 1,000 x
 1,000, 32-token responses, shards of 1,000 rows): a 256-sample write against the same write on an
-empty run, `passk counts`, planning verify and score, and `passk score`'s peak RSS, each measured in
-one run. Time and peak RSS of the commands are taken in a fresh subprocess (its own
+empty run, `passk counts`, planning sample (a resumed, complete run), verify and score, and
+`passk score`'s peak RSS, each measured in one run. Time and peak RSS of the commands are taken in a fresh subprocess (its own
 ``getrusage(RUSAGE_SELF).ru_maxrss``), so nothing of this process counts."""
 
 from __future__ import annotations
@@ -64,6 +64,9 @@ def test_counts_plans_and_score_at_a_million(benchmark: Any, big_run: Path, tmp_
                       str(tmp_path / "counts.parquet"))
     verify = _measure("from passkcore.pipeline.stages import VerifyStage\n"
                       "assert VerifyStage(sys.argv[1]).plan() == []", str(big_run))
+    resume = _measure("from passkcore.pipeline.stages import SampleStage\nfrom passkcore.sampling import SamplingConfig\n"
+                      "stage = SampleStage(sys.argv[1], 'm', 'synthetic', int(sys.argv[2]), SamplingConfig(chunk=16))\n"
+                      "assert stage.plan() == []", str(big_run), str(SAMPLES))
     plan = _measure("from passkcore.pipeline.stages import ScoreStage\n"
                     "assert sum(len(i['keys']) for i in ScoreStage(sys.argv[1]).plan()) == int(sys.argv[2])",
                     str(big_run), str(UNSCORED))
@@ -76,10 +79,11 @@ def test_counts_plans_and_score_at_a_million(benchmark: Any, big_run: Path, tmp_
     benchmark.extra_info.update(samples=PROBLEMS * SAMPLES, counts_s=counts["s"], counts_rss_mib=counts["rss"] / 2**20,
                                 plan_verify_rss_mib=verify["rss"] / 2**20, plan_verify_s=verify["s"],
                                 plan_score_rss_mib=plan["rss"] / 2**20, plan_score_s=plan["s"],
+                                plan_sample_rss_mib=resume["rss"] / 2**20, plan_sample_s=resume["s"],
                                 score_s=score["s"], score_rss_mib=score["rss"] / 2**20,
                                 score_small_run_rss_mib=score_small["rss"] / 2**20)
     assert counts["s"] < 30 and counts["rss"] < GIB
-    assert verify["rss"] < GIB and plan["rss"] < GIB
+    assert verify["rss"] < GIB and plan["rss"] < GIB and resume["rss"] < GIB
     assert score["rss"] - score_small["rss"] < 256 * 2**20  # flat in the run's size
 
 

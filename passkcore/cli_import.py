@@ -8,6 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pyarrow.compute as pc
+
 from passkcore.importers import FORMATS
 
 
@@ -37,17 +39,13 @@ def cmd_import(args: argparse.Namespace) -> int:
     fields = None if args.format == "lm-eval" else problem_fields(args)
     store = import_run(args.format, args.paths, args.out, model=args.model, template=args.template,
                        problems=args.problems, fields=fields, workers=args.workers, **options)
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
     # Read back only the imported labels' key columns: the store's joined view of 10^6 samples would
     # dominate the import's peak memory.
     for label in imported_labels(store, args.model):
-        n = pq.read_table(store.root / "samples" / label, columns=["sample_index"]).num_rows
-        verdicts = store.root / "verdicts" / label
-        correct = pq.read_table(verdicts, columns=["correct"]).column("correct") if verdicts.is_dir() else None
-        with_verdicts = 0 if correct is None else len(correct) - correct.null_count
-        right = 0 if correct is None else int(pc.sum(correct).as_py() or 0)
+        n = store.read("samples", label, ["sample_index"]).num_rows
+        correct = store.read("verdicts", label, ["correct"]).column("correct")
+        with_verdicts = len(correct) - correct.null_count
+        right = int(pc.sum(correct).as_py() or 0)
         print(f"{label}: {n} samples, {with_verdicts} with verdicts, {right} correct")
     print(f"imported into {store.root}")
     return 0

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
+from typing import TYPE_CHECKING, Union
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
+
+if TYPE_CHECKING:
+    from passkcore.pipeline.store import SampleStore
 
 COLUMNS = ("problem_id", "model", "n", "c")
 SCHEMA = pa.schema([("problem_id", pa.string()), ("model", pa.string()), ("n", pa.int64()), ("c", pa.int64())])
@@ -117,10 +120,12 @@ def split_models(table: pa.Table) -> dict[str, ModelCounts]:
     return out
 
 
-def load_counts(path: Union[str, Path]) -> dict[str, ModelCounts]:
-    """Reads, validates and splits a count file (CSV or Parquet), or a run directory, by model."""
-    from passkcore.store import SampleStore, is_run_dir
+def load_counts(path: Union[str, Path, SampleStore]) -> dict[str, ModelCounts]:
+    """Reads, validates and splits a count file (CSV or Parquet), a run directory or an open run
+    (``SampleStore``: not opened again), by model."""
+    from passkcore.pipeline.store import as_run
 
-    if is_run_dir(path):
-        return split_models(validate(SampleStore(path).counts(), source=str(path)))
+    run = as_run(path)
+    if run is not None:
+        return split_models(validate(run.counts(), source=str(run.root)))
     return split_models(validate(read_table(path), source=str(path)))

@@ -77,8 +77,7 @@ def run_demo(out: Union[str, Path] = "runs/demo", *, arith: int = 16, code: int 
         commands.score(store, temperatures=(base_temperature, sharp_temperature), backend=score_backend,
                        cluster=cluster, progress=update)
     log("[5/5] report (paired bootstrap, coverage, histograms, perplexities)")
-    # The report reads runs by path (it also takes several runs and count files): its one re-open.
-    return write_report(out, out / "report", base="base", resamples=resamples, seed=seed)
+    return write_report(store, out / "report", base="base", resamples=resamples, seed=seed)
 
 
 def _complete(store: SampleStore, label: str, n: int) -> bool:

@@ -8,12 +8,14 @@ and ``forecast`` ({k, value, low, high}). All values are means over the model's 
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 
 from passkcore.counts import ModelCounts
+
+if TYPE_CHECKING:
+    from passkcore.pipeline.store import RunSource
 
 METRICS = ("pass@k", "pass^k", "maj@k", "g-pass@k", "bayes", "cover")
 DEFAULT_TAUS = (0.25, 0.5, 0.75, 1.0)
@@ -56,15 +58,18 @@ def parse_forecast(text: Optional[str]) -> Optional[list[int]]:
     return out
 
 
-def maj_curves(source: Union[str, Path], models: dict[str, ModelCounts], ks: list[int]) -> dict[str, list[float]]:
-    """Mean maj@k per model at ``ks``; a ValueError names why when the source has no answer classes."""
+def maj_curves(source: RunSource, models: dict[str, ModelCounts], ks: list[int]) -> dict[str, list[float]]:
+    """Mean maj@k per model at ``ks``; a ValueError names why when the source has no answer classes.
+    ``source``: a run directory, an open run (``SampleStore``) or, refused, a count file."""
     from passkcore.majority import answer_classes, maj_at_k
-    from passkcore.store import SampleStore, is_run_dir
+    from passkcore.pipeline.store import as_run
 
-    if not is_run_dir(source):
+    run = as_run(source)
+    if run is None:
         raise ValueError(f"maj@k needs each sample's answer class: {source} is a count file (n and c only); "
                          "give a run directory whose verdicts carry answer_key")
-    table = SampleStore(source).samples(columns=["model", "problem_id", "sample_index", "correct", "answer_key"])
+    source = run.root
+    table = run.samples(columns=["model", "problem_id", "sample_index", "correct", "answer_key"])
     classes = answer_classes(table)
     out = {}
     for name in models:
@@ -80,7 +85,7 @@ def maj_curves(source: Union[str, Path], models: dict[str, ModelCounts], ks: lis
 
 
 def add_metrics(report: dict[str, Any], models: dict[str, ModelCounts], ks: list[int], metrics: list[str], *,
-                source: Union[str, Path], taus: list[float], forecast: Optional[list[int]], ci: float = 0.95,
+                source: RunSource, taus: list[float], forecast: Optional[list[int]], ci: float = 0.95,
                 resamples: int = 1000, seed: int = 0) -> None:
     """Adds the requested metrics (and the forecast) to each model of an estimate report, in place."""
     from passkcore.estimate import pass_hat_k_curve

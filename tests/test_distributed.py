@@ -125,22 +125,28 @@ def _replica_pids() -> list[int]:
 
 
 @pytest.mark.slow
-def test_a_replica_killed_mid_run_loses_and_duplicates_nothing(ray_cluster: Cluster, tmp_path: Path) -> None:
+def test_sampling_killed_then_rerun_with_a_replica_killed_stores_every_key_once(ray_cluster: Cluster,
+                                                                                tmp_path: Path) -> None:
+    """Two kills in one run: the driver of a Ray sampling stage is SIGKILLed as its second shard is
+    written; the rerun on Ray plans only the missing items, and one of its vLLM replicas is SIGKILLed
+    after the rerun's first shard (Ray restarts it and reruns its item)."""
     out = tmp_path / "run"
     shards = out / "samples" / "base"
+    _kill_driver_on_ray(out, "sample", at=2)
+    assert len(shard_files(shards)) == 2  # 2 of 12 items stored when the driver died
     killed: list[int] = []
 
-    def kill_one_after_the_first_shard() -> None:
+    def kill_one_after_a_new_shard() -> None:
         deadline = time.monotonic() + 900  # replicas start slowly on a loaded machine (300 s ran out here once)
         while time.monotonic() < deadline:
             pids = _replica_pids()
-            if shards.is_dir() and shard_files(shards) and pids:
+            if len(shard_files(shards)) > 2 and pids:
                 os.kill(pids[0], signal.SIGKILL)
                 killed.append(pids[0])
                 return
             time.sleep(0.1)
 
-    killer = threading.Thread(target=kill_one_after_the_first_shard, daemon=True)
+    killer = threading.Thread(target=kill_one_after_a_new_shard, daemon=True)
     killer.start()
     store, stats = distributed.sample_run(out, model="smollm2-135m", problems="arith", limit=6, n=4, label="base",
                                           sampling=SamplingConfig(temperature=1.0, max_tokens=24, chunk=2),
@@ -148,12 +154,12 @@ def test_a_replica_killed_mid_run_loses_and_duplicates_nothing(ray_cluster: Clus
     killer.join(timeout=5)
     assert killed, "no replica was running to kill"
     assert killed[0] not in _replica_pids()
+    assert stats.items == 10 and stats.rows == 20  # the rerun asked only for what was missing
     table = store.samples(columns=["problem_id", "sample_index", "response_token_ids"])
     keys = list(zip(table.column("problem_id").to_pylist(), table.column("sample_index").to_pylist()))
     assert len(keys) == len(set(keys)) == 24  # nothing lost, nothing duplicated
     on_disk = sum(pq.read_metadata(p).num_rows for p in shard_files(shards))
     assert on_disk == 24 and len(shard_files(shards)) == 12  # one shard per item, none written twice
-    assert stats.items == 12 and stats.rows == 24
 
 
 @pytest.mark.slow
@@ -231,9 +237,10 @@ def test_counts_refuse_unverified_samples(ray_cluster: Cluster, tmp_path: Path) 
 # itself (once: an O_EXCL marker). One worker, so the kill point is exact whatever the machine's load.
 _KILLED_ON_RAY = """
 import os, signal, sys
-from passkcore.pipeline.commands import execute
+from passkcore.pipeline.commands import execute, sample
 from passkcore.pipeline.executors import Cluster
 from passkcore.pipeline.stages import ScoreStage, VerifyStage
+from passkcore.sampling import SamplingConfig
 
 root, kind, at, scorer, marker = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
 driver = os.getpid()
@@ -256,9 +263,13 @@ def hook():
 
 env = {"runtime_env": {"env_vars": {"VLLM_LOGGING_LEVEL": "ERROR"}, "worker_process_setup_hook": hook}}
 cluster = Cluster(num_cpus=2, replicas=1, verify_workers=1, extra=env)
-stage = (VerifyStage(root, workers=1, batch=3) if kind == "verify" else
-         ScoreStage(root, scorer=scorer, temperatures=(1.0, 0.5), backend="torch", batch=4))
-execute(stage, cluster)
+if kind == "sample":
+    sample(root, model="smollm2-135m", problems="arith", limit=6, n=4, label="base", batch_requests=1,
+           sampling=SamplingConfig(temperature=1.0, max_tokens=24, chunk=2), cluster=cluster)
+else:
+    stage = (VerifyStage(root, workers=1, batch=3) if kind == "verify" else
+             ScoreStage(root, scorer=scorer, temperatures=(1.0, 0.5), backend="torch", batch=4))
+    execute(stage, cluster)
 """
 
 

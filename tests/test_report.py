@@ -32,6 +32,28 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--virtual-time-budget=5000"]
 
 
+def test_report_on_an_open_run_opens_it_no_more(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from passkcore.pipeline.store import SampleStore
+
+    root = _scored_run(tmp_path / "run")
+    by_path = build_data(root, base="base", resamples=50, forecast_resamples=10)
+    store = SampleStore(root)
+    opened: list[Any] = []
+    real_init = SampleStore.__init__
+
+    def counting_init(self: SampleStore, where: Any) -> None:
+        opened.append(where)
+        real_init(self, where)
+
+    monkeypatch.setattr(SampleStore, "__init__", counting_init)
+    by_store = build_data(store, base="base", resamples=50, forecast_resamples=10)
+    assert opened == []  # counts, PPL, entropy, maj@k: all from the store handed in
+    assert by_store == by_path and by_store["ppl"]["values"]["base|smollm2-135m"] == pytest.approx(
+        [np.e, 2 * np.e, 3 * np.e])
+    build_data(root, base="base", resamples=50, forecast_resamples=10)
+    assert opened == [root]  # a path: opened once for the whole report
+
+
 @pytest.fixture(scope="module")
 def math500_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     from tests.conftest import MATH500

@@ -270,13 +270,24 @@ class SampleStage(Portable):
         replicas prompt exactly as this process would; runs made before templates: chat)."""
         return template_from_settings(self.store.manifest["models"].get(self.label))
 
-    def plan(self) -> list[Item]:
+    def stored(self) -> tuple[set[str], dict[str, set[int]]]:
+        """(problems with all n samples stored, the stored indices of the others). An Arrow group-by
+        finds the complete problems, so a finished run of 10^6 samples puts none of its keys in Python."""
         table = self.store.read("samples", self.label, ["problem_id", "sample_index"])
+        table = table.filter(pc.less(table.column("sample_index"), self.n))  # keys are unique in a folder
+        counts = table.group_by("problem_id", use_threads=False).aggregate([("sample_index", "count")])
+        full = pc.greater_equal(counts.column("sample_index_count"), self.n)
+        complete = set(counts.filter(full).column("problem_id").to_pylist())
+        partial = table.filter(pc.invert(pc.is_in(table.column("problem_id"), value_set=pa.array(complete, pa.string()))))
         stored: dict[str, set[int]] = {}
-        for pid, idx in zip(table.column("problem_id").to_pylist(), table.column("sample_index").to_pylist()):
+        for pid, idx in zip(partial.column("problem_id").to_pylist(), partial.column("sample_index").to_pylist()):
             stored.setdefault(pid, set()).add(idx)
-        del table
-        plan = plan_requests(self.problems.values(), self.n, self.sampling, lambda pid: stored.get(pid, set()))
+        return complete, stored
+
+    def plan(self) -> list[Item]:
+        complete, stored = self.stored()
+        todo = (p for p in self.problems.values() if p.id not in complete)
+        plan = plan_requests(todo, self.n, self.sampling, lambda pid: stored.get(pid, set()))
         items = []
         for b in range(0, len(plan), self.batch_requests):
             batch = plan[b:b + self.batch_requests]

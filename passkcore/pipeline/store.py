@@ -29,6 +29,7 @@ from passkcore.pipeline.run import (
     KeyIndex,
     check_label,
     folder,
+    is_run_dir,
     labels,
     manifest_path,
     problems_path,
@@ -43,6 +44,7 @@ from passkcore.problems import Problem
 from passkcore.verify.verdict import VERDICT_COLUMNS
 
 _KEY = ["problem_id", "sample_index"]
+RunSource = Union[str, Path, "SampleStore"]
 
 
 class SampleStore:
@@ -239,3 +241,11 @@ class SampleStore:
         if tables:
             return pa.concat_tables(tables)
         return SCORE_SCHEMA.empty_table().select(list(columns) if columns else SCORE_SCHEMA.names)
+
+
+def as_run(source: RunSource) -> Optional[SampleStore]:
+    """A run as an open store: a store is used as it is (opened once, by its caller), a run directory
+    is opened; anything else (a count file) is None."""
+    if isinstance(source, SampleStore):
+        return source
+    return SampleStore(source) if is_run_dir(source) else None

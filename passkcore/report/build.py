@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 import numpy as np
+import pyarrow.compute as pc
 
 from passkcore.counts import ModelCounts, load_counts
 from passkcore.coverage import Coverage, coverage_summary
 from passkcore.estimate import powers_of_two
+from passkcore.pipeline.store import SampleStore, as_run
 from passkcore.report.entropy import entropy_section, own_scorer
 from passkcore.report.findings import findings
 from passkcore.report.metrics import metrics_section
@@ -26,27 +28,38 @@ from passkcore.report.series import series_groups, series_sections
 from passkcore.stats import PairedBootstrap, accuracy_histogram
 
 SCHEMA = "passkcore.report/1"
-Source = Union[str, Path]
+Source = Union[str, Path, SampleStore]  # a run directory, an open run, or a count file
 # Keys a single-source report has always had at the top level; a benchmark panel repeats them.
 PANEL_KEYS = ("source", "base", "models", "problems", "k", "k_table", "curves", "crossings", "coverage",
               "histograms", "gaps", "ppl")
 
 
-def as_sources(source: Union[Source, Sequence[Source]]) -> list[Path]:
-    """One path, or a sequence of them, as a non-empty list of paths."""
-    items = [source] if isinstance(source, (str, Path)) else list(source)
+def as_sources(source: Union[Source, Sequence[Source]]) -> list[Union[Path, SampleStore]]:
+    """One source, or a sequence of them, as a non-empty list: each run opened once (an open
+    ``SampleStore`` is kept as it is, so the caller's run is not opened again), count files as paths."""
+    items = [source] if isinstance(source, (str, Path, SampleStore)) else list(source)
     if not items:
         raise ValueError("source: give at least one run directory or count file")
+    out: list[Union[Path, SampleStore]] = []
     for i, item in enumerate(items):
-        if not isinstance(item, (str, Path)):
-            raise TypeError(f"source {i}: expected a path, got {type(item).__name__}")
-    return [Path(s) for s in items]
+        if not isinstance(item, (str, Path, SampleStore)):
+            raise TypeError(f"source {i}: expected a path or a SampleStore, got {type(item).__name__}")
+        if isinstance(item, SampleStore):
+            out.append(item)
+            continue
+        run = as_run(item)
+        out.append(run if run is not None else Path(item))
+    return out
 
 
-def benchmark_names(sources: Sequence[Path], names: Optional[Sequence[str]]) -> list[str]:
+def source_path(source: Union[Path, SampleStore]) -> Path:
+    return source.root if isinstance(source, SampleStore) else source
+
+
+def benchmark_names(sources: Sequence[Union[Path, SampleStore]], names: Optional[Sequence[str]]) -> list[str]:
     """The given names (one per source), or each source's file or directory name."""
     if names is None:
-        stems = [s.name if s.is_dir() else s.stem for s in sources]
+        stems = [s.root.name if isinstance(s, SampleStore) else s.name if s.is_dir() else s.stem for s in sources]
         return [stem if stems.count(stem) == 1 else f"{stem}-{i + 1}" for i, stem in enumerate(stems)]
     names = list(names)
     if len(names) != len(sources):
@@ -59,20 +72,24 @@ def benchmark_names(sources: Sequence[Path], names: Optional[Sequence[str]]) -> 
     return names
 
 
-def ppl_section(source: Path) -> Optional[dict[str, Any]]:
-    """PPL quartiles per (model, scorer) and the values behind the box plot; None without scores."""
-    from passkcore.runs import ppl_summary, run_scores
-    from passkcore.store import is_run_dir
+def ppl_section(source: Union[Path, SampleStore]) -> Optional[dict[str, Any]]:
+    """PPL quartiles per (model, scorer) and the values behind the box plot; None without scores.
+    One Arrow read of four columns; the values are split per group by numpy, not row by row."""
+    from passkcore.runs import ppl_summary
 
-    if not is_run_dir(source):
+    if not isinstance(source, SampleStore):
         return None
-    scores = run_scores(source).select(["model", "scorer", "ppl", "status"])
+    scores = source.scores(columns=["model", "scorer", "ppl", "status"])
     if scores.num_rows == 0:
         return None
-    values: dict[str, list[float]] = {}
-    for r in scores.to_pylist():
-        if r["status"] == "ok":
-            values.setdefault(f"{r['model']}|{r['scorer']}", []).append(float(r["ppl"]))
+    ok = scores.filter(pc.equal(scores.column("status"), "ok"))
+    ok = ok.sort_by([("model", "ascending"), ("scorer", "ascending")])
+    groups = ok.group_by(["model", "scorer"], use_threads=False).aggregate([([], "count_all")])
+    groups = groups.sort_by([("model", "ascending"), ("scorer", "ascending")])
+    ppl = ok.column("ppl").to_numpy(zero_copy_only=False).astype(np.float64)
+    ends = np.cumsum(groups.column("count_all").to_numpy())
+    keys = [f"{m}|{s}" for m, s in zip(groups.column("model").to_pylist(), groups.column("scorer").to_pylist())]
+    values = {key: part.tolist() for key, part in zip(keys, np.split(ppl, ends[:-1]))}
     return {"summary": ppl_summary(scores), "values": values}
 
 
@@ -122,7 +139,7 @@ def coverage_ids(bench: str, cov: Coverage, k: int) -> list[dict[str, Any]]:
     return out
 
 
-def build_panel(bench: str, source: Path, models: dict[str, ModelCounts], base: Optional[str], *,
+def build_panel(bench: str, source: Union[Path, SampleStore], models: dict[str, ModelCounts], base: Optional[str], *,
                 resamples: int, seed: int, ci: float, k_max_gap: int,
                 forecast_resamples: int = 200) -> tuple[dict[str, Any], Coverage, PairedBootstrap]:
     """One benchmark's curves, bands, crossings, coverage, histograms, gaps, PPL, summary and the
@@ -143,7 +160,7 @@ def build_panel(bench: str, source: Path, models: dict[str, ModelCounts], base: 
         curves[m] = {"pass_at_k": band.estimate.tolist(), "ci_low": band.low.tolist(), "ci_high": band.high.tolist()}
     panel: dict[str, Any] = {
         "name": bench,
-        "source": str(source),
+        "source": str(source_path(source)),
         "base": base,
         "models": names,
         "problems": {m: int(counts[m][0].size) for m in names},

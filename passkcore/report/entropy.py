@@ -11,7 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Union
+
+import pyarrow.compute as pc
+
+from passkcore.pipeline.store import SampleStore, as_run
 
 
 def scorer_label(model: str, temperature: float) -> str:
@@ -24,13 +28,9 @@ def scorer_label(model: str, temperature: float) -> str:
     return name if float(temperature) == 1.0 else f"{name}.T{float(temperature):g}"
 
 
-def weighted_entropy(source: Path) -> dict[tuple[str, str], dict[str, Any]]:
+def weighted_entropy(run: SampleStore) -> dict[tuple[str, str], dict[str, Any]]:
     """Token-weighted mean entropy, tokens and samples per (model, scorer), over rows scored ok."""
-    import pyarrow.compute as pc
-
-    from passkcore.runs import run_scores
-
-    table = run_scores(source).select(["model", "scorer", "num_tokens", "mean_entropy", "status"])
+    table = run.scores(columns=["model", "scorer", "num_tokens", "mean_entropy", "status"])
     table = table.filter(pc.and_(pc.equal(table.column("status"), "ok"), pc.is_finite(table.column("mean_entropy"))))
     if table.num_rows == 0:
         return {}
@@ -50,31 +50,29 @@ def _cell(groups: dict[tuple[str, str], dict[str, Any]], model: str, scorer: Opt
     return None if scorer is None else groups.get((model, scorer))
 
 
-def own_scorer(source: Path, label: str) -> Optional[str]:
+def own_scorer(source: Union[Path, SampleStore], label: str) -> Optional[str]:
     """The scorer label of the model that sampled ``label``, at its sampling temperature (from the
     run's manifest); None when the manifest does not record both."""
-    from passkcore.store import SampleStore
-
-    s = SampleStore(source).manifest.get("models", {}).get(label)
+    run = as_run(source)
+    s = None if run is None else run.manifest.get("models", {}).get(label)
     if not s or "model" not in s or "temperature" not in s:
         return None
     return scorer_label(str(s["model"]), float(s["temperature"]))
 
 
-def entropy_section(bench: str, source: Path, models: Sequence[str], base: str) -> list[dict[str, Any]]:
+def entropy_section(bench: str, source: Union[Path, SampleStore], models: Sequence[str], base: str) -> list[dict[str, Any]]:
     """One row per sampled model: its entropy under itself and under the base, where scored."""
-    from passkcore.store import SampleStore, is_run_dir
-
-    if not is_run_dir(source):
+    run = as_run(source)
+    if run is None:
         return []
-    groups = weighted_entropy(source)
+    groups = weighted_entropy(run)
     if not groups:
         return []
-    settings = SampleStore(source).manifest.get("models", {})
-    base_scorer = own_scorer(source, base)
+    settings = run.manifest.get("models", {})
+    base_scorer = own_scorer(run, base)
     rows = []
     for m in models:
-        self_scorer = own_scorer(source, m)
+        self_scorer = own_scorer(run, m)
         temperature = settings.get(m, {}).get("temperature")
         rows.append({"benchmark": bench, "model": m, "temperature": temperature, "self_scorer": self_scorer,
                      "self": _cell(groups, m, self_scorer), "base": base, "base_scorer": base_scorer,

@@ -1,4 +1,4 @@
-"""Stages: plans from keys, options passed through to the verifier, an item that raises stores
+"""Stages: plans from keys (sampling asks only for the missing chunks), options passed through to the verifier, an item that raises stores
 nothing, and SIGKILL of verify and score at a point, then a rerun: every key exactly once."""
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ import passkcore.verify as verify_pkg
 from benches.synthetic import make_run
 from passkcore.pipeline.commands import execute
 from passkcore.pipeline.run import shard_files
-from passkcore.pipeline.stages import ScoreStage, VerifyStage
+from passkcore.pipeline.stages import SampleStage, ScoreStage, VerifyStage
 from passkcore.pipeline.store import SampleStore
+from passkcore.sampling import SamplingConfig
 from passkcore.verify.verdict import Verdict
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -150,3 +151,21 @@ def test_score_killed_mid_stage_reruns_to_every_key_once(tmp_path: Path) -> None
     for label in stage.labels:
         assert len(_keys_once(store.folder("scores", label), with_model=True)) == 24
     assert ScoreStage(str(store.root), scorer=tiny, backend="torch", temperatures=(1.0, 0.5), batch=4).plan() == []
+
+
+def test_sample_plan_asks_only_for_missing_indices(tmp_path: Path) -> None:
+    store = make_run(tmp_path / "run", 3, 6, verdicts=False, shard_rows=5)  # 3 problems x indices 0-5
+    ids = [p.id for p in store.problems()]
+    assert SampleStage(str(store.root), "m", "synthetic", 6, SamplingConfig(chunk=4)).plan() == []  # complete
+    items = SampleStage(str(store.root), "m", "synthetic", 8, SamplingConfig(chunk=4), batch_requests=2).plan()
+    requests = [r for item in items for r in item["requests"]]
+    assert requests == [{"problem_id": pid, "chunk_index": 1, "size": 4, "wanted": [6, 7]} for pid in ids]
+    assert [len(item["requests"]) for item in items] == [2, 1]
+    assert [k for item in items for k in item["keys"]] == [[pid, i] for pid in ids for i in (6, 7)]
+    assert SampleStage(str(store.root), "m", "synthetic", 4, SamplingConfig(chunk=4)).plan() == []  # 4, 5 past n
+    # Shards of 5 rows: the second held p0's index 5 and p1's 0-3. Without it, only those are asked for.
+    (store.folder("samples", "m") / "s000001.parquet").unlink()
+    items = SampleStage(str(store.root), "m", "synthetic", 6, SamplingConfig(chunk=4), batch_requests=8).plan()
+    assert [item["requests"] for item in items] == [[
+        {"problem_id": ids[0], "chunk_index": 1, "size": 2, "wanted": [5]},
+        {"problem_id": ids[1], "chunk_index": 0, "size": 4, "wanted": [0, 1, 2, 3]}]]
