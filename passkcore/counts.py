@@ -123,9 +123,13 @@ def split_models(table: pa.Table) -> dict[str, ModelCounts]:
 def load_counts(path: Union[str, Path, SampleStore]) -> dict[str, ModelCounts]:
     """Reads, validates and splits a count file (CSV or Parquet), a run directory or an open run
     (``SampleStore``: not opened again), by model."""
-    from passkcore.pipeline.store import as_run
+    from passkcore.pipeline.store import SampleStore, as_run
 
-    run = as_run(path)
-    if run is not None:
-        return split_models(validate(run.counts(), source=str(run.root)))
-    return split_models(validate(read_table(path), source=str(path)))
+    if isinstance(path, SampleStore):
+        run = path
+    else:
+        found = as_run(path)
+        if found is None:
+            return split_models(validate(read_table(path), source=str(path)))
+        run = found
+    return split_models(validate(run.counts(), source=str(run.root)))
