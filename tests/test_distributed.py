@@ -128,8 +128,8 @@ def _replica_pids() -> list[int]:
 def test_sampling_killed_then_rerun_with_a_replica_killed_stores_every_key_once(ray_cluster: Cluster,
                                                                                 tmp_path: Path) -> None:
     """Two kills in one run: the driver of a Ray sampling stage is SIGKILLed as its second shard is
-    written; the rerun on Ray plans only the missing items, and one of its vLLM replicas is SIGKILLed
-    after the rerun's first shard (Ray restarts it and reruns its item)."""
+    written; the rerun on Ray plans only the missing items, and its vLLM replica is SIGKILLed after
+    the rerun's first shard (Ray restarts it and reruns its item)."""
     out = tmp_path / "run"
     shards = out / "samples" / "base"
     _kill_driver_on_ray(out, "sample", at=2)
@@ -148,9 +148,12 @@ def test_sampling_killed_then_rerun_with_a_replica_killed_stores_every_key_once(
 
     killer = threading.Thread(target=kill_one_after_a_new_shard, daemon=True)
     killer.start()
+    # One replica (on the fixture's Ray instance): the one killed; the pool restarts it. Two replicas
+    # starting beside each other on 2 cores took 388 s of this test under a parallel suite.
+    one = Cluster(num_cpus=2, replicas=1, verify_workers=2)
     store, stats = distributed.sample_run(out, model="smollm2-135m", problems="arith", limit=6, n=4, label="base",
                                           sampling=SamplingConfig(temperature=1.0, max_tokens=24, chunk=2),
-                                          batch_requests=1, cluster=ray_cluster)
+                                          batch_requests=1, cluster=one)
     killer.join(timeout=5)
     assert killed, "no replica was running to kill"
     assert killed[0] not in _replica_pids()
