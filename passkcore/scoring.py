@@ -30,7 +30,7 @@ from typing import Any, Optional, Union
 import numpy as np
 import pyarrow as pa
 
-from passkcore.memory import release_free_memory
+from passkcore.memory import limit_heap_arenas, release_free_memory
 from passkcore.pipeline.run import SCORE_SCHEMA  # the run layout owns every schema
 from passkcore.varlen import pack_sequences
 
@@ -41,6 +41,18 @@ STATUSES = ("ok", "too_long", "empty_response", "empty_prompt", "bad_token_id")
 
 def _as_rows(rows: Union[pa.Table, Iterable[Mapping[str, Any]]]) -> list[Mapping[str, Any]]:
     return rows.to_pylist() if isinstance(rows, pa.Table) else list(rows)
+
+
+GPU_BUDGET = 4096
+# On CPU the budget sets the activations' share of `passk score`'s peak RSS, not its speed: SmolLM2
+# fp32, 256 rows of 128-token responses, 2 cores, runs interleaved: 1,024 tokens 421 and 358 response
+# tokens/s at a peak of 1,482 and 1,491 MiB; 4,096 tokens 366 and 347 at 1,565 and 1,598 MiB.
+CPU_BUDGET = 1024
+
+
+def budget_for(device: Any) -> int:
+    """The default token budget of a packed batch on this device."""
+    return GPU_BUDGET if str(device).startswith("cuda") else CPU_BUDGET
 
 
 def pack_batches(lengths: Sequence[int], budget: int) -> list[list[int]]:
@@ -63,21 +75,22 @@ class Scorer:
     """Scores (prompt, response) token ids under one model."""
 
     def __init__(self, model: Union[str, Path] = "smollm2-135m", device: Any = None, dtype: Any = None,
-                 backend: str = "vllm_fused", *, temperature: float = 1.0, token_budget: int = 4096,
+                 backend: str = "vllm_fused", *, temperature: float = 1.0, token_budget: Optional[int] = None,
                  label: Optional[str] = None, attn_implementation: Optional[str] = None) -> None:
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
             raise ValueError(f"temperature must be finite and > 0, got {temperature!r}")
-        if token_budget < 16:
-            raise ValueError(f"token_budget must be at least 16, got {token_budget}")
+        if token_budget is not None and (isinstance(token_budget, bool) or not isinstance(token_budget, int)
+                                         or token_budget < 16):
+            raise ValueError(f"token_budget must be an integer of at least 16, got {token_budget!r}")
         from passkcore.models import resolve_model
 
         self.path = resolve_model(model)
         self.label = label or (str(model) if str(model) == "smollm2-135m" else self.path.name)
         self.backend = backend
         self.temperature = float(temperature)
-        self.token_budget = int(token_budget)
+        self.token_budget = token_budget  # None: budget_for(device)
         import json
 
         config = json.loads((self.path / "config.json").read_text())
@@ -110,6 +123,8 @@ class Scorer:
             from passkcore.models import load_causal_lm
 
             device = self._device or ("cuda" if torch.cuda.is_available() else "cpu")
+            if not str(device).startswith("cuda"):
+                limit_heap_arenas()  # before the backbone's threads first allocate
             if self.backend == "fused":
                 from passkcore.varlen import register
 
@@ -155,8 +170,10 @@ class Scorer:
                 raise ValueError("the vllm backend scores at temperature 1 only; use backend='fused' or 'torch'")
             single = self._vllm_scores(pairs, progress)
             return [single for _ in temperatures]
+        if not pairs:
+            return [[] for _ in temperatures]
         out: list[Optional[list[TokenScores]]] = [None] * len(pairs)
-        budget = self.token_budget
+        budget = self.token_budget or budget_for(next(self._load().parameters()).device)
         pack = pack_sequences if self.backend == "fused" else pack_batches
         pending = pack([len(p) + len(r) for p, r in pairs], budget)
         while pending:
@@ -277,7 +294,7 @@ class Scorer:
         start = 0
         while start < len(pairs):  # rows in order, a few token budgets per engine call
             end, used = start, 0
-            while end < len(pairs) and (end == start or used + len(pairs[end][0]) + len(pairs[end][1]) <= 4 * self.token_budget):
+            while end < len(pairs) and (end == start or used + len(pairs[end][0]) + len(pairs[end][1]) <= 4 * (self.token_budget or GPU_BUDGET)):
                 used += len(pairs[end][0]) + len(pairs[end][1])
                 end += 1
             chunk = pairs[start:end]

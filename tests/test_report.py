@@ -54,6 +54,39 @@ def test_report_on_an_open_run_opens_it_no_more(tmp_path: Path, monkeypatch: pyt
     assert opened == [root]  # a path: opened once for the whole report
 
 
+def test_ppl_values_per_group_in_stored_order(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    from passkcore.pipeline.run import SCORE_SCHEMA, write_shard
+    from passkcore.report.build import ppl_section
+    from tests.test_runs import fake_run
+
+    store = fake_run(tmp_path / "run", {"base": 1, "sharpened": 3})
+    rng = np.random.default_rng(1)
+    rows: list[tuple[int, dict[str, Any]]] = []
+    for shard in range(3):  # groups of unequal sizes, interleaved across shards and two scorer folders
+        for i in range(int(rng.integers(1, 6))):
+            for m, s in (("base", "a"), ("sharpened", "a"), ("base", "b.T0.3"))[: 1 + (i + shard) % 3]:
+                rows.append((shard, {"model": m, "scorer": s, "problem_id": "p", "sample_index": len(rows),
+                                     "num_tokens": 3, "sum_logprob": -1.0, "mean_logprob": -1.0,
+                                     "ppl": float(rng.random() * 10 + 1), "mean_entropy": 1.0,
+                                     "status": "ok" if rng.random() > 0.2 else "too_long"}))
+        rows.append((shard, {**rows[-1][1], "model": "sharpened", "scorer": "b.T0.3", "sample_index": len(rows),
+                             "status": "too_long"}))  # a group with no row scored ok
+    for shard in range(3):
+        for folder in ("a", "b.T0.3"):
+            part = [r for sh, r in rows if sh == shard and r["scorer"] == folder]
+            if part:
+                write_shard(pa.Table.from_pylist(part, schema=SCORE_SCHEMA), store.folder("scores", folder), f"s{shard}")
+    expected: dict[str, list[float]] = {}
+    for r in store.scores().to_pylist():  # the per-row loop the report used to run
+        if r["status"] == "ok":
+            expected.setdefault(f"{r['model']}|{r['scorer']}", []).append(float(r["ppl"]))
+    got = ppl_section(store)
+    assert got is not None and got["values"] == expected and "sharpened|b.T0.3" not in got["values"]
+    assert ppl_section(store.root) == got  # a run given by its path: the same
+
+
 @pytest.fixture(scope="module")
 def math500_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     from tests.conftest import MATH500

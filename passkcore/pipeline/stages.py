@@ -274,9 +274,11 @@ class SampleStage(Portable):
         """(problems with all n samples stored, the stored indices of the others). An Arrow group-by
         finds the complete problems, so a finished run of 10^6 samples puts none of its keys in Python."""
         table = self.store.read("samples", self.label, ["problem_id", "sample_index"])
-        table = table.filter(pc.less(table.column("sample_index"), self.n))  # keys are unique in a folder
-        counts = table.group_by("problem_id", use_threads=False).aggregate([("sample_index", "count")])
-        full = pc.greater_equal(counts.column("sample_index_count"), self.n)
+        idx = table.column("sample_index")
+        table = table.filter(pc.and_(pc.greater_equal(idx, 0), pc.less(idx, self.n)))
+        # Distinct indices: two samplers writing one label with other item sizes can store a key twice.
+        counts = table.group_by("problem_id", use_threads=False).aggregate([("sample_index", "count_distinct")])
+        full = pc.greater_equal(counts.column("sample_index_count_distinct"), self.n)
         complete = set(counts.filter(full).column("problem_id").to_pylist())
         partial = table.filter(pc.invert(pc.is_in(table.column("problem_id"), value_set=pa.array(complete, pa.string()))))
         stored: dict[str, set[int]] = {}

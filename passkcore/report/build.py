@@ -77,12 +77,13 @@ def ppl_section(source: Union[Path, SampleStore]) -> Optional[dict[str, Any]]:
     One Arrow read of four columns; the values are split per group by numpy, not row by row."""
     from passkcore.runs import ppl_summary
 
-    if not isinstance(source, SampleStore):
+    run = as_run(source)
+    if run is None:
         return None
-    scores = source.scores(columns=["model", "scorer", "ppl", "status"])
+    scores = run.scores(columns=["model", "scorer", "ppl", "status"])
     if scores.num_rows == 0:
         return None
-    ok = scores.filter(pc.equal(scores.column("status"), "ok"))
+    ok = scores.filter(pc.and_(pc.equal(scores.column("status"), "ok"), pc.is_valid(scores.column("ppl"))))
     ok = ok.sort_by([("model", "ascending"), ("scorer", "ascending")])
     groups = ok.group_by(["model", "scorer"], use_threads=False).aggregate([([], "count_all")])
     groups = groups.sort_by([("model", "ascending"), ("scorer", "ascending")])

@@ -169,3 +169,10 @@ def test_sample_plan_asks_only_for_missing_indices(tmp_path: Path) -> None:
     assert [item["requests"] for item in items] == [[
         {"problem_id": ids[0], "chunk_index": 1, "size": 2, "wanted": [5]},
         {"problem_id": ids[1], "chunk_index": 0, "size": 4, "wanted": [0, 1, 2, 3]}]]
+    # A key stored twice (two samplers with other item sizes) does not stand in for a missing one.
+    twice = pq.read_table(store.folder("samples", "m") / "s000000.parquet")  # p0's indices 0-4
+    pq.write_table(twice, store.folder("samples", "m") / "again.parquet")
+    (store.folder("samples", "m") / "s000002.parquet").unlink()  # p1's 4-5 and p2's 0-2
+    items = SampleStage(str(store.root), "m", "synthetic", 6, SamplingConfig(chunk=4), batch_requests=8).plan()
+    assert [(r["problem_id"], r["wanted"]) for r in items[0]["requests"]] == [
+        (ids[0], [5]), (ids[1], [0, 1, 2, 3]), (ids[1], [4, 5]), (ids[2], [0, 1, 2])]
