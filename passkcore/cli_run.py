@@ -96,7 +96,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     cluster = _cluster(args)
     with progress_bar("verifying", "samples") as update:
         store, stats = commands.verify(args.run, options={"timeout_s": args.timeout, "memory_mb": args.memory_mb,
-                                                                   "math_extract": args.math_extract},
+                                                                   "math_extract": args.math_extract,
+                                                                   "allow_packages": args.allow_packages or []},
                                        workers=args.workers, cluster=cluster, progress=update)
     if cluster is not None:
         print_stage_stats(stats)
@@ -269,6 +270,8 @@ def add_run_commands(sub: Any) -> None:
                    help="math answers: the last \\boxed{} else the last expression (fallback), or \\boxed{} only")
     p.add_argument("--workers", type=int, help="parallel verifiers (default: one per core; with --ray, one per "
                                                 "CPU of the cluster)")
+    p.add_argument("--allow-package", action="append", dest="allow_packages", metavar="NAME",
+                   help="a package code samples may import besides the standard library (repeatable; recorded)")
     _add_ray(p)
     _verbosity(p, cmd_verify)
 

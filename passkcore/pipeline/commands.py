@@ -16,6 +16,8 @@ from passkcore.pipeline.run import SCORE_SCHEMA, check_label, read_shards, shard
 from passkcore.pipeline.stages import SampleStage, ScoreStage, VerifyStage
 from passkcore.pipeline.store import SampleStore
 from passkcore.sampling import SamplingConfig
+from passkcore.verify.judge import verifier_name
+from passkcore.verify.packages import resolve_packages
 
 PathLike = Union[str, Path]
 
@@ -85,9 +87,12 @@ def sample(
 def verify(run: Union[PathLike, SampleStore], *, options: Optional[Mapping[str, Any]] = None, workers: Optional[int] = None,
            batch: int = 256, cluster: Optional[Cluster] = None, progress: Progress = None,
            ) -> tuple[SampleStore, StageStats]:
-    """Verdicts for every stored sample without one; ``options`` go to ``verify_rows`` unchanged. On Ray
-    each task runs one verifier process (Ray schedules one task per CPU)."""
+    """Verdicts for every stored sample without one; ``options`` go to ``verify_rows`` unchanged (their
+    ``allow_packages``, resolved, is recorded in the manifest's ``verify``). On Ray each task runs one
+    verifier process (Ray schedules one task per CPU)."""
     store = opened(run)
+    packages = (options or {}).get("allow_packages") or ()
+    store.record_verifier({"verifier": verifier_name(packages), **resolve_packages(packages).record()})
     stage = VerifyStage(str(store.root.resolve()), dict(options or {}), workers=1 if cluster else workers, batch=batch)
     stage.__dict__["store"] = store
     return store, execute(stage, cluster, progress)

@@ -111,6 +111,17 @@ class SampleStore:
         self.manifest["models"][model] = dict(settings)
         write_manifest(self.root, self.manifest)
 
+    def record_verifier(self, settings: Mapping[str, Any]) -> None:
+        """Records what the code sandbox showed its programs (``verify``: the allowlisted packages);
+        settings a run was verified with before, where they differ, are kept in ``verify_earlier``."""
+        known = self.manifest.get("verify")
+        if known == dict(settings):
+            return
+        if known is not None:
+            self.manifest.setdefault("verify_earlier", []).append(known)
+        self.manifest["verify"] = dict(settings)
+        write_manifest(self.root, self.manifest)
+
     @property
     def models(self) -> list[str]:
         return list(dict.fromkeys([*self.manifest["models"], *labels(self.root, "samples")]))
