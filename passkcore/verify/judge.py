@@ -16,17 +16,16 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Optional
 
 from passkcore.problems import Problem
 from passkcore.verify import wire
 from passkcore.verify.compare import preview, stdout_equal, values_equal
-from passkcore.verify.mounts import LIB_IN_SANDBOX, SITE_IN_SANDBOX, sandbox_python
+from passkcore.verify.mounts import LIB_IN_SANDBOX, SITE_IN_SANDBOX, sandbox_python, system_view
 from passkcore.verify.packages import AllowedPackages, resolve_packages
 from passkcore.verify.sandbox import bwrap_available, bwrap_base
 from passkcore.verify.verdict import Verdict
@@ -74,7 +73,7 @@ class Zygote:
                "--ro-bind", str(_LIB / "wire.py"), f"{LIB_IN_SANDBOX}/wire.py"]
         site = [SITE_IN_SANDBOX] if packages.paths else []
         try:
-            cmd = [*bwrap_base([*packages.view().args(), *lib]), "--setenv", "PASSK_DROP_UID", "1", "--setenv", "PASSK_PIDNS", "1",
+            cmd = [*bwrap_base([*packages.view().args(system_view()), *lib]), "--setenv", "PASSK_DROP_UID", "1", "--setenv", "PASSK_PIDNS", "1",
                    "--chdir", "/", sandbox_python(), "-I", "-B", f"{LIB_IN_SANDBOX}/zygote.py", _WORK_IN_SANDBOX, *site]
         except (OSError, subprocess.SubprocessError) as exc:
             raise VerifierUnavailable(f"cannot list what the sandbox needs of this Python: {exc}") from exc

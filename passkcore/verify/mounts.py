@@ -33,10 +33,10 @@ _LDD_TIMEOUT = 120.0  # s: ~3 s here for ~70 files on a loaded machine
 def sandbox_python() -> str:
     """The real binary of the base interpreter: what the sandboxes run. A venv's ``bin/python`` (a
     symlink or a copy) would read its pyvenv.cfg and add the venv's site-packages."""
-    for candidate in (getattr(sys, "_base_executable", None), sys.executable):
-        if candidate and os.path.isfile(candidate):
-            return os.path.realpath(candidate)
-    return os.path.realpath(sys.executable)  # missing: starting the sandbox then fails with its name
+    if not os.path.isfile(sys.executable):
+        return sys.executable  # gone (or never there): starting the sandbox fails, naming it
+    base = getattr(sys, "_base_executable", None)
+    return os.path.realpath(base if base and os.path.isfile(base) else sys.executable)
 
 
 def _under(path: str, folders: Iterable[str]) -> bool:
@@ -58,16 +58,21 @@ class View:
             return
         if _depth > 40:  # a symlink loop (the kernel gives up after 40 as well)
             return
-        parts = os.path.abspath(path).strip("/").split("/")
+        parts = (path if path.startswith("/") else os.path.abspath(path)).split("/")
         current = "/"
         for i, part in enumerate(parts):
+            if part in ("", "."):
+                continue
+            if part == "..":  # after a real folder, as the kernel resolves it (ldd prints bin/../lib)
+                current = os.path.dirname(current)
+                continue
             following = os.path.join(current, part)
             if os.path.islink(following):
                 target = os.readlink(following)
                 self.links[following] = target
-                resolved = os.path.normpath(os.path.join(current, target))
                 rest = "/".join(parts[i + 1:])
-                self.show(os.path.join(resolved, rest) if rest else resolved, _depth=_depth + 1)
+                resolved = os.path.join(current, target)
+                self.show(f"{resolved}/{rest}" if rest else resolved, _depth=_depth + 1)
                 return
             current = following
         if os.path.exists(current):
@@ -77,31 +82,40 @@ class View:
         """Covers a folder inside a bound one with an empty read-only tmpfs."""
         self.hidden.add(folder)
 
-    def args(self) -> list[str]:
+    def args(self, present: Optional[View] = None) -> list[str]:
+        """The arguments, after those of ``present`` (a view already on the command line: the system's)."""
+        before = present or View()
+        binds = {**before.binds, **self.binds}
         # A bind inside a bound folder is there already (and its mount point could not be made).
-        bound = sorted(self.binds, key=len)
         outer: list[str] = []
-        for dest in bound:
+        for dest in sorted(binds, key=len):
             if not _under(dest, outer):
                 outer.append(dest)
-        links = {k: v for k, v in self.links.items() if not _under(k, outer)}
-        folders: set[str] = set()
-        for dest in [*outer, *links]:
-            parent = os.path.dirname(dest)
-            while parent != "/" and not _under(parent, outer):
-                folders.add(parent)
-                parent = os.path.dirname(parent)
+        own = [d for d in outer if d not in before.binds]
+        links = {k: v for k, v in self.links.items() if k not in before.links and not _under(k, outer)}
+        made = _ancestors([d for d in outer if d in before.binds] + list(before.links), outer)
+        folders = _ancestors([*own, *links], outer) - made
         args: list[str] = []
         for folder in sorted(folders, key=lambda f: (f.count("/"), f)):
             args += ["--perms", "0755", "--dir", folder]
         for link, target in sorted(links.items()):
             args += ["--symlink", target, link]
-        for dest in sorted(outer, key=lambda d: (d.count("/"), d)):
-            args += ["--ro-bind", self.binds[dest], dest]
+        for dest in sorted(own, key=lambda d: (d.count("/"), d)):
+            args += ["--ro-bind", binds[dest], dest]
         for folder in sorted(self.hidden):
             if _under(folder, outer) and os.path.isdir(folder):
                 args += ["--perms", "0555", "--tmpfs", folder, "--remount-ro", folder]
         return args
+
+
+def _ancestors(paths: Iterable[str], outer: Sequence[str]) -> set[str]:
+    folders: set[str] = set()
+    for path in paths:
+        parent = os.path.dirname(path)
+        while parent != "/" and not _under(parent, outer):
+            folders.add(parent)
+            parent = os.path.dirname(parent)
+    return folders
 
 
 def shared_libraries(files: Sequence[str]) -> list[str]:

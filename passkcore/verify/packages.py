@@ -43,7 +43,7 @@ class AllowedPackages:
     def record(self) -> dict[str, object]:
         """What a run manifest stores: what its candidates could import besides the stdlib."""
         return {"allow_packages": list(self.requested),
-                "packages": {name: version for name, version in self.distributions}}
+                "packages": dict(self.distributions)}
 
     def view(self) -> View:
         view = View()
