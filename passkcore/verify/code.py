@@ -84,7 +84,7 @@ def program_for(problem: Problem, response: str) -> Optional[str]:
     return extract_program(response, problem.prompt, problem.entry_point)
 
 
-def _sentinel_folder() -> str:
+def sentinel_folder() -> str:
     """A folder outside /tmp that every sandbox would show if it showed the host (/var/tmp, else the
     working directory), world-readable: the candidate runs as nobody."""
     for folder in ("/var/tmp", os.getcwd()):
@@ -96,7 +96,7 @@ def _sentinel_folder() -> str:
 @contextlib.contextmanager
 def sentinel() -> Iterator[str]:
     """A file the parent places on the host, outside /tmp, readable by everyone; removed after."""
-    folder = tempfile.mkdtemp(prefix="passk-sentinel-", dir=_sentinel_folder())
+    folder = tempfile.mkdtemp(prefix="passk-sentinel-", dir=sentinel_folder())
     try:
         os.chmod(folder, 0o755)
         path = os.path.join(folder, "answers.jsonl")

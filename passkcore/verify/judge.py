@@ -25,7 +25,7 @@ from typing import Any, Optional
 from passkcore.problems import Problem
 from passkcore.verify import wire
 from passkcore.verify.compare import preview, stdout_equal, values_equal
-from passkcore.verify.mounts import LIB_IN_SANDBOX, SITE_IN_SANDBOX, sandbox_python, system_view
+from passkcore.verify.mounts import LIB_IN_SANDBOX, SITE_IN_SANDBOX, sandbox_python
 from passkcore.verify.packages import AllowedPackages, resolve_packages
 from passkcore.verify.sandbox import bwrap_available, bwrap_base
 from passkcore.verify.verdict import Verdict
@@ -62,7 +62,7 @@ def verifier_name(packages: Sequence[str] = ()) -> str:
 class Zygote:
     """One sandbox with a warm interpreter in it; ``fork`` starts a sample's process there."""
 
-    def __init__(self, packages: AllowedPackages) -> None:
+    def __init__(self, packages: AllowedPackages, mounts: Sequence[str] = ()) -> None:
         if not bwrap_available():
             raise VerifierUnavailable("bubblewrap (bwrap) is not available or cannot create its namespaces here: "
                                       "without it a program could read the host's files (tests, answers); "
@@ -73,8 +73,9 @@ class Zygote:
                "--ro-bind", str(_LIB / "wire.py"), f"{LIB_IN_SANDBOX}/wire.py"]
         site = [SITE_IN_SANDBOX] if packages.paths else []
         try:
-            cmd = [*bwrap_base([*packages.view().args(system_view()), *lib]), "--setenv", "PASSK_DROP_UID", "1", "--setenv", "PASSK_PIDNS", "1",
-                   "--chdir", "/", sandbox_python(), "-I", "-B", f"{LIB_IN_SANDBOX}/zygote.py", _WORK_IN_SANDBOX, *site]
+            cmd = [*bwrap_base([*mounts, *lib]), "--setenv", "PASSK_DROP_UID", "1", "--setenv", "PASSK_PIDNS", "1",
+                   "--chdir", "/", sandbox_python(), "-I", "-B", f"{LIB_IN_SANDBOX}/zygote.py", _WORK_IN_SANDBOX,
+                   *site]
         except (OSError, subprocess.SubprocessError) as exc:
             raise VerifierUnavailable(f"cannot list what the sandbox needs of this Python: {exc}") from exc
         env = {"PATH": "/usr/bin:/bin"}
@@ -229,6 +230,10 @@ class Judge:
             raise ValueError(f"need timeout_s > 0 and memory_mb >= 64 (got {timeout_s}, {memory_mb})")
         self.timeout_s, self.memory_mb = timeout_s, memory_mb
         self.packages = resolve_packages(allow_packages)
+        try:  # their mounts, listed once for every sandbox this judge starts
+            self._mounts = self.packages.args()
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise VerifierUnavailable(f"cannot list what the allowed packages need: {exc}") from exc
         self._zygotes: dict[str, Optional[Zygote]] = {"candidate": None, "harness": None}
         self.verifier = verifier_name(allow_packages)
 
@@ -247,7 +252,7 @@ class Judge:
     def _zygote(self, role: str) -> Zygote:
         z = self._zygotes[role]
         if z is None:
-            z = self._zygotes[role] = Zygote(self.packages)
+            z = self._zygotes[role] = Zygote(self.packages, self._mounts)
         return z
 
     def _start(self, requests: dict[str, tuple[dict[str, Any], list[int]]]) -> None:

@@ -20,7 +20,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from passkcore.verify.mounts import SITE_IN_SANDBOX, View, shared_libraries
+from passkcore.verify.mounts import SITE_IN_SANDBOX, View, shared_libraries, system_view
 
 _NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$")
 _REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
@@ -44,6 +44,10 @@ class AllowedPackages:
         """What a run manifest stores: what its candidates could import besides the stdlib."""
         return {"allow_packages": list(self.requested),
                 "packages": dict(self.distributions)}
+
+    def args(self) -> list[str]:
+        """bwrap arguments that show these packages, after the system's (none for the stdlib only)."""
+        return self.view().args(system_view()) if self.paths else []
 
     def view(self) -> View:
         view = View()

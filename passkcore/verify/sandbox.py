@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from passkcore.verify.mounts import sandbox_python, system_view
+from passkcore.verify.mounts import sandbox_python, system_args
 
 _RUNNER = Path(__file__).with_name("_runner.py")
 _NOBODY = 65534
@@ -101,7 +101,7 @@ def bwrap_base(extra: Sequence[str] = ()) -> list[str]:
     ``extra`` mounts (allowlisted packages: packages.AllowedPackages.view); the rest of the root
     empty and read-only; no network, own pid/ipc/uts namespaces, a cleared environment."""
     return [
-        "bwrap", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", *system_view().args(), *extra,
+        "bwrap", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", *system_args(), *extra,
         "--remount-ro", "/",
         "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent", "--new-session",
         "--clearenv", "--setenv", "PATH", "/usr/bin:/bin",
