@@ -51,12 +51,13 @@ def sample_run(
 def verify_run(
     run: Union[str, Path, SampleStore], *, timeout_s: float = 10.0, memory_mb: int = 1024, workers: Optional[int] = None,
     batch: int = 256, progress: Progress = None, math_extract: str = "fallback",
-    options: Optional[Mapping[str, Any]] = None,
+    options: Optional[Mapping[str, Any]] = None, allow_packages: Sequence[str] = (),
 ) -> SampleStore:
     """Verifies every stored sample without a verdict, ``batch`` samples per verdict shard; ``options``
-    go to ``verify_rows`` with the timeout, memory limit and math extraction policy
-    (``fallback`` or ``boxed``)."""
-    opts = {"timeout_s": timeout_s, "memory_mb": memory_mb, "math_extract": math_extract, **(options or {})}
+    go to ``verify_rows`` with the timeout, memory limit, math extraction policy (``fallback`` or
+    ``boxed``) and the packages code may import besides the standard library (``allow_packages``)."""
+    opts = {"timeout_s": timeout_s, "memory_mb": memory_mb, "math_extract": math_extract,
+            "allow_packages": list(allow_packages), **(options or {})}
     store, _ = commands.verify(run, options=opts, workers=workers, batch=batch, progress=progress)
     return store
 

@@ -128,3 +128,17 @@ def test_a_name_the_tests_define_is_still_a_verdict() -> None:
     tests = "def check(candidate):\n    assert candidate(1, 2) == 3\n"
     v = check_code("def add(a, b):\n    return undefined_name\n", tests, "add")
     assert not v.passed and v.reason == "crashed", v
+
+
+def test_passk_verify_stops_on_tests_missing_a_helper(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    problem = Problem("needs-helper", "def add(a, b):\n", "code", entry_point="add",
+                      tests="def check(candidate):\n    assert candidate(1, 2) == helper(3)\n")
+    store = open_run(tmp_path, [problem], {"spec": "test"})
+    store.write_samples([{"model": "m", "problem_id": "needs-helper", "sample_index": 0, "seed": 1,
+                          "prompt_token_ids": [1], "response_token_ids": [2],
+                          "response": "```python\ndef add(a, b):\n    return a + b\n```", "finish_reason": "stop",
+                          "cumulative_logprob": -1.0}])
+    assert main(["verify", str(tmp_path), "--workers", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "'helper'" in err and "prompt" in err and "needs-helper" in err, err
+    assert not store.verdict_keys("m")  # no verdict stored
