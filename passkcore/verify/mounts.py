@@ -36,7 +36,17 @@ def sandbox_python() -> str:
     if not os.path.isfile(sys.executable):
         return sys.executable  # gone (or never there): starting the sandbox fails, naming it
     base = getattr(sys, "_base_executable", None)
-    return os.path.realpath(base if base and os.path.isfile(base) else sys.executable)
+    if base and os.path.isfile(base) and _is_elf(base):  # not a launcher script (a pyenv shim is bash)
+        return os.path.realpath(base)
+    return os.path.realpath(sys.executable)
+
+
+def _is_elf(path: str) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(4) == b"\x7fELF"
+    except OSError:
+        return False
 
 
 def _under(path: str, folders: Iterable[str]) -> bool:

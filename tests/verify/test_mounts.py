@@ -133,3 +133,13 @@ def test_conda_style_prefix_under_a_closed_folder(tmp_path: Path) -> None:
     if "libpython" in ldd:  # the copy loads its own libpython, as a conda prefix does
         assert any(os.path.normpath(word).startswith(str(prefix / "lib")) for word in ldd.split()), ldd
     assert _verify_with(python, str(prefix), secret, tmp_path) == ["passed", "wrong_answer", "wrong_answer"]
+
+
+def test_a_launcher_script_is_not_the_sandbox_python(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shim = tmp_path / "python3"
+    shim.write_text("#!/usr/bin/env bash\nexec python3 \"$@\"\n")  # what a pyenv shim is
+    shim.chmod(0o755)
+    monkeypatch.setattr(sys, "_base_executable", str(shim), raising=False)
+    assert sandbox_python() == os.path.realpath(sys.executable)
+    with open(sandbox_python(), "rb") as fh:
+        assert fh.read(4) == b"\x7fELF"
