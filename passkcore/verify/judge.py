@@ -1,7 +1,9 @@
 """Code verdicts decided outside the judged process.
 
 Two warm sandboxes per judge, each a zygote (zygote.py) inside its own bubblewrap: pid, mount, ipc and
-network namespaces of its own, so the candidate cannot see, signal or trace the other one. The
+network namespaces of its own, so the candidate cannot see, signal or trace the other one, and a
+root holding only the interpreter, its standard library and shared libraries, and the allowlisted
+packages (mounts.py, packages.py): no file of the host that could hold a test or an answer. The
 candidate sandbox runs the sample's program; the harness sandbox runs the dataset's tests. This
 process relays calls between them and reads back only plain data (wire.py), parsed strictly: the
 verdict comes from the harness's report or from comparisons made here, never from anything the
@@ -62,7 +64,9 @@ def verifier_name(packages: Sequence[str] = ()) -> str:
 class Zygote:
     """One sandbox with a warm interpreter in it; ``fork`` starts a sample's process there."""
 
-    def __init__(self, packages: AllowedPackages, mounts: Sequence[str] = ()) -> None:
+    def __init__(self, packages: Optional[AllowedPackages] = None, mounts: Sequence[str] = ()) -> None:
+        """A sandbox with the standard library, and ``packages`` (whose bwrap ``mounts`` the judge lists once)."""
+        packages = packages or AllowedPackages()
         if not bwrap_available():
             raise VerifierUnavailable("bubblewrap (bwrap) is not available or cannot create its namespaces here: "
                                       "without it a program could read the host's files (tests, answers); "
