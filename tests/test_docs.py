@@ -85,7 +85,7 @@ def test_generated_sections_match_the_code(path):
     assert current == wanted, f"{path} is out of date: run .venv/bin/python tools/layout.py --write"
 
 
-def test_layout_lists_every_module(tmp_path):
+def test_layout_lists_every_module():
     layout = load_layout()
     listing = layout.module_listing()
     for top in layout.PACKAGES:

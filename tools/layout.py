@@ -20,8 +20,8 @@ import ast
 import os
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("passkcore", "kernels")
@@ -96,7 +96,10 @@ def cli_reference() -> str:
     """docs/cli.md's section: ``passk --help`` and each command's ``--help``, in parser order."""
     os.environ["COLUMNS"] = str(CLI_WIDTH)  # argparse wraps at the terminal's width
     os.environ["NO_COLOR"] = "1"  # Python 3.14's argparse colours help otherwise
-    from passkcore.cli import build_parser
+    try:
+        from passkcore.cli import build_parser
+    except ImportError as exc:  # the CLI needs the built package: the venv's Python
+        raise SystemExit(f"tools/layout.py: docs/cli.md needs passkcore importable ({exc}); run .venv/bin/python tools/layout.py") from exc
 
     parser = build_parser()
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
