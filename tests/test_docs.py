@@ -92,6 +92,10 @@ def test_layout_lists_every_module():
         for module in (ROOT / top).rglob("*.py"):
             assert f"`{module.name}`" in listing
             assert f"### `{module.parent.relative_to(ROOT).as_posix()}/`" in listing
+    for source in (ROOT / "csrc").glob("*.[ch]pp"):
+        assert f"- `{source.name}`: " in listing
+    # HTML-like text outside code spans is escaped, code spans are kept as they are
+    assert layout.markdown("register_<area>.cpp, ``x<y>``") == "register_&lt;area&gt;.cpp, ``x<y>``"
     # a section between markers is replaced; the hand-written text around it is kept
     begin, end = layout.marker("x")
     assert layout.render(f"a\n{begin}\nold\n{end}\nb\n", "x", "new", "f") == f"a\n{begin}\nnew\n{end}\nb\n"

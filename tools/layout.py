@@ -1,6 +1,6 @@
 """The generated sections of the docs, so that none of them can go stale: the package layout
-(README.md's "Layout" section, one line per package; docs/layout.md, one line per module) and the
-command-line reference (docs/cli.md, every command's ``--help``).
+(README.md's "Layout" section, one line per package; docs/layout.md, one line per module and per
+C++ file of csrc/) and the command-line reference (docs/cli.md, every command's ``--help``).
 
     python tools/layout.py                    print the module listing (standard library only)
     .venv/bin/python tools/layout.py --write  rewrite every generated section in place
@@ -25,6 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("passkcore", "kernels")
+NATIVE = "csrc"  # the C++ core: listed by each file's leading comment
 # Folders that hold no Python package: described here, checked to exist.
 OTHER_FOLDERS = {
     "csrc/": "the C++ core, built into `passkcore._core` (pybind11; typed by `passkcore/_core.pyi`)",
@@ -41,6 +42,12 @@ def marker(name: str) -> tuple[str, str]:
     return f"<!-- BEGIN GENERATED {name}: tools/layout.py -->", f"<!-- END GENERATED {name} -->"
 
 
+def markdown(text: str) -> str:
+    """``<`` and ``>`` outside code spans escaped, so ``register_<area>.cpp`` is not read as HTML."""
+    parts = re.split(r"(`+[^`]*`+)", text)
+    return "".join(p if i % 2 else p.replace("<", "&lt;").replace(">", "&gt;") for i, p in enumerate(parts))
+
+
 def summary(path: Path) -> str:
     """The first sentence of a module's docstring, unwrapped (the first line alone is often cut
     mid-sentence by wrapping); ``(no docstring)`` where there is none."""
@@ -49,7 +56,20 @@ def summary(path: Path) -> str:
         return "(no docstring)"
     paragraph = " ".join(doc.strip().split("\n\n")[0].split())
     match = re.search(r"(?<=[.!?])\s+(?=[A-Z`(])", paragraph)
-    return paragraph[: match.start()] if match else paragraph
+    return markdown(paragraph[: match.start()] if match else paragraph)
+
+
+def comment_summary(path: Path) -> str:
+    """The first sentence of a C++ file's leading ``//`` comment paragraph."""
+    lines = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        text = line.strip()
+        if not text.startswith("//") or not text[2:].strip():
+            break
+        lines.append(text[2:].strip())
+    paragraph = " ".join(lines)
+    match = re.search(r"(?<=[.!?])\s+(?=[A-Z`(])", paragraph)
+    return markdown(paragraph[: match.start()] if match else paragraph) or "(no leading comment)"
 
 
 def package_dirs() -> list[Path]:
@@ -76,7 +96,13 @@ def module_listing() -> str:
     for package in package_dirs():
         lines += ["", f"### `{rel(package)}/`", ""]
         lines += [f"- `{p.name}`: {summary(p)}" for p in modules(package)]
+    lines += ["", f"### `{NATIVE}/`", ""]
+    lines += [f"- `{p.name}`: {comment_summary(p)}" for p in native_sources()]
     return "\n".join(lines[1:])
+
+
+def native_sources() -> list[Path]:
+    return sorted(p for p in (ROOT / NATIVE).iterdir() if p.suffix in (".cpp", ".hpp"))
 
 
 def package_listing() -> str:
