@@ -4,7 +4,7 @@
 An engine left to the garbage collector at exit used to abort its process after the work was done
 ("terminate called without an active exception", SIGABRT, exit 134: 4 of 7 runs of the ``del``
 script). Each process here owns three engines: a sampler (``make_llm``), the pooling scorer
-(``Scorer()``, vllm_fused) and ``Scorer(backend="vllm")``. Five processes: at a 1-in-2 crash rate
+(``Scorer(backend="vllm_fused")``) and ``Scorer(backend="vllm")``. Five processes: at a 1-in-2 crash rate
 the chance that all five pass by luck is 1 in 32."""
 
 from __future__ import annotations
@@ -39,11 +39,11 @@ def main(mode):
                        use_tqdm=False)
     assert out[0].outputs[0].token_ids
     if mode == "with":
-        with Scorer() as pooled, Scorer(backend="vllm") as plain:
+        with Scorer(backend="vllm_fused") as pooled, Scorer(backend="vllm") as plain:
             scored = [pooled.score(data), plain.score(data)]
         assert pooled._llm is None and plain._llm is None
     else:
-        pooled, plain = Scorer(), Scorer(backend="vllm")
+        pooled, plain = Scorer(backend="vllm_fused"), Scorer(backend="vllm")
         scored = [pooled.score(data), plain.score(data)]
     assert [t.column("status").to_pylist().count("ok") for t in scored] == [32, 32]
     print("scored", flush=True)
