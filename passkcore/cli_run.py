@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from passkcore.quiet import quiet_engines
-from passkcore.sampling import SamplingConfig
+from passkcore.sampling import DTYPES, SamplingConfig
 
 
 @contextmanager
@@ -80,7 +80,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
                                        limit=args.limit, sampling=config, batch_requests=args.batch_requests,
                                        tensor_parallel_size=args.tensor_parallel_size, window=args.window,
                                        template=args.template, fields=problem_fields(args), cluster=cluster,
-                                       progress=update)
+                                       progress=update, dtype=args.dtype)
     if cluster is not None:
         print_stage_stats(stats)
     print(f"samples stored in {store.root}")
@@ -187,7 +187,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     html_path, json_path = run_demo(args.out, arith=args.arith, code=args.code, n=args.n, max_tokens=args.max_tokens,
                                     sharp_temperature=args.sharp_temperature, seed=args.seed, bar=progress_bar,
-                                    score_backend=args.score_backend, cluster=_cluster(args))
+                                    score_backend=args.score_backend, cluster=_cluster(args), dtype=args.dtype)
     print(f"\nreport: {html_path}\nnumbers: {json_path}")
     return 0
 
@@ -205,6 +205,13 @@ def _verbosity(p: argparse.ArgumentParser, func: Callable[[argparse.Namespace], 
         return func(args)
 
     p.set_defaults(func=run)
+
+
+def add_dtype(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dtype", choices=DTYPES, default="auto",
+                   help="the sampling engine's dtype (kept in the run's manifest): auto is the run's recorded one, "
+                        "else bfloat16 on GPUs and CPUs with bf16 arithmetic, float32 on other CPUs (where vLLM "
+                        "emulates bf16, ~5x slower); PASSKCORE_DTYPE=bfloat16|float32 changes what auto picks")
 
 
 def add_problem_fields(p: argparse.ArgumentParser) -> None:
@@ -254,6 +261,7 @@ def add_run_commands(sub: Any) -> None:
     p.add_argument("--max-tokens", type=int, default=512)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--chunk", type=int, default=16, help="samples per request (large n is split across seeds)")
+    add_dtype(p)
     p.add_argument("--batch-requests", type=int, default=16, help="requests per stored shard")
     p.add_argument("--window", type=int, default=256,
                    help="requests kept queued in the engine (in one process; each shard is stored as it finishes)")
@@ -319,6 +327,7 @@ def add_run_commands(sub: Any) -> None:
     p.add_argument("--max-tokens", type=int, default=128)
     p.add_argument("--sharp-temperature", type=float, default=0.3)
     p.add_argument("--seed", type=int, default=0)
+    add_dtype(p)
     p.add_argument("--score-backend", choices=("vllm_fused", "fused"), default="vllm_fused",
                    help="scoring backbone: vLLM (default, fastest on the full demo) or the exact fp32 transformers path")
     _add_ray(p, replicas=True)

@@ -32,6 +32,7 @@ import pyarrow as pa
 
 from passkcore.memory import limit_heap_arenas, release_free_memory
 from passkcore.pipeline.run import SCORE_SCHEMA  # the run layout owns every schema
+from passkcore.sampling import shutdown_engine
 from passkcore.varlen import pack_sequences
 
 BACKENDS = ("fused", "torch", "vllm", "vllm_fused")
@@ -111,10 +112,22 @@ class Scorer:
 
     # -- model access -------------------------------------------------------------------------------
     def close(self) -> None:
-        """Shuts down the vLLM engine (its processes) if one was started; the Scorer can start it again."""
-        if self._llm is not None:
-            self._llm.llm_engine.engine_core.shutdown()
-            self._llm = None
+        """Shuts down the vLLM engine (its processes) if one was started; the Scorer can start it again.
+        ``with Scorer(...) as s:``, ``del`` and interpreter exit close it too."""
+        llm, self._llm = getattr(self, "_llm", None), None
+        shutdown_engine(llm)
+
+    def __enter__(self) -> Scorer:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - at interpreter exit vLLM's modules may be gone; the exit hook ran first
+            pass
 
     def _load(self) -> Any:
         if self._model is None:

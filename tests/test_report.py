@@ -224,8 +224,8 @@ def _scored_run(root: Path) -> Path:
     from tests.test_runs import fake_run
 
     store = fake_run(root, {"base": 1, "sharpened": 3})
-    for label, t in (("base", 1.0), ("sharpened", 0.3)):
-        store.register_model(label, {"model": "smollm2-135m", "n": 4, "temperature": t, "top_p": 1.0})
+    for label, t, dtype in (("base", 1.0, {"dtype": "bfloat16"}), ("sharpened", 0.3, {})):  # sharpened: before dtypes
+        store.register_model(label, {"model": "smollm2-135m", "n": 4, "temperature": t, "top_p": 1.0, **dtype})
     verify_run(root)
     import pyarrow as pa
 
@@ -255,6 +255,20 @@ def test_entropy_is_token_weighted_under_itself_and_the_base(tmp_path: Path) -> 
     kinds = [f["kind"] for f in data["findings"]]
     assert kinds == ["crossing", "coverage", "gap", "ppl", "entropy"]
     assert data["benchmarks"][0]["ppl"]["base_scorer"] == "smollm2-135m"
+    # Each label's sampling engine as the manifest keeps it: a dtype that was not recorded is null.
+    sampling = {row["label"]: row for row in data["benchmarks"][0]["sampling"]}
+    assert (sampling["base"]["dtype"], sampling["base"]["temperature"]) == ("bfloat16", 1.0)
+    assert (sampling["sharpened"]["dtype"], sampling["sharpened"]["temperature"]) == (None, 0.3)
+
+
+def test_report_header_names_each_runs_sampling_dtype(full_report: tuple[Path, Path]) -> None:
+    html_path, json_path = full_report
+    data = json.loads(json_path.read_text())
+    assert [b["sampling"] is None for b in data["benchmarks"]] == [False, True, True]  # count files: no manifest
+    page = html_path.read_text()
+    header = page[page.index('<ul id="sampling">'):page.index("</ul>", page.index('<ul id="sampling">'))]
+    assert 'data-key="benchmarks.0.sampling.0.dtype" data-value="&quot;bfloat16&quot;">bfloat16' in header
+    assert "<b>sharpened</b> dtype not recorded" in header and "MATH500" not in header
 
 
 @pytest.fixture(scope="module")

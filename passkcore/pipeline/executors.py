@@ -233,13 +233,16 @@ def run_local(stage: Any, items: Sequence[dict[str, Any]], progress: Progress = 
     # A stage that streams its items through one engine (sampling) runs them together.
     reports = stage.run_many(items) if hasattr(stage, "run_many") else (stage.run(item) for item in items)
     began = time.perf_counter()
-    for report in reports:
-        report.setdefault("seconds", time.perf_counter() - began)
-        began = time.perf_counter()
-        release_free_memory()  # an item's rows, freed: nothing outlives its item
-        stats.add(report)
-        if progress:
-            progress(stats.rows, total)
+    try:
+        for report in reports:
+            report.setdefault("seconds", time.perf_counter() - began)
+            began = time.perf_counter()
+            release_free_memory()  # an item's rows, freed: nothing outlives its item
+            stats.add(report)
+            if progress:
+                progress(stats.rows, total)
+    finally:
+        stage.close()  # the engine the stage started, shut down here rather than at interpreter exit
     stats.seconds = time.perf_counter() - start
     return stats
 
@@ -256,6 +259,9 @@ class StageActor:
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return each_item(batch, self.stage.run)
+
+    def __del__(self) -> None:
+        self.stage.close()
 
 
 def stage_task(batch: dict[str, np.ndarray], stage: Any) -> dict[str, np.ndarray]:

@@ -40,7 +40,7 @@ from passkcore.sampling import PlannedRequest, SamplingConfig, plan_requests
 from passkcore.templates import PromptTemplate, template_from_settings
 
 Item = dict[str, Any]
-_RUNTIME = ("store", "problems", "prompts", "llm", "engine", "template", "tokenizer")  # rebuilt where the items run, never pickled
+_RUNTIME = ("store", "problems", "prompts", "llm", "own_llm", "engine", "template", "tokenizer")  # rebuilt where the items run, never pickled
 Report = dict[str, Any]
 
 
@@ -133,6 +133,9 @@ class VerifyStage(Portable):
     def setup(self) -> None:
         pass
 
+    def close(self) -> None:
+        pass  # verifier processes live per item (verify_rows): nothing outlives one
+
     @cached_property
     def problems(self) -> dict[str, Problem]:
         return {p.id: p for p in self.store.problems()}
@@ -201,6 +204,12 @@ class ScoreStage(Portable):
 
             self.engine = Scorer(self.scorer, backend=self.backend, label=self.label)
 
+    def close(self) -> None:
+        """Shuts down the Scorer's engine, if it started one."""
+        engine, self.engine = getattr(self, "engine", None), None
+        if engine is not None:
+            engine.close()
+
     @cached_property
     def tokenizer(self) -> Any:
         from passkcore.models import load_tokenizer
@@ -255,6 +264,7 @@ class SampleStage(Portable):
     name: str = "sample"
     pool: str = "actors"
     llm: Any = None
+    dtype: Optional[str] = None  # the engine's, resolved by the driver (None: the replica's default)
 
     @cached_property
     def store(self) -> SampleStore:
@@ -303,7 +313,17 @@ class SampleStage(Portable):
         if getattr(self, "llm", None) is None:
             from passkcore.sampling import make_llm
 
-            self.llm = make_llm(self.model, seed=self.sampling.seed, tensor_parallel_size=self.tensor_parallel_size)
+            self.llm = make_llm(self.model, seed=self.sampling.seed, tensor_parallel_size=self.tensor_parallel_size,
+                                dtype=self.dtype)
+            self.__dict__["own_llm"] = True
+
+    def close(self) -> None:
+        """Shuts down the engine this stage started (one handed in belongs to its caller)."""
+        if self.__dict__.pop("own_llm", False):
+            from passkcore.sampling import shutdown_engine
+
+            llm, self.llm = self.llm, None
+            shutdown_engine(llm)
 
     def requests(self, item: Item) -> list[PlannedRequest]:
         return [PlannedRequest(self.problems[r["problem_id"]], r["chunk_index"], r["size"], frozenset(r["wanted"]))

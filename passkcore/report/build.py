@@ -140,6 +140,20 @@ def coverage_ids(bench: str, cov: Coverage, k: int) -> list[dict[str, Any]]:
     return out
 
 
+SAMPLING_KEYS = ("model", "dtype", "temperature", "top_p", "max_tokens", "seed", "template")
+
+
+def sampling_section(source: Union[Path, SampleStore], models: Sequence[str]) -> Optional[list[dict[str, Any]]]:
+    """A row per model label with its sampling settings as the run's manifest keeps them (the engine
+    dtype included: two runs sampled in other dtypes say so); None for a count file. A setting the
+    manifest did not record (an imported label, a run made before dtypes were kept) is null."""
+    run = as_run(source)
+    if run is None:
+        return None
+    known = run.manifest.get("models", {})
+    return [{"label": m, **{k: (known.get(m) or {}).get(k) for k in SAMPLING_KEYS}} for m in models]
+
+
 def build_panel(bench: str, source: Union[Path, SampleStore], models: dict[str, ModelCounts], base: Optional[str], *,
                 resamples: int, seed: int, ci: float, k_max_gap: int,
                 forecast_resamples: int = 200) -> tuple[dict[str, Any], Coverage, PairedBootstrap]:
@@ -173,6 +187,7 @@ def build_panel(bench: str, source: Union[Path, SampleStore], models: dict[str, 
         "histograms": {},
         "gaps": [],
         "ppl": ppl_section(source),
+        "sampling": sampling_section(source, names),
         "summary": [],
         "metrics": metrics_section(source, models, base, powers_of_two(n_min), n_min, ci=ci,
                                    forecast_resamples=forecast_resamples, seed=seed),
