@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import passkcore.quiet  # noqa: F401  (in engine processes vLLM spawns: quiet loggers before vLLM logs)
-from passkcore._inputs import DroppedProblemsWarning
 from passkcore._native import core as _core  # noqa: F401  (loads the compiled core, with a friendly error)
-from passkcore.coverage import Coverage, PairTable
-from passkcore.estimate import (
+from passkcore.numbers.coverage import Coverage, PairTable
+from passkcore.numbers.estimate import (
     Curve,
     Variance,
     estimate_pass_at_k,
@@ -18,9 +17,17 @@ from passkcore.estimate import (
     pass_hat_k,
     pass_hat_k_curve,
 )
-from passkcore.forecast import Forecast, ForecastCrossing, ZIBBFit, fit_zibb, forecast_crossing, forecast_pass_at_k
-from passkcore.majority import AnswerClasses, answer_classes, exact_maj_at_k, maj_at_k
-from passkcore.metrics import (
+from passkcore.numbers.forecast import (
+    Forecast,
+    ForecastCrossing,
+    ZIBBFit,
+    fit_zibb,
+    forecast_crossing,
+    forecast_pass_at_k,
+)
+from passkcore.numbers.inputs import DroppedProblemsWarning
+from passkcore.numbers.majority import AnswerClasses, answer_classes, exact_maj_at_k, maj_at_k
+from passkcore.numbers.metrics import (
     BayesPassAtK,
     bayes_pass_at_k,
     cover_at_tau,
@@ -29,7 +36,7 @@ from passkcore.metrics import (
     g_pass_at_k,
     mg_pass_at_k,
 )
-from passkcore.stats import AccuracyHistogram, Band, Crossing, Gap, PairedBootstrap, accuracy_histogram
+from passkcore.numbers.stats import AccuracyHistogram, Band, Crossing, Gap, PairedBootstrap, accuracy_histogram
 
 __version__ = "0.1.0"
 

@@ -36,7 +36,8 @@ from passkcore.pipeline.run import (
     write_shard,
 )
 from passkcore.pipeline.store import SampleStore
-from passkcore.problems import Problem, load_problems
+from passkcore.problem_files import load_problems
+from passkcore.problems import Problem
 
 PROMPTS = IMPORTED_PROMPTS
 # Rows per batch and stored shard. Measured on 300,000 generic lines: peak RSS 402 MiB with 65,536-row
@@ -221,14 +222,6 @@ def import_run(fmt: str, paths: Sequence[Union[str, Path]], out: Union[str, Path
     for batch in _batches(fmt, paths, options):
         _write_batch(store, batch, workers, timeout_s)
     return store
-
-
-def imported_prompts(store: SampleStore, model: str) -> dict[str, str]:
-    """The prompt texts an imported model label was sampled on, by problem id (empty if none)."""
-    path = imported_prompts_path(store.root, model)
-    if not path.is_file():
-        return {}
-    return {r["problem_id"]: r["prompt"] for r in map(json.loads, path.read_text().splitlines()) if r}
 
 
 def import_counts(fmt: str, paths: Sequence[Union[str, Path]], out: Union[str, Path], *, model: Optional[str] = None,

@@ -16,6 +16,7 @@ from passkcore.pipeline.run import SCORE_SCHEMA, check_label, read_shards, shard
 from passkcore.pipeline.stages import SampleStage, ScoreStage, VerifyStage
 from passkcore.pipeline.store import SampleStore
 from passkcore.sampling import SamplingConfig
+from passkcore.scoring import DEFAULT_BACKEND
 
 PathLike = Union[str, Path]
 
@@ -37,7 +38,7 @@ def open_sample_run(out: Union[PathLike, SampleStore], problems: str, limit: Opt
                     problem_seed: int = 0, fields: Optional[dict[str, Any]] = None) -> SampleStore:
     """Creates (or reopens) the run ``passk sample`` writes into, over the problems it names; a store
     handed in must hold exactly that problem set."""
-    from passkcore.problems import load_problems
+    from passkcore.problem_files import load_problems
 
     chosen = load_problems(problems, limit, seed=problem_seed, fields=fields)
     spec = {"spec": problems, "limit": limit, "seed": problem_seed, **({"fields": fields} if fields else {})}
@@ -93,7 +94,7 @@ def verify(run: Union[PathLike, SampleStore], *, options: Optional[Mapping[str, 
     return store, execute(stage, cluster, progress)
 
 
-def score(run: Union[PathLike, SampleStore], *, scorer: str = "smollm2-135m", backend: str = "fused", temperatures: Sequence[float] = (1.0,),
+def score(run: Union[PathLike, SampleStore], *, scorer: str = "smollm2-135m", backend: str = DEFAULT_BACKEND, temperatures: Sequence[float] = (1.0,),
           label: Optional[str] = None, batch: int = 256, cluster: Optional[Cluster] = None,
           progress: Progress = None) -> tuple[SampleStore, list[str], StageStats]:
     """Scores every stored sample not yet scored under ``scorer`` at each temperature; returns the

@@ -25,7 +25,6 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from passkcore.importers.tokens import ensure_run_token_ids, needs_tokens
 from passkcore.pipeline.run import (
     SAMPLE_SCHEMA,
     SCORE_SCHEMA,
@@ -35,8 +34,10 @@ from passkcore.pipeline.run import (
     write_shard,
 )
 from passkcore.pipeline.store import SampleStore
+from passkcore.pipeline.tokens import ensure_run_token_ids, needs_tokens
 from passkcore.problems import Problem
 from passkcore.sampling import PlannedRequest, SamplingConfig, plan_requests
+from passkcore.scoring import DEFAULT_BACKEND
 from passkcore.templates import PromptTemplate, template_from_settings
 
 Item = dict[str, Any]
@@ -160,7 +161,7 @@ class ScoreStage(Portable):
 
     root: str
     scorer: str = "smollm2-135m"
-    backend: str = "fused"
+    backend: str = DEFAULT_BACKEND
     label: Optional[str] = None
     temperatures: Sequence[float] = (1.0,)
     batch: int = 256

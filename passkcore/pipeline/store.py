@@ -18,8 +18,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from passkcore.numbers.counts import COUNTS_SCHEMA
 from passkcore.pipeline.run import (
-    COUNTS_SCHEMA,
     KINDS,
     READABLE_VERSIONS,
     SAMPLE_SCHEMA,
@@ -29,7 +29,6 @@ from passkcore.pipeline.run import (
     KeyIndex,
     check_label,
     folder,
-    is_run_dir,
     labels,
     manifest_path,
     problems_path,
@@ -44,7 +43,6 @@ from passkcore.problems import Problem
 from passkcore.verify.verdict import VERDICT_COLUMNS
 
 _KEY = ["problem_id", "sample_index"]
-RunSource = Union[str, Path, "SampleStore"]
 
 
 class SampleStore:
@@ -242,10 +240,3 @@ class SampleStore:
             return pa.concat_tables(tables)
         return SCORE_SCHEMA.empty_table().select(list(columns) if columns else SCORE_SCHEMA.names)
 
-
-def as_run(source: RunSource) -> Optional[SampleStore]:
-    """A run as an open store: a store is used as it is (opened once, by its caller), a run directory
-    is opened; anything else (a count file) is None."""
-    if isinstance(source, SampleStore):
-        return source
-    return SampleStore(source) if is_run_dir(source) else None

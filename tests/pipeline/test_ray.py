@@ -17,12 +17,13 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from passkcore import distributed
-from passkcore.distributed import Cluster, shard_name
-from passkcore.pipeline import executors
+from passkcore.pipeline import commands, executors
+from passkcore.pipeline.executors import Cluster
+from passkcore.pipeline.run import shard_files, shard_name
 from passkcore.pipeline.stages import VerifyStage
+from passkcore.pipeline.store import SampleStore
 from passkcore.sampling import SamplingConfig
-from passkcore.store import SampleStore, shard_files
+from tests.conftest import tiny_llama
 
 PASSK = [sys.executable, "-m", "passkcore.cli"]
 SAMPLING = SamplingConfig(temperature=1.0, max_tokens=32, chunk=4)
@@ -50,7 +51,7 @@ def test_without_ray_flag_nothing_imports_ray(tmp_path: Path) -> None:
     root = _verified_store(tmp_path / "run").root
     code = ("import sys\n"
             "from passkcore.cli import main\n"
-            "import passkcore.distributed\n"
+            "import passkcore.pipeline.executors\n"
             "assert main(['verify', sys.argv[1], '--workers', '1']) == 0\n"
             "assert main(['counts', sys.argv[1], '--out', sys.argv[2]]) == 0\n"
             "print('ray' in sys.modules)\n")
@@ -76,10 +77,9 @@ def test_cli_takes_ray_with_or_without_an_address() -> None:
 def _verified_store(root: Path) -> SampleStore:
     """A hand-made run: 2 math problems x 3 samples in two shards, no verdicts yet."""
     from passkcore.problems import arithmetic
-    from passkcore.runs import open_run
 
     problems = arithmetic(2, seed=0)
-    store = open_run(root, problems, {"spec": "arith", "limit": 2, "seed": 0})
+    store = SampleStore.open_run(root, problems, {"spec": "arith", "limit": 2, "seed": 0})
     store.register_model("base", {"model": "none", "n": 3})
     answers = [f"\\boxed{{{p.answer}}}" for p in problems]
     for part in ([0, 1], [2]):
@@ -109,7 +109,7 @@ def test_a_retried_item_adds_nothing(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def ray_cluster() -> Iterator[Cluster]:
     cluster = Cluster(num_cpus=2, replicas=2, verify_workers=2)
-    ray = distributed.connect(cluster)
+    ray = executors.connect(cluster)
     yield cluster
     ray.shutdown()
 
@@ -156,9 +156,9 @@ def test_sampling_killed_then_rerun_with_a_replica_killed_stores_every_key_once(
     # One replica (on the fixture's Ray instance): the one killed; the pool restarts it. Two replicas
     # starting beside each other on 2 cores took 388 s of this test under a parallel suite.
     one = Cluster(num_cpus=2, replicas=1, verify_workers=2)
-    store, stats = distributed.sample_run(out, model="smollm2-135m", problems="arith", limit=6, n=4, label="base",
-                                          sampling=SamplingConfig(temperature=1.0, max_tokens=24, chunk=2),
-                                          batch_requests=1, cluster=one)
+    store, stats = commands.sample(out, model="smollm2-135m", problems="arith", limit=6, n=4, label="base",
+                                   sampling=SamplingConfig(temperature=1.0, max_tokens=24, chunk=2),
+                                   batch_requests=1, cluster=one)
     killer.join(timeout=5)
     assert killed, "no replica was running to kill"
     assert killed[0] not in _replica_pids()
@@ -226,17 +226,16 @@ def test_an_item_that_raises_is_retried_then_fails_the_stage(ray_cluster: Cluste
 @pytest.mark.slow
 def test_a_pool_larger_than_the_cluster_is_refused(ray_cluster: Cluster, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="replicas 3 x cpus_per_replica 1 exceeds the cluster's 2 CPUs"):
-        distributed.sample_run(tmp_path / "run", model="smollm2-135m", problems="arith", limit=2, n=2,
-                               sampling=SAMPLING, cluster=Cluster(replicas=3))
+        commands.sample(tmp_path / "run", model="smollm2-135m", problems="arith", limit=2, n=2,
+                        sampling=SAMPLING, cluster=Cluster(replicas=3))
     with pytest.raises(ValueError, match="cpus_per_replica 4"):
-        distributed.score_run(_verified_store(tmp_path / "scored").root, cluster=Cluster(cpus_per_replica=4))
+        commands.score(_verified_store(tmp_path / "scored").root, cluster=Cluster(cpus_per_replica=4))
 
 
-@pytest.mark.slow
-def test_counts_refuse_unverified_samples(ray_cluster: Cluster, tmp_path: Path) -> None:
+def test_counts_refuse_unverified_samples(tmp_path: Path) -> None:
     root = _verified_store(tmp_path / "run").root
     with pytest.raises(ValueError, match="6 of 6 samples are not verified yet"):
-        distributed.counts(root, cluster=ray_cluster)
+        commands.write_counts(root, tmp_path / "counts.csv")
 
 
 # -- a stage's driver killed on Ray, then a rerun ---------------------------------------------------------
@@ -330,7 +329,6 @@ def test_score_on_ray_killed_then_rerun_stores_every_key_once(ray_cluster: Clust
     from benches.synthetic import make_run
     from passkcore.pipeline.commands import execute
     from passkcore.pipeline.stages import ScoreStage
-    from tests.pipeline.test_stages import tiny_llama
 
     store = make_run(tmp_path / "run", 6, 4, tokens=24, shard_rows=4)  # 6 items of 4 rows, 2 temperatures
     tiny = str(tiny_llama(tmp_path / "tiny"))

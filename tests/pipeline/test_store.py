@@ -10,7 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from passkcore.store import SAMPLE_SCHEMA, SampleStore, is_run_dir
+from passkcore.pipeline.run import SAMPLE_SCHEMA, is_run_dir
+from passkcore.pipeline.store import SampleStore
 from passkcore.verify.verdict import VERDICT_COLUMNS
 
 

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 from passkcore import _core
-from passkcore.coverage import Coverage, from_bitset, to_bitset
+from passkcore.numbers.coverage import Coverage, from_bitset, to_bitset
 
 
 def test_math500_coverage_table(math500_path: Path) -> None:

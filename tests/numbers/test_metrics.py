@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 import math
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,10 +27,11 @@ from passkcore import (
     pass_at_k_curve,
     pass_hat_k,
 )
-from passkcore.counts import load_counts
-from passkcore.metrics import g_threshold
+from passkcore.numbers.counts import load_counts
+from passkcore.numbers.metrics import g_threshold
+from tests.conftest import MATH500
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "math500_qwen2.5-7b_base_vs_simplerl.csv"
+DATA = MATH500
 TAUS = [0.0, 0.25, 0.5, 0.7, 0.75, 1.0]
 
 

@@ -4,18 +4,16 @@ counts file when ``--out`` ends in .parquet/.csv)."""
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pyarrow.compute as pc
 
+from passkcore.cli.common import add_problem_fields, add_verbosity, problem_fields
 from passkcore.importers import FORMATS
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from passkcore.cli_run import problem_fields
-
     options: dict[str, Any] = {}
     if args.format == "lm-eval":
         options.update(verify=args.verify, filter_name=args.filter)
@@ -58,7 +56,7 @@ def imported_labels(store: Any, model: Any) -> list[str]:
     return [m for m, settings in store.manifest["models"].items() if "imported" in settings]
 
 
-def add_import_command(sub: Any, add_problem_fields: Callable[[argparse.ArgumentParser], None]) -> None:
+def add_import_command(sub: Any) -> None:
     p = sub.add_parser("import", help="read another eval stack's per-sample results into a run or a counts file")
     p.add_argument("format", choices=FORMATS, help="lm-eval (--log_samples JSONL), lighteval (details Parquet), "
                                                    "evalplus (eval_results.json), livecodebench (*_eval_all.json), "
@@ -83,4 +81,4 @@ def add_import_command(sub: Any, add_problem_fields: Callable[[argparse.Argument
                                     "output only)")
     p.add_argument("--n", type=int, help="lighteval --metric: samples per document when the file does not say")
     p.add_argument("--workers", type=int, help="parallel verifiers for texts verified at import")
-    p.set_defaults(func=cmd_import)
+    add_verbosity(p, cmd_import)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import passkcore as pk
-from passkcore.coverage import Coverage
-from passkcore.stats import PairedBootstrap, accuracy_histogram, numpy_bootstrap
+from passkcore.numbers.coverage import Coverage
+from passkcore.numbers.stats import PairedBootstrap, accuracy_histogram, numpy_bootstrap
 
 
 @pytest.fixture(scope="module")

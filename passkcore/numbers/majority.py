@@ -22,8 +22,8 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from passkcore._inputs import Counts, apply_k_policy, as_int_array, ks_array
 from passkcore._native import core
+from passkcore.numbers.inputs import Counts, apply_k_policy, as_int_array, ks_array
 
 ClassSizes = Union[Sequence[npt.ArrayLike], npt.NDArray[np.integer]]
 

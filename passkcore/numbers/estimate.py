@@ -14,7 +14,8 @@ from typing import NamedTuple, Optional, Union, overload
 import numpy as np
 import numpy.typing as npt
 
-from passkcore._inputs import (
+from passkcore._native import core
+from passkcore.numbers.inputs import (
     Counts,
     Policy,
     apply_k_policy,
@@ -23,7 +24,6 @@ from passkcore._inputs import (
     ks_array,
     warn_dropped,
 )
-from passkcore._native import core
 
 FloatArray = npt.NDArray[np.float64]
 

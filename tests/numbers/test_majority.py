@@ -13,7 +13,7 @@ import pytest
 from scorio.eval.maj import maj_at_k as scorio_maj_at_k
 
 from passkcore import answer_classes, exact_maj_at_k, maj_at_k
-from passkcore.store import SampleStore
+from passkcore.pipeline.store import SampleStore
 
 
 def brute_maj(sizes: list[int], correct: int, k: int, abstain: int = 0) -> Fraction:

@@ -13,15 +13,14 @@ import numpy as np
 import pytest
 
 from passkcore import maj_at_k
+from passkcore.analysis import Source, load_counts
 from passkcore.cli import main
-from passkcore.counts import load_counts
-from passkcore.forecast import forecast_crossing
+from passkcore.numbers.forecast import forecast_crossing
+from passkcore.pipeline.store import SampleStore
 from passkcore.problems import arithmetic
 from passkcore.report import build_data, lookup, write_report
 from passkcore.report.metrics import COVER_TAUS, G_TAUS
-from passkcore.runs import open_run
-from tests.conftest import ROOT
-from tests.test_cli import PUBLISHED
+from tests.conftest import PUBLISHED, ROOT, fake_run
 
 SYNTHETIC = ROOT / "data" / "synthetic_rl_series.csv"
 
@@ -59,7 +58,6 @@ def test_ppl_values_per_group_in_stored_order(tmp_path: Path) -> None:
 
     from passkcore.pipeline.run import SCORE_SCHEMA, write_shard
     from passkcore.report.build import ppl_section
-    from tests.test_runs import fake_run
 
     store = fake_run(tmp_path / "run", {"base": 1, "sharpened": 3})
     rng = np.random.default_rng(1)
@@ -82,9 +80,14 @@ def test_ppl_values_per_group_in_stored_order(tmp_path: Path) -> None:
     for r in store.scores().to_pylist():  # the per-row loop the report used to run
         if r["status"] == "ok":
             expected.setdefault(f"{r['model']}|{r['scorer']}", []).append(float(r["ppl"]))
-    got = ppl_section(store)
+    got = ppl_section(Source.open(store))
     assert got is not None and got["values"] == expected and "sharpened|b.T0.3" not in got["values"]
-    assert ppl_section(store.root) == got  # a run given by its path: the same
+    assert ppl_section(Source.open(store.root)) == got  # a run given by its path: the same
+    summary = {(s["model"], s["scorer"]): s for s in got["summary"]}
+    for key, values in expected.items():  # one rule for the quartiles and the values behind them
+        row = summary[tuple(key.split("|"))]
+        assert row["scored"] == len(values) and row["median"] == pytest.approx(float(np.median(values)))
+    assert summary[("sharpened", "b.T0.3")]["scored"] == 0 and summary[("sharpened", "b.T0.3")]["median"] is None
 
 
 @pytest.fixture(scope="module")
@@ -197,13 +200,12 @@ def test_report_cli_and_bad_base(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 
 def test_report_with_perplexities(tmp_path: Path) -> None:
+    from passkcore.pipeline.commands import verify
     from passkcore.pipeline.run import write_shard
-    from passkcore.runs import verify_run
     from passkcore.scoring import SCORE_SCHEMA
-    from tests.test_runs import fake_run
 
     fake_run(tmp_path, {"base": 1, "sharpened": 3})
-    verify_run(tmp_path)
+    verify(tmp_path)
     import pyarrow as pa
 
     rows = [{"model": m, "scorer": s, "problem_id": "p", "sample_index": i, "num_tokens": 3, "sum_logprob": -3.0 * v,
@@ -218,15 +220,14 @@ def test_report_with_perplexities(tmp_path: Path) -> None:
 
 def _scored_run(root: Path) -> Path:
     """A fake run: base sampled at T = 1, sharpened at T = 0.3, every sample scored under both."""
+    from passkcore.pipeline.commands import verify
     from passkcore.pipeline.run import write_shard
-    from passkcore.runs import verify_run
     from passkcore.scoring import SCORE_SCHEMA
-    from tests.test_runs import fake_run
 
     store = fake_run(root, {"base": 1, "sharpened": 3})
     for label, t in (("base", 1.0), ("sharpened", 0.3)):
         store.register_model(label, {"model": "smollm2-135m", "n": 4, "temperature": t, "top_p": 1.0})
-    verify_run(root)
+    verify(root)
     import pyarrow as pa
 
     # Entropy depends on the scorer and the sample; tokens differ so a plain mean would differ from
@@ -461,7 +462,7 @@ def test_metrics_equal_passk_estimate(full_report: tuple[Path, Path], capsys: py
 def _keyed_run(root: Path) -> Path:
     """Three problems, 4 samples each, two models; verdicts carry the answer key (majority answers)."""
     problems = arithmetic(3, seed=5)
-    store = open_run(root, problems, {"spec": "arith", "limit": 3, "seed": 5})
+    store = SampleStore.open_run(root, problems, {"spec": "arith", "limit": 3, "seed": 5})
     # Per model and problem: each sample's (correct, answer key); None abstains.
     answers = {"base": [[(True, "a"), (False, "b"), (False, "b"), (False, None)],
                         [(False, "x"), (False, "y"), (True, "z"), (False, "x")],

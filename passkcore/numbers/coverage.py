@@ -17,10 +17,10 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from passkcore._inputs import counts_pair
 from passkcore._native import core
-from passkcore.counts import ModelCounts, split_models, validate
-from passkcore.estimate import pass_at_k
+from passkcore.numbers.counts import ModelCounts, read_counts, split_models, validate
+from passkcore.numbers.estimate import pass_at_k
+from passkcore.numbers.inputs import counts_pair
 
 IdArray = npt.NDArray[np.object_]
 
@@ -136,12 +136,16 @@ class Coverage:
     @classmethod
     def from_counts(cls, source: Union[str, Path, pa.Table, Mapping[str, ModelCounts], Any], *,
                     intersect: bool = False) -> Coverage:
-        """From a count file or run directory, an Arrow table or pandas DataFrame with
-        ``problem_id, model, n, c``, or ``load_counts`` output."""
+        """From a count file (CSV or Parquet), an open run (anything with ``counts() -> pa.Table``, such
+        as ``SampleStore``), an Arrow table or pandas DataFrame with ``problem_id, model, n, c``, or
+        ``read_counts``/``passkcore.analysis.load_counts`` output."""
         if isinstance(source, (str, Path)):
-            from passkcore.counts import load_counts
-
-            models = load_counts(source)  # a count file or a run directory
+            if Path(source).is_dir():
+                raise ValueError(f"{source} is a directory: open a run with passkcore.SampleStore({str(source)!r}) "
+                                 "or read it with passkcore.analysis.load_counts")
+            models = read_counts(source)
+        elif callable(getattr(source, "counts", None)):  # an open run: its Arrow group-by of verdicts
+            models = split_models(validate(source.counts(), source=str(getattr(source, "root", "run"))))
         elif isinstance(source, pa.Table):
             models = split_models(validate(source))
         elif hasattr(source, "columns") and hasattr(source, "to_dict"):  # a pandas DataFrame

@@ -8,14 +8,7 @@ from pathlib import Path
 import pytest
 
 from passkcore.cli import main
-
-# Published by the study the MATH500 counts come from (data/README.md).
-PUBLISHED = {
-    "base": [0.613921875, 0.7340831692913385, 0.8143581835395576, 0.8681727477486968,
-             0.9043392837691936, 0.9292921989161737, 0.9474446568195055, 0.962],
-    "simplerl": [0.779328125, 0.8235853838582677, 0.8567501336707911, 0.8829698676500476,
-                 0.902217497649716, 0.9150862887604729, 0.9234943668139742, 0.93],
-}
+from tests.conftest import PUBLISHED
 
 
 def test_estimate_json_reproduces_the_published_curves(math500_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

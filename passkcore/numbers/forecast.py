@@ -23,8 +23,8 @@ from typing import Any, NamedTuple, Optional, Union
 import numpy as np
 import numpy.typing as npt
 
-from passkcore._inputs import Counts, counts_pair, ks_array
 from passkcore._native import core
+from passkcore.numbers.inputs import Counts, counts_pair, ks_array
 
 FloatArray = npt.NDArray[np.float64]
 

@@ -10,30 +10,15 @@ import pytest
 
 import passkcore.verify as verify_pkg
 from passkcore.cli import main
+from passkcore.pipeline.commands import verify, write_counts
+from passkcore.pipeline.store import SampleStore
 from passkcore.problems import arithmetic
-from passkcore.runs import open_run, run_problems, verify_run, write_counts
-from passkcore.store import SampleStore
-
-
-def fake_run(root: Path, models: dict[str, int]) -> SampleStore:
-    """Two arithmetic problems, 4 samples each; model m answers correctly in its first models[m]."""
-    problems = arithmetic(2, seed=5)
-    store = open_run(root, problems, {"spec": "arith", "limit": 2, "seed": 5})
-    rows = []
-    for model, right in models.items():
-        for p in problems:
-            for i in range(4):
-                answer = p.answer if i < right else "-1"
-                rows.append({"model": model, "problem_id": p.id, "sample_index": i, "seed": 1,
-                             "prompt_token_ids": [1], "response_token_ids": [2], "response": f"\\boxed{{{answer}}}",
-                             "finish_reason": "stop", "cumulative_logprob": -1.0})
-    store.write_samples(rows)
-    return store
+from tests.conftest import fake_run
 
 
 def test_verify_resumes_after_a_crash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     store = fake_run(tmp_path, {"base": 1, "rl": 3})
-    assert [p.id for p in run_problems(store)] == [p.id for p in arithmetic(2, seed=5)]
+    assert [p.id for p in store.problems()] == [p.id for p in arithmetic(2, seed=5)]
     real = verify_pkg.verify_rows
     calls = {"n": 0}
 
@@ -45,14 +30,14 @@ def test_verify_resumes_after_a_crash(tmp_path: Path, monkeypatch: pytest.Monkey
 
     monkeypatch.setattr(verify_pkg, "verify_rows", crash_after_first)
     with pytest.raises(KeyboardInterrupt):
-        verify_run(tmp_path, batch=5)
+        verify(tmp_path, batch=5)
     assert sum(len(store.verdict_keys(m)) for m in ("base", "rl")) == 5
     monkeypatch.setattr(verify_pkg, "verify_rows", real)
-    verify_run(tmp_path, batch=5)
+    verify(tmp_path, batch=5)
     assert store.verdict_keys("base") | store.verdict_keys("rl") and len(store.verdict_keys("rl")) == 8
     counts = {(r["model"], r["problem_id"]): (r["n"], r["c"]) for r in store.counts().to_pylist()}
     assert set(counts.values()) == {(4, 1), (4, 3)} and len(counts) == 4
-    verify_run(tmp_path)  # nothing left: writes nothing twice
+    verify(tmp_path)  # nothing left: writes nothing twice
     assert len(SampleStore(tmp_path).samples().column("reason")) == 16
 
 

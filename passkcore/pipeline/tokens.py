@@ -10,12 +10,13 @@ it per item, in whichever executor runs the item.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
 import pyarrow as pa
 
-from passkcore.pipeline.run import TOKENS_SCHEMA, shard_name, write_shard
+from passkcore.pipeline.run import TOKENS_SCHEMA, imported_prompts_path, shard_name, write_shard
 from passkcore.problems import Problem
 from passkcore.templates import PromptTemplate, resolve_template, template_from_settings
 
@@ -59,6 +60,14 @@ def ensure_token_ids(rows: Sequence[Mapping[str, Any]], tokenizer: Any, template
     return out
 
 
+def imported_prompts(store: Any, model: str) -> dict[str, str]:
+    """The prompt texts an imported model label was sampled on, by problem id (empty if none)."""
+    path = imported_prompts_path(store.root, model)
+    if not path.is_file():
+        return {}
+    return {r["problem_id"]: r["prompt"] for r in map(json.loads, path.read_text().splitlines()) if r}
+
+
 def ensure_run_token_ids(store: Any, rows: Sequence[Mapping[str, Any]], tokenizer_path: Any,
                          scorer_label: str, *, tokenizer: Any = None,
                          problems: Optional[Mapping[str, Problem]] = None) -> list[dict[str, Any]]:
@@ -68,7 +77,6 @@ def ensure_run_token_ids(store: Any, rows: Sequence[Mapping[str, Any]], tokenize
     loaded from ``tokenizer_path``) and the problems are needed only when a row lacks token ids."""
     if not any(needs_tokens(r) for r in rows):
         return [dict(r) for r in rows]
-    from passkcore.importers.run import imported_prompts
     from passkcore.models import load_tokenizer
 
     tokenizer = tokenizer if tokenizer is not None else load_tokenizer(tokenizer_path)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from passkcore import fit_zibb, forecast_crossing, forecast_pass_at_k, pass_at_k_curve
-from passkcore.counts import load_counts
+from passkcore.numbers.counts import load_counts
+from tests.conftest import MATH500
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "math500_qwen2.5-7b_base_vs_simplerl.csv"
+DATA = MATH500
 
 
 def test_fit_recovers_simulated_parameters() -> None:

@@ -17,8 +17,8 @@ from typing import Any, Optional
 import numpy as np
 import numpy.typing as npt
 
-from passkcore._inputs import counts_pair, ks_array
 from passkcore._native import core
+from passkcore.numbers.inputs import counts_pair, ks_array
 
 F64 = npt.NDArray[np.float64]
 # Resamples per block are chosen so a block's weights stay under 2^22 doubles (32 MiB): all 10,000

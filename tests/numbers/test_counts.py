@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from passkcore.counts import load_counts
+from passkcore.numbers.counts import load_counts
 
 
 def _write(tmp_path: Path, text: str) -> Path:

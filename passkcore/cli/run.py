@@ -1,72 +1,27 @@
-"""``passk sample``, ``passk verify`` and ``passk counts``: the stages that build a run directory."""
+"""``passk sample``, ``verify``, ``score``, ``counts``, ``ppl``, ``report`` and ``demo``: the stages that build
+a run directory, and what is read from it."""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import sys
 from typing import Any
 
-from passkcore.quiet import quiet_engines
+from passkcore.analysis import DEFAULT_BOOTSTRAP, DEFAULT_FORECAST_RESAMPLES
+from passkcore.cli.common import (
+    NAMES,
+    NUMBERS,
+    add_backend,
+    add_list,
+    add_problem_fields,
+    add_ray,
+    add_verbosity,
+    cluster_of,
+    print_stage_stats,
+    problem_fields,
+    progress_bar,
+)
 from passkcore.sampling import SamplingConfig
-
-
-@contextmanager
-def progress_bar(description: str, unit: str) -> Iterator[Callable[[int, int], None]]:
-    """A rich bar with rate and ETA; yields update(done, total)."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TaskProgressColumn,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
-               TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
-    with Progress(*columns, transient=False) as bar:
-        task = bar.add_task(description, total=None, rate="")
-        first: dict[str, float] = {}
-
-        def update(done: int, total: int) -> None:
-            import time
-
-            now = time.monotonic()
-            first.setdefault("t", now)
-            first.setdefault("done", done)
-            elapsed = now - first["t"]
-            rate = (done - first["done"]) / elapsed if elapsed > 0 else 0.0
-            bar.update(task, completed=done, total=total, rate=f"{rate:.1f} {unit}/s")
-
-        yield update
-
-
-def _cluster(args: argparse.Namespace) -> Any:
-    """The executor ``--ray [ADDRESS]`` asks for: a Ray ``Cluster``, or None (this process)."""
-    if args.ray is None:
-        return None
-    from passkcore.pipeline.executors import Cluster
-
-    address = None if args.ray == _LOCAL else args.ray
-    return Cluster(address=address, replicas=getattr(args, "replicas", None),
-                   tensor_parallel_size=getattr(args, "tensor_parallel_size", 1),
-                   cpus_per_replica=getattr(args, "cpus_per_replica", 1),
-                   verify_workers=getattr(args, "workers", None))
-
-
-def print_stage_stats(stats: Any) -> None:
-    """Per-stage throughput across the cluster."""
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"{stats.stage} on Ray: {stats.workers} workers")
-    for col in ("items", "resumed", "rows", "tokens", "wall s", "rows/s", "tokens/s", "worker busy s"):
-        table.add_column(col, justify="right")
-    table.add_row(str(stats.items), str(stats.resumed), str(stats.rows), str(stats.tokens), f"{stats.seconds:.1f}",
-                  f"{stats.rows_per_s:.2f}", f"{stats.tokens_per_s:.1f}", f"{stats.busy_seconds:.1f}")
-    Console().print(table)
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -74,7 +29,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
     config = SamplingConfig(temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens,
                             seed=args.seed, chunk=args.chunk)
-    cluster = _cluster(args)
+    cluster = cluster_of(args)
     with progress_bar(f"sampling {args.label or args.model}", "samples") as update:
         store, stats = commands.sample(args.out, model=args.model, problems=args.problems, n=args.n, label=args.label,
                                        limit=args.limit, sampling=config, batch_requests=args.batch_requests,
@@ -93,7 +48,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     from passkcore.pipeline import commands
 
-    cluster = _cluster(args)
+    cluster = cluster_of(args)
     with progress_bar("verifying", "samples") as update:
         store, stats = commands.verify(args.run, options={"timeout_s": args.timeout, "memory_mb": args.memory_mb,
                                                                    "math_extract": args.math_extract},
@@ -110,7 +65,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_counts(args: argparse.Namespace) -> int:
     from passkcore.pipeline.commands import write_counts
 
-    table = write_counts(args.run, args.out)  # an Arrow group-by on keys: the same with or without --ray
+    if args.ray is not None:
+        print("passk counts: --ray is not needed and is ignored: counts are an Arrow group-by of key and verdict "
+              "columns on this machine (1M samples: ~2.3 s)", file=sys.stderr)
+    table = write_counts(args.run, args.out)
     print(f"{table.num_rows} (problem, model) counts written to {args.out}")
     return 0
 
@@ -120,10 +78,10 @@ def cmd_score(args: argparse.Namespace) -> int:
 
     from passkcore.pipeline import commands
 
-    cluster = _cluster(args)
+    cluster = cluster_of(args)
     with progress_bar(f"scoring under {args.scorer} ({args.backend})", "samples") as update:
         store, labels, stats = commands.score(args.run, scorer=args.scorer, backend=args.backend,
-                                              temperatures=args.temperature, cluster=cluster, progress=update)
+                                              temperatures=args.temperature or [1.0], cluster=cluster, progress=update)
     if cluster is not None:
         print_stage_stats(stats)
     if args.out:
@@ -137,9 +95,10 @@ def cmd_score(args: argparse.Namespace) -> int:
 def cmd_ppl(args: argparse.Namespace) -> int:
     import json
 
-    from passkcore.runs import ppl_summary, run_scores
+    from passkcore.analysis import ppl_summary
+    from passkcore.pipeline.store import SampleStore
 
-    summary = ppl_summary(run_scores(args.run))
+    summary = ppl_summary(SampleStore(args.run).scores(columns=["model", "scorer", "ppl", "status"]))
     if not summary:
         raise ValueError(f"{args.run}: no scores yet; run `passk score` first")
     if args.json:
@@ -159,23 +118,16 @@ def cmd_ppl(args: argparse.Namespace) -> int:
     return 0
 
 
-def _labels(values: Any) -> Any:
-    """``--series a b`` and ``--series a,b`` alike; None when not given."""
-    if values is None:
-        return None
-    return [part for v in values for part in v.split(",") if part]
-
-
 def cmd_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from passkcore.pipeline.run import is_run_dir
     from passkcore.report import write_report
-    from passkcore.store import is_run_dir
 
     first = args.source[0]
     out = args.out or (Path(first) / "report" if is_run_dir(first) else Path("report"))
     html_path, json_path = write_report(args.source, out, base=args.base, resamples=args.bootstrap, seed=args.seed,
-                                        benchmarks=args.benchmark, series=_labels(args.series),
+                                        benchmarks=args.benchmark, series=args.series,
                                         series_k=args.series_k, forecast_resamples=args.forecast_resamples)
     print(f"report: {html_path}\nnumbers: {json_path}")
     return 0
@@ -186,50 +138,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     html_path, json_path = run_demo(args.out, arith=args.arith, code=args.code, n=args.n, max_tokens=args.max_tokens,
                                     sharp_temperature=args.sharp_temperature, seed=args.seed, bar=progress_bar,
-                                    score_backend=args.score_backend, cluster=_cluster(args))
+                                    score_backend=args.backend, cluster=cluster_of(args))
     print(f"\nreport: {html_path}\nnumbers: {json_path}")
     return 0
-
-
-_LOCAL = "local"
-
-
-def _verbosity(p: argparse.ArgumentParser, func: Callable[[argparse.Namespace], int]) -> None:
-    """``--verbose``, and the command run with the engines quiet unless it is given."""
-    p.add_argument("--verbose", action="store_true",
-                   help="show the engines' own logs and progress bars (vLLM, transformers, Ray, tqdm)")
-
-    def run(args: argparse.Namespace) -> int:
-        quiet_engines(args.verbose)
-        return func(args)
-
-    p.set_defaults(func=run)
-
-
-def add_problem_fields(p: argparse.ArgumentParser) -> None:
-    """The field mapping of a published benchmark file (``passkcore.problem_files``)."""
-    p.add_argument("--id-field", help="problem file: the field holding the problem id (default id; presets differ)")
-    p.add_argument("--prompt-field", help="problem file: the field holding the problem text (default prompt)")
-    p.add_argument("--answer-field", help="problem file: the field holding the reference answer (default answer)")
-    p.add_argument("--fields", metavar="MAPPING.json",
-                   help='problem file: a JSON mapping {"preset"?, "id", "prompt", "answer", "answer_format", '
-                        '"tests", "entry_point", "kind"}')
-
-
-def problem_fields(args: argparse.Namespace) -> Any:
-    """The mapping given by add_problem_fields' flags, or None."""
-    fields = {"mapping_file": args.fields, "id": args.id_field, "prompt": args.prompt_field,
-              "answer": args.answer_field}
-    return {k: v for k, v in fields.items() if v is not None} or None
-
-
-def _add_ray(p: argparse.ArgumentParser, replicas: bool = False) -> None:
-    p.add_argument("--ray", nargs="?", const=_LOCAL, default=None, metavar="ADDRESS",
-                   help="run on Ray: alone, a local Ray instance; with an address (auto, host:6379, "
-                        "ray://host:10001), that cluster")
-    if replicas:
-        p.add_argument("--replicas", type=int, help="with --ray: model replicas (default: one per GPU, 1 without)")
-        p.add_argument("--cpus-per-replica", type=int, default=1, help="with --ray: CPU threads per replica")
 
 
 def add_run_commands(sub: Any) -> None:
@@ -256,9 +167,11 @@ def add_run_commands(sub: Any) -> None:
     p.add_argument("--batch-requests", type=int, default=16, help="requests per stored shard")
     p.add_argument("--window", type=int, default=256,
                    help="requests kept queued in the engine (in one process; each shard is stored as it finishes)")
-    _add_ray(p, replicas=True)
-    p.add_argument("--tensor-parallel-size", type=int, default=1, help="with --ray: GPUs per vLLM replica")
-    _verbosity(p, cmd_sample)
+    add_ray(p, replicas=True)
+    p.add_argument("--tensor-parallel-size", type=int, default=1,
+                   help="GPUs each vLLM engine spans (tensor parallel): the one engine in this process, or each "
+                        "replica with --ray (default 1)")
+    add_verbosity(p, cmd_sample)
 
     p = sub.add_parser("verify", help="verify every stored sample that has no verdict yet")
     p.add_argument("run", help="run directory")
@@ -269,20 +182,19 @@ def add_run_commands(sub: Any) -> None:
                    help="math answers: the last \\boxed{} else the last expression (fallback), or \\boxed{} only")
     p.add_argument("--workers", type=int, help="parallel verifiers (default: one per core; with --ray, one per "
                                                 "CPU of the cluster)")
-    _add_ray(p)
-    _verbosity(p, cmd_verify)
+    add_ray(p)
+    add_verbosity(p, cmd_verify)
 
     p = sub.add_parser("score", help="teacher-forced log-probs of stored samples under a model")
     p.add_argument("run", help="run directory")
     p.add_argument("--scorer", default="smollm2-135m", help="smollm2-135m (embedded) or a local HF directory")
-    p.add_argument("--backend", choices=("fused", "torch", "vllm", "vllm_fused"), default="fused",
-                   help="fused: exact fp32 (transformers, packed); vllm_fused: vLLM backbone + fused head, "
-                        "faster once its engine is up (~20-70 s); torch: padded reference; vllm: prompt_logprobs")
-    p.add_argument("--temperature", type=float, nargs="+", default=[1.0],
-                   help="score under softmax(logits / T); several values share one backbone pass")
+    add_backend(p)
+    add_list(p, "--temperature", item=float, kind=NUMBERS, metavar="T",
+             help="score under softmax(logits / T): 1.0,0.3 or --temperature 1.0 0.3 (several share one "
+                  "backbone pass; default 1.0)")
     p.add_argument("--out", help="also write this scorer's scores to a Parquet file")
-    _add_ray(p, replicas=True)
-    _verbosity(p, cmd_score)
+    add_ray(p, replicas=True)
+    add_verbosity(p, cmd_score)
 
     p = sub.add_parser("ppl", help="median and quartiles of PPL per (model, scorer)")
     p.add_argument("run", help="run directory")
@@ -293,20 +205,22 @@ def add_run_commands(sub: Any) -> None:
     p.add_argument("source", nargs="+", help="run directories or count files (CSV/Parquet), one benchmark each")
     p.add_argument("--out", help="folder for report.html, report.json and the figures "
                                  "(default: RUN/report for a run, ./report for a count file; the first source)")
-    p.add_argument("--benchmark", nargs="+", action="extend", metavar="NAME",
-                   help="a name per source, in order (default: each source's file or folder name)")
+    add_list(p, "--benchmark", kind=NAMES, metavar="NAME",
+             help="a name per source, in order: after each source (a.csv --benchmark A b.csv --benchmark B), "
+                  "or all at the end (default: each source's file or folder name)")
     p.add_argument("--base", help="the base model for the efficiency gap (default: the first model)")
-    p.add_argument("--series", nargs="+", action="extend", metavar="LABEL",
-                   help="checkpoint labels in step order (default: labels sharing a prefix and ending in a "
-                        "number, like rl-step100)")
-    p.add_argument("--series-k", type=int, nargs="+", metavar="K",
-                   help="ks of the series figure (default: 1 and the largest power of two <= n)")
-    p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples")
-    p.add_argument("--forecast-resamples", type=int, default=200, metavar="R",
+    add_list(p, "--series", kind=NAMES, metavar="LABEL",
+             help="checkpoint labels in step order (default: labels sharing a prefix and ending in a "
+                  "number, like rl-step100)")
+    add_list(p, "--series-k", item=int, kind=NUMBERS, metavar="K",
+             help="ks of the series figure (default: 1 and the largest power of two <= n)")
+    p.add_argument("--bootstrap", type=int, default=DEFAULT_BOOTSTRAP, metavar="R",
+                   help=f"paired bootstrap resamples (default {DEFAULT_BOOTSTRAP})")
+    p.add_argument("--forecast-resamples", type=int, default=DEFAULT_FORECAST_RESAMPLES, metavar="R",
                    help="bootstrap refits of each model's pass@K forecast and forecast crossing (the slowest "
-                        "part of a report: a few ms per refit and model)")
+                        f"part of a report: a few ms per refit and model; default {DEFAULT_FORECAST_RESAMPLES})")
     p.add_argument("--seed", type=int, default=0)
-    _verbosity(p, cmd_report)
+    add_verbosity(p, cmd_report)
 
     p = sub.add_parser("demo", help="the whole study on the embedded SmolLM2 (base vs sharpened policy)")
     p.add_argument("--out", default="runs/demo", help="run directory (continued if it exists)")
@@ -316,18 +230,13 @@ def add_run_commands(sub: Any) -> None:
     p.add_argument("--max-tokens", type=int, default=128)
     p.add_argument("--sharp-temperature", type=float, default=0.3)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--score-backend", choices=("vllm_fused", "fused"), default="vllm_fused",
-                   help="scoring backbone: vLLM (default, fastest on the full demo) or the exact fp32 transformers path")
-    _add_ray(p, replicas=True)
-    _verbosity(p, cmd_demo)
+    add_backend(p)
+    add_ray(p, replicas=True)
+    add_verbosity(p, cmd_demo)
 
     p = sub.add_parser("counts", help="group verdicts into problem_id, model, n, c")
     p.add_argument("run", help="run directory")
     p.add_argument("--out", required=True, help="counts file (.parquet, or .csv)")
-    _add_ray(p)
-    _verbosity(p, cmd_counts)
-
-    from passkcore.cli_import import add_import_command, cmd_import
-
-    add_import_command(sub, add_problem_fields)
-    _verbosity(sub.choices["import"], cmd_import)
+    # Accepted as before, and said to be ignored: counts never need a cluster.
+    p.add_argument("--ray", nargs="?", const="local", default=None, help=argparse.SUPPRESS)
+    add_verbosity(p, cmd_counts)

@@ -1,21 +1,22 @@
-"""Count tables: ``problem_id, model, n, c`` per row, from CSV or Parquet, validated row by row."""
+"""Count tables: ``problem_id, model, n, c`` per row, from CSV or Parquet, validated row by row.
+
+``COUNTS_SCHEMA`` is the one definition of a count table (the run directory's counts and the importers'
+count files use it). A run's counts are an Arrow group-by of its verdicts: ``passkcore.analysis.load_counts``
+reads any source (count file, run directory, open run); this module knows files only."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Union
+from typing import Union
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-if TYPE_CHECKING:
-    from passkcore.pipeline.store import SampleStore
-
 COLUMNS = ("problem_id", "model", "n", "c")
-SCHEMA = pa.schema([("problem_id", pa.string()), ("model", pa.string()), ("n", pa.int64()), ("c", pa.int64())])
+COUNTS_SCHEMA = pa.schema([("problem_id", pa.string()), ("model", pa.string()), ("n", pa.int64()), ("c", pa.int64())])
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ def validate(table: pa.Table, source: str = "counts") -> pa.Table:
         raise ValueError(
             f"{source}: row {row} (model={models[row]}, problem_id={ids[row]}): {why} (n={n[row]}, c={c[row]})"
         )
-    out = pa.table({"problem_id": ids, "model": models, "n": n, "c": c}, schema=SCHEMA)
+    out = pa.table({"problem_id": ids, "model": models, "n": n, "c": c}, schema=COUNTS_SCHEMA)
     keys = pc.binary_join_element_wise(out.column("model"), out.column("problem_id"), "\x1f")
     counts = pc.value_counts(keys)
     dup = pc.filter(counts, pc.greater(counts.field("counts"), 1))
@@ -120,16 +121,6 @@ def split_models(table: pa.Table) -> dict[str, ModelCounts]:
     return out
 
 
-def load_counts(path: Union[str, Path, SampleStore]) -> dict[str, ModelCounts]:
-    """Reads, validates and splits a count file (CSV or Parquet), a run directory or an open run
-    (``SampleStore``: not opened again), by model."""
-    from passkcore.pipeline.store import SampleStore, as_run
-
-    if isinstance(path, SampleStore):
-        run = path
-    else:
-        found = as_run(path)
-        if found is None:
-            return split_models(validate(read_table(path), source=str(path)))
-        run = found
-    return split_models(validate(run.counts(), source=str(run.root)))
+def read_counts(path: Union[str, Path]) -> dict[str, ModelCounts]:
+    """Reads, validates and splits a count file (CSV or Parquet) by model."""
+    return split_models(validate(read_table(path), source=str(path)))

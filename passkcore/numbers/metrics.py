@@ -29,7 +29,8 @@ from typing import Union
 import numpy as np
 import numpy.typing as npt
 
-from passkcore._inputs import (
+from passkcore._native import core
+from passkcore.numbers.inputs import (
     Counts,
     Policy,
     apply_k_policy,
@@ -39,7 +40,6 @@ from passkcore._inputs import (
     ks_array,
     warn_dropped,
 )
-from passkcore._native import core
 
 FloatArray = npt.NDArray[np.float64]
 Taus = Union[float, npt.ArrayLike]

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from passkcore import maj_at_k, pass_hat_k_curve
+from passkcore.analysis import parse_metrics
 from passkcore.cli import main
-from passkcore.metric_report import parse_metrics
-from passkcore.store import SampleStore
+from passkcore.pipeline.store import SampleStore
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "math500_qwen2.5-7b_base_vs_simplerl.csv"
 
