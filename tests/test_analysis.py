@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 
 from passkcore import maj_at_k, pass_hat_k_curve
-from passkcore.analysis import parse_metrics
 from passkcore.cli import main
+from passkcore.cli.numbers import parse_metrics
 from passkcore.pipeline.store import SampleStore
+from tests.conftest import MATH500
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "math500_qwen2.5-7b_base_vs_simplerl.csv"
+DATA = MATH500
 
 
 def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> dict:
@@ -46,7 +47,7 @@ def test_maj_needs_a_run_directory(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_unknown_metric() -> None:
     with pytest.raises(ValueError, match="unknown metric"):
-        parse_metrics("pass@k,top@k")
+        parse_metrics(["pass@k", "top@k"])
 
 
 def _store(root: Path, keys: dict[str, list[tuple[bool, str | None]]]) -> None:

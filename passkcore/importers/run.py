@@ -33,7 +33,6 @@ from passkcore.pipeline.run import (
     is_run_dir,
     shard_name,
     shard_names,
-    write_shard,
 )
 from passkcore.pipeline.store import SampleStore
 from passkcore.problem_files import load_problems
@@ -149,7 +148,7 @@ def _write_batch(store: SampleStore, batch: pa.RecordBatch, workers: Optional[in
     table = pa.Table.from_batches([batch])
     keys = _keys_by_label(*(table.column(c).to_pylist() for c in ("model", "problem_id", "sample_index")))
     todo = [label for label, k in keys.items()
-            if not (store.folder("samples", label) / f"{shard_name('samples', label, k)}.parquet").exists()]
+            if not store.has_shard("samples", label, shard_name("samples", label, k))]
     if not todo:
         return
     if len(todo) < len(keys):
@@ -160,11 +159,11 @@ def _write_batch(store: SampleStore, batch: pa.RecordBatch, workers: Optional[in
         mine = table.filter(pc.equal(table.column("model"), label)).combine_chunks()
         rows = [v for v in verdicts if v["model"] == label]
         if rows:
-            write_shard(pa.Table.from_pylist([{k: r.get(k) for k in VERDICT_SCHEMA.names} for r in rows],
-                                             schema=VERDICT_SCHEMA), store.folder("verdicts", label),
-                        shard_name("verdicts", label, [(r["problem_id"], r["sample_index"]) for r in rows]))
-        write_shard(_sample_table(mine.to_batches()[0]), store.folder("samples", label),
-                    shard_name("samples", label, keys[label]))
+            store.write_shard("verdicts", label,
+                              pa.Table.from_pylist([{k: r.get(k) for k in VERDICT_SCHEMA.names} for r in rows],
+                                                   schema=VERDICT_SCHEMA),
+                              shard_name("verdicts", label, [(r["problem_id"], r["sample_index"]) for r in rows]))
+        store.write_shard("samples", label, _sample_table(mine.to_batches()[0]), shard_name("samples", label, keys[label]))
 
 
 def _open(out: Path, plan: _Plan, problems: Optional[str], fields: Optional[dict[str, Any]],

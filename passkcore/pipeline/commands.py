@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from passkcore._atomic import write_atomically
-from passkcore.pipeline.executors import Cluster, Progress, StageStats, run_local, run_ray
+from passkcore.pipeline.executors import Cluster, Progress, Stage, StageStats, run_local, run_ray
 from passkcore.pipeline.run import SCORE_SCHEMA, check_label, read_shards, shard_files
 from passkcore.pipeline.stages import SampleStage, ScoreStage, VerifyStage
 from passkcore.pipeline.store import SampleStore
@@ -21,7 +21,7 @@ from passkcore.scoring import DEFAULT_BACKEND
 PathLike = Union[str, Path]
 
 
-def execute(stage: Any, cluster: Optional[Cluster], progress: Progress = None) -> StageStats:
+def execute(stage: Stage, cluster: Optional[Cluster], progress: Progress = None) -> StageStats:
     """Plans ``stage`` (key columns only) and runs its items in this process or on Ray."""
     items = stage.plan()
     if cluster is None:
@@ -79,7 +79,7 @@ def sample(
     store.register_model(label, settings)
     stage = SampleStage(str(store.root.resolve()), label, str(path), n, sampling, batch_requests=batch_requests,
                         tensor_parallel_size=tensor_parallel_size, window=window, llm=llm)
-    stage.__dict__["store"] = store  # this process works on the store it opened (Ray workers open their own)
+    stage.attach(store)  # this process works on the store it opened (Ray workers open their own)
     return store, execute(stage, cluster, progress)
 
 
@@ -90,7 +90,7 @@ def verify(run: Union[PathLike, SampleStore], *, options: Optional[Mapping[str, 
     each task runs one verifier process (Ray schedules one task per CPU)."""
     store = opened(run)
     stage = VerifyStage(str(store.root.resolve()), dict(options or {}), workers=1 if cluster else workers, batch=batch)
-    stage.__dict__["store"] = store
+    stage.attach(store)
     return store, execute(stage, cluster, progress)
 
 
@@ -101,7 +101,7 @@ def score(run: Union[PathLike, SampleStore], *, scorer: str = "smollm2-135m", ba
     store, the scorer labels (one per temperature) and the stage's figures."""
     store = opened(run)
     stage = ScoreStage(str(store.root.resolve()), scorer, backend, label, temperatures, batch=batch)
-    stage.__dict__["store"] = store
+    stage.attach(store)
     return store, list(stage.labels), execute(stage, cluster, progress)
 
 

@@ -159,10 +159,21 @@ class SampleStore:
         fresh = table.filter(pa.array(keep)) if not keep.all() else table
         key_cols = list(index.columns)
         keys = zip(*(fresh.column(c).to_pylist() for c in key_cols))
-        path = write_shard(fresh.cast(KINDS[kind]), self.folder(kind, label), name or shard_name(kind, label, keys))
+        path = self.write_shard(kind, label, fresh, name or shard_name(kind, label, keys))
         index.add(codes[keep])
         index.seen.add(path.name)
         return fresh.num_rows
+
+    def write_shard(self, kind: str, label: str, table: pa.Table, name: str) -> Path:
+        """The one shard writer (every stage, the importers, ``write_table``): ``table`` cast to the kind's
+        schema as RUN/<kind>/<label>/<name>.parquet, flushed under a temporary name and renamed; a shard
+        of that name already in place is kept (a retried item adds nothing). Keys are not checked:
+        callers name the shard by a digest of keys they planned as missing."""
+        return write_shard(table.cast(KINDS[kind]), self.folder(kind, label), name)
+
+    def has_shard(self, kind: str, label: str, name: str) -> bool:
+        """Whether RUN/<kind>/<label>/<name>.parquet is complete (an item that finds it is done)."""
+        return (self.folder(kind, label) / f"{name}.parquet").exists()
 
     # -- reading ------------------------------------------------------------------------------------
     def _key_set(self, kind: str, model: str) -> set[tuple[str, int]]:

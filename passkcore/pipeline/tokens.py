@@ -16,7 +16,7 @@ from typing import Any, Optional
 
 import pyarrow as pa
 
-from passkcore.pipeline.run import TOKENS_SCHEMA, imported_prompts_path, shard_name, write_shard
+from passkcore.pipeline.run import TOKENS_SCHEMA, imported_prompts_path, shard_name
 from passkcore.problems import Problem
 from passkcore.templates import PromptTemplate, resolve_template, template_from_settings
 
@@ -93,6 +93,6 @@ def ensure_run_token_ids(store: Any, rows: Sequence[Mapping[str, Any]], tokenize
         fresh = [{k: r[k] for k in TOKENS_SCHEMA.names} for r in made if r.get("tokenized")]
         if fresh:
             keys = [(r["model"], r["problem_id"], r["sample_index"]) for r in fresh]
-            write_shard(pa.Table.from_pylist(fresh, schema=TOKENS_SCHEMA), store.folder("tokens", scorer_label),
-                        shard_name("tokens", scorer_label, keys))
+            store.write_shard("tokens", scorer_label, pa.Table.from_pylist(fresh, schema=TOKENS_SCHEMA),
+                              shard_name("tokens", scorer_label, keys))
     return out

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from passkcore.numbers.counts import load_counts
+from passkcore.numbers.counts import read_counts
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -18,7 +18,7 @@ def _write(tmp_path: Path, text: str) -> Path:
 
 
 def test_math500_loads_by_model(math500_path: Path) -> None:
-    models = load_counts(math500_path)
+    models = read_counts(math500_path)
     assert list(models) == ["base", "simplerl"]
     assert models["base"].problems == 500 and int(models["base"].c.sum()) == 39291
     assert int(models["simplerl"].c.sum()) == 49877
@@ -29,7 +29,7 @@ def test_parquet_equals_csv(tmp_path: Path, math500_path: Path) -> None:
 
     path = tmp_path / "c.parquet"
     pq.write_table(pcsv.read_csv(math500_path), path)
-    a, b = load_counts(math500_path), load_counts(path)
+    a, b = read_counts(math500_path), read_counts(path)
     assert (a["base"].c == b["base"].c).all() and list(a["base"].problem_ids) == list(b["base"].problem_ids)
 
 
@@ -48,16 +48,16 @@ def test_parquet_equals_csv(tmp_path: Path, math500_path: Path) -> None:
 )
 def test_bad_files_name_the_row(tmp_path: Path, text: str, match: str) -> None:
     with pytest.raises(ValueError, match=match):
-        load_counts(_write(tmp_path, text))
+        read_counts(_write(tmp_path, text))
 
 
 def test_missing_file_is_a_value_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="does not exist"):
-        load_counts(tmp_path / "nope.csv")
+        read_counts(tmp_path / "nope.csv")
 
 
 def test_string_ids_are_kept(tmp_path: Path) -> None:
     table = pa.table({"problem_id": ["x/1", "x/2"], "model": ["m", "m"], "n": [4, 4], "c": [0, 4]})
     path = tmp_path / "t.parquet"
     pq.write_table(table, path)
-    assert list(load_counts(path)["m"].problem_ids) == ["x/1", "x/2"]
+    assert list(read_counts(path)["m"].problem_ids) == ["x/1", "x/2"]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from passkcore import fit_zibb, forecast_crossing, forecast_pass_at_k, pass_at_k_curve
-from passkcore.numbers.counts import load_counts
+from passkcore.numbers.counts import read_counts
 from tests.conftest import MATH500
 
 DATA = MATH500
@@ -28,7 +28,7 @@ def test_fit_recovers_simulated_parameters() -> None:
 def test_thinned_math500_forecast_brackets_the_full_data(model: str) -> None:
     """Counts thinned to n = 32 (hypergeometrically, seeded) forecast pass@128 with an interval that
     holds the unbiased pass@128 of the full n = 128 counts."""
-    m = load_counts(DATA)[model]
+    m = read_counts(DATA)[model]
     full = pass_at_k_curve(m.n, m.c, [128]).values[0]
     c32 = np.random.default_rng(0).hypergeometric(m.c, m.n - m.c, 32)
     f = forecast_pass_at_k(32, c32, 128, resamples=1000, seed=0)
@@ -37,7 +37,7 @@ def test_thinned_math500_forecast_brackets_the_full_data(model: str) -> None:
 
 
 def test_forecast_within_n_agrees_with_the_unbiased_curve() -> None:
-    m = load_counts(DATA)["base"]
+    m = read_counts(DATA)["base"]
     ks = np.array([1, 8, 64])
     f = forecast_pass_at_k(m.n, m.c, ks, resamples=20, seed=1)
     np.testing.assert_allclose(f.value, pass_at_k_curve(m.n, m.c, ks).values, atol=0.01)
@@ -46,7 +46,7 @@ def test_forecast_within_n_agrees_with_the_unbiased_curve() -> None:
 
 
 def test_crossing_on_math500_matches_the_observed_curves() -> None:
-    models = load_counts(DATA)
+    models = read_counts(DATA)
     a, b = models["base"], models["simplerl"]
     ks = np.arange(1, 129)
     ca, cb = pass_at_k_curve(a.n, a.c, ks).values, pass_at_k_curve(b.n, b.c, ks).values

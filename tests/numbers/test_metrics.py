@@ -27,7 +27,7 @@ from passkcore import (
     pass_at_k_curve,
     pass_hat_k,
 )
-from passkcore.numbers.counts import load_counts
+from passkcore.numbers.counts import read_counts
 from passkcore.numbers.metrics import g_threshold
 from tests.conftest import MATH500
 
@@ -226,7 +226,7 @@ def test_bayes_matches_scorio() -> None:
 
 
 def test_cover_definition_and_relation_to_pass_at_k() -> None:
-    models = load_counts(DATA)
+    models = read_counts(DATA)
     for m in models.values():
         n = int(m.n[0])
         taus = np.linspace(0, 1, 101)

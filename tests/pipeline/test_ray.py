@@ -253,9 +253,9 @@ root, kind, at, scorer, marker = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys
 driver = os.getpid()
 
 def hook():
-    import passkcore.pipeline.stages as stages
+    import passkcore.pipeline.store as store  # the one shard writer's file step
     from passkcore.pipeline.run import shard_files
-    real = stages.write_shard
+    real = store.write_shard
     def dying(table, folder, name):
         out = real(table, folder, name)
         if len(shard_files(folder)) >= at:
@@ -266,7 +266,7 @@ def hook():
             os.kill(driver, signal.SIGKILL)
             os.kill(os.getpid(), signal.SIGKILL)
         return out
-    stages.write_shard = dying
+    store.write_shard = dying
 
 env = {"runtime_env": {"env_vars": {"VLLM_LOGGING_LEVEL": "ERROR"}, "worker_process_setup_hook": hook}}
 cluster = Cluster(num_cpus=2, replicas=1, verify_workers=1, extra=env)

@@ -109,14 +109,15 @@ def test_verify_killed_mid_stage_reruns_to_every_key_once(tmp_path: Path) -> Non
 _KILLED_SCORE = """
 import os, signal, sys
 import passkcore.pipeline.stages as stages
+import passkcore.pipeline.store as store  # the one shard writer's file step
 from passkcore.pipeline.commands import execute
-real, calls = stages.write_shard, []
+real, calls = store.write_shard, []
 def dying(table, folder, name):
     calls.append(name)
     if len(calls) == 4:
         os.kill(os.getpid(), signal.SIGKILL)
     return real(table, folder, name)
-stages.write_shard = dying
+store.write_shard = dying
 execute(stages.ScoreStage(sys.argv[1], scorer=sys.argv[2], temperatures=(1.0, 0.5), backend="torch", batch=4), None)
 """
 
