@@ -10,10 +10,7 @@ from collections.abc import Sequence
 from typing import Optional
 
 from passkcore import __version__
-from passkcore.cli.common import FlagValueError, expand_lists, list_kinds
-from passkcore.cli.importing import add_import_command
-from passkcore.cli.numbers import add_bench_command, add_numbers_commands
-from passkcore.cli.run import add_run_commands
+from passkcore.cli.common import FlagValueError, expand_lists, list_kinds, option_arity, positionals_first
 from passkcore.verify.judge import VerifierUnavailable
 
 # The command table of `passk --help`, in the order of a study.
@@ -41,6 +38,12 @@ def command_table() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # The commands' modules are imported here, not at the top: every engine process vLLM spawns imports
+    # its parent's main module, this one (passkcore.quiet), and needs none of them.
+    from passkcore.cli.importing import add_import_command
+    from passkcore.cli.numbers import add_bench_command, add_numbers_commands
+    from passkcore.cli.run import add_run_commands
+
     parser = argparse.ArgumentParser(prog="passk", description="Exact pass@k, coverage and perplexity scoring.",
                                      epilog=command_table(), formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"passk (passkcore) {__version__}")
@@ -52,10 +55,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    """``argv`` as ``main`` reads it: list flags expanded, then positionals first (``passkcore.cli.common``)."""
     parser = build_parser()
+    return parser.parse_args(positionals_first(expand_lists(argv, list_kinds(parser)), option_arity(parser)))
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
-        args = parser.parse_args(expand_lists(sys.argv[1:] if argv is None else argv, list_kinds(parser)))
+        args = parse_args(sys.argv[1:] if argv is None else argv)
     except FlagValueError as exc:  # as a command's own ValueError: exit status 2, no usage dump
         print(f"{exc.prog}: error: {exc}", file=sys.stderr)
         return 2

@@ -49,7 +49,8 @@ class ListAction(argparse.Action):
             try:
                 items.append(self.item(part))
             except ValueError:
-                kind = {int: "an integer", float: "a number"}.get(self.item, "valid")
+                kinds: dict[Any, str] = {int: "an integer", float: "a number"}
+                kind = kinds.get(self.item, "valid")
                 raise FlagValueError(parser.prog, f"{self.option_strings[0]}: {part!r} is not {kind}") from None
         setattr(namespace, self.dest, items)
 
@@ -68,15 +69,57 @@ def _is_number(token: str) -> bool:
     return True
 
 
-def list_kinds(parser: argparse.ArgumentParser) -> dict[str, dict[str, str]]:
-    """{command: {option string: kind}} of every list flag, read from the parsers."""
-    out: dict[str, dict[str, str]] = {}
+def sub_parsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """{command: its parser}."""
     for action in parser._actions:  # argparse keeps its sub-parsers here; no public accessor exists
         if isinstance(action, argparse._SubParsersAction):
-            for name, sub in action.choices.items():
-                out[name] = {flag: a.kind for a in sub._actions if isinstance(a, ListAction)
-                             for flag in a.option_strings}
+            return dict(action.choices)
+    return {}
+
+
+def list_kinds(parser: argparse.ArgumentParser) -> dict[str, dict[str, str]]:
+    """{command: {option string: kind}} of every list flag, read from the parsers."""
+    return {name: {flag: a.kind for a in sub._actions if isinstance(a, ListAction) for flag in a.option_strings}
+            for name, sub in sub_parsers(parser).items()}
+
+
+def option_arity(parser: argparse.ArgumentParser) -> dict[str, dict[str, int]]:
+    """{command: {option string: how many values it takes}}, for options that take exactly 0 or 1
+    (after ``expand_lists``, a list flag takes one value per occurrence)."""
+    out: dict[str, dict[str, int]] = {}
+    for name, sub in sub_parsers(parser).items():
+        arity: dict[str, int] = {}
+        for a in sub._actions:
+            n = 1 if isinstance(a, ListAction) or a.nargs is None else a.nargs if isinstance(a.nargs, int) else None
+            if n is not None and n <= 1:
+                arity.update(dict.fromkeys(a.option_strings, n))
+        out[name] = arity
     return out
+
+
+def positionals_first(argv: Sequence[str], arity: dict[str, dict[str, int]]) -> list[str]:
+    """Options of fixed arity (and their values) moved after the positionals, so that positionals and
+    options may alternate (``a.csv --benchmark A b.csv --benchmark B``): argparse reads one run of
+    positionals. An option of variable arity (``--ray [ADDRESS]``) stays where it is."""
+    argv = list(argv)
+    command = next((i for i, a in enumerate(argv) if a in arity), None)
+    if command is None:
+        return argv
+    known = arity[argv[command]]
+    head, tail, i = argv[:command + 1], [], command + 1
+    while i < len(argv):
+        token = argv[i]
+        if token == "--":
+            head.extend(argv[i:])
+            break
+        n = 0 if "=" in token and token.split("=", 1)[0] in known else known.get(token)
+        if n is None or not token.startswith("-"):
+            head.append(token)
+            i += 1
+            continue
+        tail.extend(argv[i:i + 1 + n])
+        i += 1 + n
+    return head + tail
 
 
 def expand_lists(argv: Sequence[str], kinds: dict[str, dict[str, str]]) -> list[str]:

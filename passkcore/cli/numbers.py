@@ -84,10 +84,12 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     ci = DEFAULT_CI if args.ci is None else args.ci
     if not 0.0 < ci < 1.0:
         raise ValueError(f"--ci must be in (0, 1), got {ci}")
+    if args.forecast_resamples < 1:
+        raise ValueError(f"--forecast-resamples must be at least 1, got {args.forecast_resamples}")
     if metrics != ["pass@k"] or forecast:
         taus = list(DEFAULT_TAUS) if args.tau is None else args.tau
         add_metrics(report, models, ks, metrics, source=args.counts, taus=taus, forecast=forecast, ci=ci,
-                    resamples=check_positive([args.forecast_resamples], "--forecast-resamples")[0], seed=args.seed)
+                    resamples=args.forecast_resamples, seed=args.seed)
     resamples = DEFAULT_BOOTSTRAP if args.bootstrap is None else args.bootstrap
     if args.ci is not None or args.bootstrap is not None:
         if resamples < 1:

@@ -144,8 +144,8 @@ class Coverage:
                 raise ValueError(f"{source} is a directory: open a run with passkcore.SampleStore({str(source)!r}) "
                                  "or read it with passkcore.analysis.load_counts")
             models = read_counts(source)
-        elif callable(getattr(source, "counts", None)):  # an open run: its Arrow group-by of verdicts
-            models = split_models(validate(source.counts(), source=str(getattr(source, "root", "run"))))
+        elif callable(run_counts := getattr(source, "counts", None)):  # an open run: its group-by of verdicts
+            models = split_models(validate(run_counts(), source=str(getattr(source, "root", "run"))))
         elif isinstance(source, pa.Table):
             models = split_models(validate(source))
         elif hasattr(source, "columns") and hasattr(source, "to_dict"):  # a pandas DataFrame

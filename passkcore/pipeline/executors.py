@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Optional, Protocol
+from typing import Any, Optional, Protocol
 
 import numpy as np
 
@@ -40,9 +40,15 @@ class Stage(Protocol):
     ``run_many`` does several, in order (an engine that batches across items, such as vLLM's, streams
     them through one loop)."""
 
-    name: str
-    pool: Literal["actors", "tasks"]  # Ray: one engine per replica in an actor pool, or CPU tasks
-    gpus_per_replica: int
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def pool(self) -> str:
+        """``actors`` (Ray: one engine per replica in an actor pool) or ``tasks`` (CPU tasks)."""
+
+    @property
+    def gpus_per_replica(self) -> int: ...
 
     def plan(self) -> list[Item]: ...
 

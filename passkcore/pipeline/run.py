@@ -26,17 +26,19 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from passkcore._atomic import write_atomically, write_text_atomically
 from passkcore.problems import Problem
 from passkcore.scoring import SCORE_SCHEMA as ENGINE_SCORE_SCHEMA
+
+if TYPE_CHECKING:
+    import pyarrow.dataset as ds
 
 SCHEMA_VERSION = 2
 # Version 1 shards (before per-test results, answer keys and extraction policies) are still read: the
@@ -163,6 +165,10 @@ def read_shards(files: Sequence[Path], schema: pa.Schema, columns: Optional[Sequ
     if not files:
         fields = [schema.field(c) if c != "__filename" else pa.field(c, pa.string()) for c in names]
         return pa.schema(fields).empty_table()
+    # Imported here, not at the top: pyarrow.dataset brings pandas (~0.5 s), and `passk --help`,
+    # `passk estimate FILE.csv` and the report's imports reach this module without reading a shard.
+    import pyarrow.dataset as ds
+
     dataset = ds.dataset([str(f) for f in files], schema=schema, format="parquet")
     _check_versions(dataset)
     return dataset.to_table(columns=names, filter=filter)

@@ -100,6 +100,7 @@ class StageBase:
     """Settings in the fields, runtime state in ``runtime``; the store and the problems, opened once per
     process; items one by one unless a stage streams them."""
 
+    root: str
     runtime: Runtime = field(default_factory=Runtime, init=False, repr=False, compare=False)
 
     def __getstate__(self) -> dict[str, Any]:
