@@ -102,3 +102,35 @@ def test_engines_import_nothing_above_them() -> None:
 def test_the_wrappers_are_gone() -> None:
     for old in ("runs", "distributed", "store", "cli_run", "cli_import", "metric_report", "counts", "estimate"):
         assert not (PACKAGE / f"{old}.py").exists(), old
+
+
+def test_public_api_keeps_its_paths() -> None:
+    import importlib
+
+    import passkcore
+
+    for name in passkcore.__all__:
+        assert getattr(passkcore, name) is not None, name
+    paths = {"passkcore": ["SampleStore", "Scorer"], "passkcore.pipeline": ["SampleStore"],
+             "passkcore.scoring": ["Scorer"], "passkcore.verify": ["check_code", "verify_rows"],
+             "passkcore.verify.judge": ["Judge"], "passkcore.problems": ["Problem"],
+             "passkcore.models": ["resolve_model"], "passkcore.kernels": ["token_logprobs"]}
+    for module, names in paths.items():
+        for name in names:
+            assert callable(getattr(importlib.import_module(module), name)), f"{module}.{name}"
+    assert passkcore.SampleStore is importlib.import_module("passkcore.pipeline").SampleStore
+    assert passkcore.Scorer is importlib.import_module("passkcore.scoring").Scorer
+
+
+def test_import_passkcore_loads_neither_pipeline_nor_scorer() -> None:
+    """Every engine process vLLM spawns imports passkcore: the store and the scorer load on first use."""
+    import subprocess
+    import sys
+
+    code = ("import sys, passkcore\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('passkcore.pipeline', 'passkcore.scoring'))))\n"
+            "from passkcore import SampleStore\n"
+            "print(SampleStore.__module__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split("\n")[:2] == ["[]", "passkcore.pipeline.store"]
