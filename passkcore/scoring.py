@@ -50,10 +50,11 @@ SCORE_SCHEMA = pa.schema([
 
 BACKENDS = ("fused", "torch", "vllm", "vllm_fused")
 # The one default of Scorer(), `passk score`, `passk demo` and the pipeline: the fastest path that meets
-# the scorer's memory target (peak RSS < 1.5 GiB, flat in run size: 1,467 MiB measured on a 100k-sample
-# run). vllm_fused runs ~2x its tokens/s on CPU, but it starts a second process tree (20-70 s) that
-# reserves VLLM_CPU_KVCACHE_SPACE = 2 GiB of KV cache (passkcore.sampling.make_llm) on top of vLLM's
-# runtime and the weights: over the target before the first token. Ask for it by name when memory allows.
+# the scorer's memory target (peak RSS < 1.5 GiB, flat in run size). vllm_fused runs ~2x fused's tokens/s
+# on CPU, but its engine is a second process tree (20-70 s to start) that reserves VLLM_CPU_KVCACHE_SPACE
+# = 2 GiB of KV cache (passkcore.sampling.make_llm) beside vLLM's runtime and the weights. Measured with
+# tools/measure_score_backends.py (`passk score` of 32 samples, whole process tree, 2 loaded cores):
+# fused 1,325 MiB, vllm_fused 5,656 MiB. Ask for vllm_fused by name where memory allows.
 DEFAULT_BACKEND = "fused"
 TokenScores = tuple[np.ndarray, Optional[np.ndarray]]  # per-token log-probs, entropies (None from vLLM)
 STATUSES = ("ok", "too_long", "empty_response", "empty_prompt", "bad_token_id")

@@ -253,6 +253,6 @@ def add_backend(p: argparse.ArgumentParser) -> None:
     """``--backend`` of ``passk score`` and ``passk demo`` (``--score-backend``: the demo's old name)."""
     p.add_argument("--backend", "--score-backend", dest="backend", choices=BACKENDS, default=DEFAULT_BACKEND,
                    help=f"scoring path (default {DEFAULT_BACKEND}: exact fp32 transformers, packed, the fastest "
-                        "under the 1.5 GiB memory target); vllm_fused: vLLM backbone + fused head, ~2x faster "
-                        "on CPU once its engine is up (20-70 s) but holds a 2 GiB KV cache; torch: padded "
-                        "reference; vllm: prompt_logprobs")
+                        "under the 1.5 GiB memory target: 1.3 GiB measured); vllm_fused: vLLM backbone + fused "
+                        "head, ~2x faster on CPU once its engine is up (20-70 s), 5.5 GiB measured with its KV "
+                        "cache; torch: padded reference; vllm: prompt_logprobs")
