@@ -13,6 +13,7 @@ from passkcore.analysis import (
     DEFAULT_FORECAST_RESAMPLES,
     DEFAULT_TAUS,
     METRICS,
+    Source,
     add_bootstrap,
     add_metrics,
     check_ks,
@@ -75,7 +76,8 @@ def _print_estimate(report: dict[str, Any], bootstrap: str = "") -> None:
 
 
 def cmd_estimate(args: argparse.Namespace) -> int:
-    models = load_counts(args.counts)
+    source = Source.open(args.counts)  # a run opened once, for the counts and maj@k alike
+    models = source.counts()
     ks = check_positive(args.k, "--k") or default_ks(models)
     check_ks(models, ks)
     report = estimate_report(models, ks)
@@ -88,7 +90,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         raise ValueError(f"--forecast-resamples must be at least 1, got {args.forecast_resamples}")
     if metrics != ["pass@k"] or forecast:
         taus = list(DEFAULT_TAUS) if args.tau is None else args.tau
-        add_metrics(report, models, ks, metrics, source=args.counts, taus=taus, forecast=forecast, ci=ci,
+        add_metrics(report, models, ks, metrics, source=source, taus=taus, forecast=forecast, ci=ci,
                     resamples=args.forecast_resamples, seed=args.seed)
     resamples = DEFAULT_BOOTSTRAP if args.bootstrap is None else args.bootstrap
     if args.ci is not None or args.bootstrap is not None:
