@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 
 from passkcore._atomic import write_text_atomically
 from passkcore.problems import arithmetic, load_humaneval
+from passkcore.scoring import DEFAULT_BACKEND
 
 if TYPE_CHECKING:
     from passkcore.pipeline.executors import Cluster
@@ -40,11 +41,11 @@ def demo_problems(out: Path, arith: int, code: int, seed: int) -> Path:
 def run_demo(out: Union[str, Path] = "runs/demo", *, arith: int = 16, code: int = 4, n: int = 16,
              base_temperature: float = 1.0, sharp_temperature: float = 0.3, max_tokens: int = 128, seed: int = 0,
              resamples: int = 2000, log: Callable[[str], None] = print,
-             bar: Optional[Callable[[str, str], Any]] = None, score_backend: str = "vllm_fused",
+             bar: Optional[Callable[[str, str], Any]] = None, score_backend: str = DEFAULT_BACKEND,
              cluster: Optional[Cluster] = None, dtype: str = "auto") -> tuple[Path, Path]:
     """Runs (or continues) every step and returns the report's HTML and JSON paths. Scoring runs on
-    ``score_backend``: by default vLLM's backbone with the fused head (passkcore.scoring), after the
-    sampling engine is shut down, so at most one vLLM engine holds memory at a time. ``cluster`` runs
+    ``score_backend`` (``passkcore.scoring.DEFAULT_BACKEND`` by default, as ``passk score``), after the
+    sampling engine is shut down, so at most one engine holds memory at a time. ``cluster`` runs
     the stages on Ray (vLLM replicas and Scorers in actor pools, verification in tasks): the same
     items and seeds, so the same store and report as in this process. ``dtype`` is the sampling
     engine's (``auto``: the run's recorded one, else this machine's default; see ``passk sample``)."""

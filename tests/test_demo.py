@@ -16,7 +16,7 @@ import pytest
 from passkcore.pipeline import commands
 from passkcore.pipeline.store import SampleStore
 from passkcore.sampling import SamplingConfig
-from tests.test_sampling import ENGINE_LINE
+from tests.conftest import ENGINE_LINE
 
 # One OpenMP thread in both runs, as Ray gives an actor with num_cpus=1: with 2 threads, bf16 sums
 # in another order flip near-ties (3 of 256 longer samples diverged after token 49, measured here).

@@ -16,6 +16,7 @@ import torch
 
 import passkcore.sampling as sampling
 from passkcore.cli import main as cli_main
+from passkcore.pipeline.store import SampleStore
 from passkcore.problems import arithmetic
 from passkcore.quiet import QUIET_ENV
 from passkcore.sampling import (
@@ -27,11 +28,10 @@ from passkcore.sampling import (
     resolve_dtype,
     rows_from_request_outputs,
 )
-from passkcore.store import SampleStore
+from tests.conftest import ENGINE_LINE
 
 PASSK = [sys.executable, "-m", "passkcore.cli"]
 # vLLM's line prefix, "(EngineCore pid=123) INFO 11-22 04:03:39 [core.py:133] ...", or without the process.
-ENGINE_LINE = re.compile(r"^(\(\w+ pid=\d+\) )?(INFO|WARNING|DEBUG) \d\d-\d\d \d\d:\d\d:\d\d \[", re.M)
 
 
 def _clean_env() -> dict[str, str]:

@@ -11,18 +11,19 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from passkcore._atomic import write_atomically
-from passkcore.pipeline.executors import Cluster, Progress, StageStats, run_local, run_ray
+from passkcore.pipeline.executors import Cluster, Progress, Stage, StageStats, run_local, run_ray
 from passkcore.pipeline.run import SCORE_SCHEMA, check_label, read_shards, shard_files
 from passkcore.pipeline.stages import SampleStage, ScoreStage, VerifyStage
 from passkcore.pipeline.store import SampleStore
 from passkcore.sampling import SamplingConfig, check_dtype, resolve_dtype
+from passkcore.scoring import DEFAULT_BACKEND
 from passkcore.verify.judge import verifier_name
 from passkcore.verify.packages import resolve_packages
 
 PathLike = Union[str, Path]
 
 
-def execute(stage: Any, cluster: Optional[Cluster], progress: Progress = None) -> StageStats:
+def execute(stage: Stage, cluster: Optional[Cluster], progress: Progress = None) -> StageStats:
     """Plans ``stage`` (key columns only) and runs its items in this process or on Ray."""
     items = stage.plan()
     if cluster is None:
@@ -39,7 +40,7 @@ def open_sample_run(out: Union[PathLike, SampleStore], problems: str, limit: Opt
                     problem_seed: int = 0, fields: Optional[dict[str, Any]] = None) -> SampleStore:
     """Creates (or reopens) the run ``passk sample`` writes into, over the problems it names; a store
     handed in must hold exactly that problem set."""
-    from passkcore.problems import load_problems
+    from passkcore.problem_files import load_problems
 
     chosen = load_problems(problems, limit, seed=problem_seed, fields=fields)
     spec = {"spec": problems, "limit": limit, "seed": problem_seed, **({"fields": fields} if fields else {})}
@@ -85,7 +86,7 @@ def sample(
     # Resolved here, on the driver: every Ray replica samples in the same dtype whatever its CPU.
     stage = SampleStage(str(store.root.resolve()), label, str(path), n, sampling, batch_requests=batch_requests,
                         tensor_parallel_size=tensor_parallel_size, window=window, llm=llm, dtype=engine_dtype)
-    stage.__dict__["store"] = store  # this process works on the store it opened (Ray workers open their own)
+    stage.attach(store)  # this process works on the store it opened (Ray workers open their own)
     return store, execute(stage, cluster, progress)
 
 
@@ -110,18 +111,18 @@ def verify(run: Union[PathLike, SampleStore], *, options: Optional[Mapping[str, 
     packages = (options or {}).get("allow_packages") or ()
     store.record_verifier({"verifier": verifier_name(packages), **resolve_packages(packages).record()})
     stage = VerifyStage(str(store.root.resolve()), dict(options or {}), workers=1 if cluster else workers, batch=batch)
-    stage.__dict__["store"] = store
+    stage.attach(store)
     return store, execute(stage, cluster, progress)
 
 
-def score(run: Union[PathLike, SampleStore], *, scorer: str = "smollm2-135m", backend: str = "fused", temperatures: Sequence[float] = (1.0,),
+def score(run: Union[PathLike, SampleStore], *, scorer: str = "smollm2-135m", backend: str = DEFAULT_BACKEND, temperatures: Sequence[float] = (1.0,),
           label: Optional[str] = None, batch: int = 256, cluster: Optional[Cluster] = None,
           progress: Progress = None) -> tuple[SampleStore, list[str], StageStats]:
     """Scores every stored sample not yet scored under ``scorer`` at each temperature; returns the
     store, the scorer labels (one per temperature) and the stage's figures."""
     store = opened(run)
     stage = ScoreStage(str(store.root.resolve()), scorer, backend, label, temperatures, batch=batch)
-    stage.__dict__["store"] = store
+    stage.attach(store)
     return store, list(stage.labels), execute(stage, cluster, progress)
 
 

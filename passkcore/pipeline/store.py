@@ -18,8 +18,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from passkcore.numbers.counts import COUNTS_SCHEMA
 from passkcore.pipeline.run import (
-    COUNTS_SCHEMA,
     KINDS,
     READABLE_VERSIONS,
     SAMPLE_SCHEMA,
@@ -29,7 +29,6 @@ from passkcore.pipeline.run import (
     KeyIndex,
     check_label,
     folder,
-    is_run_dir,
     labels,
     manifest_path,
     problems_path,
@@ -44,7 +43,6 @@ from passkcore.problems import Problem
 from passkcore.verify.verdict import VERDICT_COLUMNS
 
 _KEY = ["problem_id", "sample_index"]
-RunSource = Union[str, Path, "SampleStore"]
 
 
 class SampleStore:
@@ -172,10 +170,21 @@ class SampleStore:
         fresh = table.filter(pa.array(keep)) if not keep.all() else table
         key_cols = list(index.columns)
         keys = zip(*(fresh.column(c).to_pylist() for c in key_cols))
-        path = write_shard(fresh.cast(KINDS[kind]), self.folder(kind, label), name or shard_name(kind, label, keys))
+        path = self.write_shard(kind, label, fresh, name or shard_name(kind, label, keys))
         index.add(codes[keep])
         index.seen.add(path.name)
         return fresh.num_rows
+
+    def write_shard(self, kind: str, label: str, table: pa.Table, name: str) -> Path:
+        """The one shard writer (every stage, the importers, ``write_table``): ``table`` cast to the kind's
+        schema as RUN/<kind>/<label>/<name>.parquet, flushed under a temporary name and renamed; a shard
+        of that name already in place is kept (a retried item adds nothing). Keys are not checked:
+        callers name the shard by a digest of keys they planned as missing."""
+        return write_shard(table.cast(KINDS[kind]), self.folder(kind, label), name)
+
+    def has_shard(self, kind: str, label: str, name: str) -> bool:
+        """Whether RUN/<kind>/<label>/<name>.parquet is complete (an item that finds it is done)."""
+        return (self.folder(kind, label) / f"{name}.parquet").exists()
 
     # -- reading ------------------------------------------------------------------------------------
     def _key_set(self, kind: str, model: str) -> set[tuple[str, int]]:
@@ -253,10 +262,3 @@ class SampleStore:
             return pa.concat_tables(tables)
         return SCORE_SCHEMA.empty_table().select(list(columns) if columns else SCORE_SCHEMA.names)
 
-
-def as_run(source: RunSource) -> Optional[SampleStore]:
-    """A run as an open store: a store is used as it is (opened once, by its caller), a run directory
-    is opened; anything else (a count file) is None."""
-    if isinstance(source, SampleStore):
-        return source
-    return SampleStore(source) if is_run_dir(source) else None

@@ -14,7 +14,7 @@ import pytest
 from passkcore.cli import main
 from passkcore.pipeline.store import SampleStore
 from passkcore.problems import Problem
-from passkcore.runs import open_run
+
 from passkcore.verify import check_code, verify_rows
 from passkcore.verify.judge import IncompleteTests, Judge
 from passkcore.verify.packages import resolve_packages
@@ -74,7 +74,7 @@ def test_import_names_and_bad_names() -> None:
 
 
 def _run(root: Path) -> SampleStore:
-    store = open_run(root, [IO], {"spec": "test"})
+    store = SampleStore.open_run(root, [IO], {"spec": "test"})
     rows = [{"model": "m", "problem_id": "mean", "sample_index": i, "seed": 1, "prompt_token_ids": [1],
              "response_token_ids": [2], "response": "```python\n" + src + "```", "finish_reason": "stop",
              "cumulative_logprob": -1.0} for i, src in enumerate([NUMPY, STDLIB])]
@@ -133,7 +133,7 @@ def test_a_name_the_tests_define_is_still_a_verdict() -> None:
 def test_passk_verify_stops_on_tests_missing_a_helper(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     problem = Problem("needs-helper", "def add(a, b):\n", "code", entry_point="add",
                       tests="def check(candidate):\n    assert candidate(1, 2) == helper(3)\n")
-    store = open_run(tmp_path, [problem], {"spec": "test"})
+    store = SampleStore.open_run(tmp_path, [problem], {"spec": "test"})
     store.write_samples([{"model": "m", "problem_id": "needs-helper", "sample_index": 0, "seed": 1,
                           "prompt_token_ids": [1], "response_token_ids": [2],
                           "response": "```python\ndef add(a, b):\n    return a + b\n```", "finish_reason": "stop",
