@@ -14,7 +14,6 @@ import pytest
 from passkcore.cli import main
 from passkcore.pipeline.store import SampleStore
 from passkcore.problems import Problem
-
 from passkcore.verify import check_code, verify_rows
 from passkcore.verify.judge import IncompleteTests, Judge
 from passkcore.verify.packages import resolve_packages
