@@ -178,3 +178,9 @@ def code_pass_at_k(references: Sequence[Any], predictions: Sequence[Any], k: Uni
     c = sum(o.passed for o in outcomes)
     values = passkcore.pass_at_k(len(programs), [c], ks)
     return {f"pass@{kk}": float(v) for kk, v in zip(ks, np.asarray(values).reshape(-1))}
+
+
+def build_predictions(resps: Sequence[Sequence[str]], docs: Sequence[dict[str, Any]]) -> list[list[str]]:
+    """lm-eval ``custom`` filter for HumanEval-style tasks: each response appended to its document's
+    ``prompt`` (the program the tests run), keeping all n responses."""
+    return [[str(doc["prompt"]) + r for r in resp] for resp, doc in zip(resps, docs)]
