@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Hashable, Sequence
-from typing import Any, Callable, Optional
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any, Optional
 
 import numpy as np
 import numpy.typing as npt
@@ -162,7 +162,7 @@ class _Accumulator:
         self.sums: dict[tuple[str, str], list[npt.NDArray[np.float64]]] = {}
 
     def add(self, var: str, name: str, source: npt.NDArray[np.int64], values: npt.NDArray[np.float64]) -> None:
-        total = np.bincount(source, weights=values, minlength=self.sources)
+        total = np.bincount(source, weights=values, minlength=self.sources).astype(np.float64)
         count = np.bincount(source, minlength=self.sources).astype(np.float64)
         if (var, name) in self.sums:
             self.sums[(var, name)][0] += total
@@ -263,7 +263,7 @@ def process_validation_metrics(
     and unused: nothing is drawn. ``expected_acc_counts`` follows verl: in sources that report
     ``acc``, missing expected responses count as acc 0, and ``acc_success_only`` keeps the observed ones.
     """
-    size = _check_lengths(data_sources, sample_uids, infos_dict)
+    _check_lengths(data_sources, sample_uids, infos_dict)
     src_codes, source_names = _encode(data_sources, "data_sources")
     source_table = {s: i for i, s in enumerate(source_names)}
     prompt, uid_key = _prompts(src_codes, sample_uids)

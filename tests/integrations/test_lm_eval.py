@@ -52,14 +52,14 @@ def test_maj_at_k_uses_the_cores_tie_rule_and_math_classes() -> None:
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(k=5), "k=5 exceeds the document's n=4"),
-    (dict(k=0), "k=0"),
-    (dict(k="2"), "k='2'"),
-    (dict(k=[]), "k is empty"),
-    (dict(judge="fuzzy"), "judge='fuzzy'"),
-    (dict(bogus=1), "unknown metric option.*bogus"),
-    (dict(timeout_s=None), "timeout_s must be a positive float, got timeout_s=None"),
-    (dict(extract="loose"), "extract='loose'"),
+    ({"k": 5}, "k=5 exceeds the document's n=4"),
+    ({"k": 0}, "k=0"),
+    ({"k": "2"}, "k='2'"),
+    ({"k": []}, "k is empty"),
+    ({"judge": "fuzzy"}, "judge='fuzzy'"),
+    ({"bogus": 1}, "unknown metric option.*bogus"),
+    ({"timeout_s": None}, "timeout_s must be a positive float, got timeout_s=None"),
+    ({"extract": "loose"}, "extract='loose'"),
 ])
 def test_bad_input_is_a_value_error_never_a_type_error(kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):

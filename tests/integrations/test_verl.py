@@ -6,7 +6,6 @@ from __future__ import annotations
 import inspect
 import itertools
 import math
-import sys
 from collections import Counter
 
 import numpy as np
@@ -130,14 +129,14 @@ def test_expected_acc_counts_policy() -> None:
 
 
 @pytest.mark.parametrize("bad, match", [
-    (dict(data_sources=["a"], sample_uids=["u", "v"], infos_dict={"acc": [1]}), "sample_uids has 2"),
-    (dict(data_sources=["a"], sample_uids=["u"], infos_dict={"acc": [1, 2]}), r"infos_dict\['acc'\] has 2"),
-    (dict(data_sources=["a"], sample_uids=["u"], infos_dict={"acc": [float("nan")]}), r"infos_dict\['acc'\]\[0\] is nan"),
-    (dict(data_sources=["a", "a"], sample_uids=["u", "u"], infos_dict={"acc": [1, "x"]}), "mixes text and numbers"),
-    (dict(data_sources=["a"], sample_uids=[["u"]], infos_dict={"acc": [1]}), r"sample_uids\[0\] must be hashable"),
-    (dict(data_sources=["a"], sample_uids=["u"], infos_dict={"acc": [1], "pred": [["x"]]}), r"infos_dict\['pred'\]\[0\]"),
-    (dict(data_sources=["a"], sample_uids=["u"], infos_dict={"acc": [{}]}), r"infos_dict\['acc'\]\[0\] must be a number"),
-    (dict(data_sources=["a"], sample_uids=["u"], infos_dict={"acc": [1]}, expected_acc_counts={("a", "u"): -1}),
+    ({"data_sources": ["a"], "sample_uids": ["u", "v"], "infos_dict": {"acc": [1]}}, "sample_uids has 2"),
+    ({"data_sources": ["a"], "sample_uids": ["u"], "infos_dict": {"acc": [1, 2]}}, r"infos_dict\['acc'\] has 2"),
+    ({"data_sources": ["a"], "sample_uids": ["u"], "infos_dict": {"acc": [float("nan")]}}, r"infos_dict\['acc'\]\[0\] is nan"),
+    ({"data_sources": ["a", "a"], "sample_uids": ["u", "u"], "infos_dict": {"acc": [1, "x"]}}, "mixes text and numbers"),
+    ({"data_sources": ["a"], "sample_uids": [["u"]], "infos_dict": {"acc": [1]}}, r"sample_uids\[0\] must be hashable"),
+    ({"data_sources": ["a"], "sample_uids": ["u"], "infos_dict": {"acc": [1], "pred": [["x"]]}}, r"infos_dict\['pred'\]\[0\]"),
+    ({"data_sources": ["a"], "sample_uids": ["u"], "infos_dict": {"acc": [{}]}}, r"infos_dict\['acc'\]\[0\] must be a number"),
+    ({"data_sources": ["a"], "sample_uids": ["u"], "infos_dict": {"acc": [1]}, "expected_acc_counts": {("a", "u"): -1}},
      "non-negative int"),
 ])
 def test_bad_input_is_a_value_error(bad: dict, match: str) -> None:

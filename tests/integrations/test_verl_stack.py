@@ -60,7 +60,7 @@ def test_verl_estimates_the_with_replacement_value_we_do_not() -> None:
 
 def test_expected_acc_counts_keys_match_verl() -> None:
     sources, uids, infos = make_run(4, 4, 1)
-    expected = {(s, u): 6 for s, u in set(zip(sources, uids))}
+    expected = dict.fromkeys(set(zip(sources, uids)), 6)
     theirs = metric_utils.process_validation_metrics(sources, uids, infos, expected_acc_counts=expected)
     ours = pv.process_validation_metrics(sources, uids, infos, expected_acc_counts=expected)
     for src in theirs:
