@@ -17,9 +17,9 @@ fewer came back) and never changes from one document to the next.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 from lighteval.metrics.metrics_sample import SampleLevelComputation, SamplingMetric
