@@ -144,3 +144,17 @@ def test_bad_input_is_a_value_error(bad: dict, match: str) -> None:
         pv.process_validation_metrics(**bad)
 
 
+
+
+def test_uid_and_source_types_as_verl_gets_them() -> None:
+    # The trainer passes data_sources as a numpy array; uids may be ints, or mixed (grouped as a dict would).
+    sources = np.array(["a", "a", "a", "a"])
+    for uids in ([1, 1, 2, 2], ["x", "x", 7, 7], [1.0, 1, 2, 2.0]):
+        out = pv.process_validation_metrics(sources, uids, {"acc": [1, 0, 0, 0]})
+        assert out["a"]["acc"]["best@2/mean"] == 0.5 and out["a"]["acc"]["mean@2"] == 0.25
+    assert pv.process_validation_metrics([], [], {"acc": []}) == {}
+
+
+def test_booleans_and_ints_are_numbers_and_text_variables_are_skipped() -> None:
+    out = pv.process_validation_metrics(["s"] * 3, ["u"] * 3, {"acc": [True, False, True], "note": ["a", None, "c"]})
+    assert set(out["s"]) == {"acc"} and out["s"]["acc"]["mean@3"] == pytest.approx(2 / 3)
