@@ -62,6 +62,9 @@ def judged(responses: list[str], gold: str, judge: Judge, opts: dict[str, Any]) 
     the stripped text as the class; a callable ``judge(response, reference) -> bool``: the stripped text."""
     if judge == "math":
         verdicts = math_verdicts(responses, gold, opts)
+        for v in verdicts:  # the pool reports a gold math-verify cannot parse as each sample's crash
+            if v.reason == "crashed" and "reference answer" in v.detail:
+                raise ValueError(f"the reference {gold!r} cannot be judged: {v.detail}")
         return [v.passed for v in verdicts], [v.answer_key for v in verdicts]
     if judge == "exact":
         target = gold.strip()

@@ -77,6 +77,8 @@ def test_bad_shapes_are_value_errors(references: object, predictions: object, ma
     for fn in (le.pass_at_k, le.maj_at_k, le.code_pass_at_k):
         with pytest.raises(ValueError, match=match):
             fn(references=references, predictions=predictions)
+    with pytest.raises(ValueError, match="the reference '' cannot be judged: .*could not be parsed"):
+        call(le.pass_at_k, "", ["1"])
     with pytest.raises(ValueError, match="must return a bool"):
         call(le.pass_at_k, "1", ["1"], judge=lambda r, g: "yes")
 
