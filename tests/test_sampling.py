@@ -128,6 +128,7 @@ def test_plan_splits_large_n_and_skips_stored() -> None:
         plan_requests(problems, 0, config, lambda pid: set())
 
 
+@pytest.mark.slow  # imports vLLM: 50 s on 2 loaded cores, out of make test-fast
 def test_rows_from_request_outputs_with_vllm_types() -> None:
     from vllm.outputs import CompletionOutput, RequestOutput
 

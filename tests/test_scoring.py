@@ -70,6 +70,7 @@ def test_fused_equals_torch_per_token(real_rows: list[dict[str, Any]], fused: Sc
         assert row["mean_entropy"] == pytest.approx(float(ent.mean(dtype=np.float64)), rel=1e-9)
 
 
+@pytest.mark.slow  # 336 s on 2 loaded cores (model load, scoring every batch): out of make test-fast
 def test_batch_composition_does_not_matter(real_rows: list[dict[str, Any]], fused: Scorer) -> None:
     batch = real_rows[:48]
     together = fused.score(batch).to_pylist()
@@ -82,6 +83,7 @@ def test_batch_composition_does_not_matter(real_rows: list[dict[str, Any]], fuse
         assert float(np.abs(fused.token_scores(_pairs([batch[i]]))[0][0] - tokens[i][0]).max()) <= 5e-5
 
 
+@pytest.mark.slow  # 67 s on 2 loaded cores (model load, scoring every batch): out of make test-fast
 def test_temperature_matches_reference(real_rows: list[dict[str, Any]]) -> None:
     rows = real_rows[:12]
     hot = Scorer(backend="fused", temperature=0.6).token_scores(_pairs(rows))
@@ -121,6 +123,7 @@ def test_packing_keeps_padding_small() -> None:
     assert padded / lengths.sum() - 1 < 0.10
 
 
+@pytest.mark.slow  # 122 s on 2 loaded cores (model load, scoring every batch): out of make test-fast
 def test_out_of_memory_halves_the_budget(real_rows: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> None:
     scorer = Scorer(backend="fused", token_budget=1024)
     real = scorer._torch_batch
