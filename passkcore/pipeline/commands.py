@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from passkcore._atomic import write_atomically
+from passkcore.images import keep_images
 from passkcore.pipeline.executors import Cluster, Progress, StageStats, run_local, run_ray
 from passkcore.pipeline.run import SCORE_SCHEMA, check_label, read_shards, shard_files
 from passkcore.pipeline.stages import SampleStage, ScoreStage, VerifyStage
@@ -43,7 +44,7 @@ def open_sample_run(out: Union[PathLike, SampleStore], problems: str, limit: Opt
     spec = {"spec": problems, "limit": limit, "seed": problem_seed, **({"fields": fields} if fields else {})}
     if not isinstance(out, SampleStore):
         return SampleStore.open_run(out, chosen, spec)
-    expected = SampleStore.problem_set(chosen, spec)
+    expected = SampleStore.problem_set(keep_images(out.root, chosen, write=False), spec)
     if out.manifest.get("problems") != expected:
         raise ValueError(f"{out.root} already holds a run over other problems ({out.manifest.get('problems')})")
     return out
