@@ -73,7 +73,7 @@ def build_tiny_vlm(out: Path, seed: int = 0) -> Path:
     config = Idefics3Config(
         text_config={"model_type": "llama", "vocab_size": max(VOCAB, size), "hidden_size": 128,
                      "intermediate_size": 256, "num_hidden_layers": 2, "num_attention_heads": 4,
-                     "num_key_value_heads": 2, "max_position_embeddings": 512, "tie_word_embeddings": False,
+                     "num_key_value_heads": 2, "max_position_embeddings": 4096, "tie_word_embeddings": False,
                      "bos_token_id": added["<|im_start|>"], "eos_token_id": eos, "pad_token_id": pad},
         vision_config={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2,
                        "image_size": IMAGE_SIZE, "patch_size": 14},

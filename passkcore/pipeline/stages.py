@@ -229,10 +229,13 @@ class ScoreStage(Portable):
                                                       "response_token_ids", "response", "image_digest"])
         if any(needs_tokens(r) for r in rows):
             rows = self.tokenize(rows)
+        digests: dict[str, Optional[str]] = {}
         for row in rows:  # a prompt's images go to the scorer with it (passkcore.visual)
             problem = self.problems.get(str(row["problem_id"]))
             if problem is not None and problem.images:
-                if row.get("image_digest") not in (None, images_digest(problem.images)):
+                if problem.id not in digests:
+                    digests[problem.id] = images_digest(problem.images)
+                if row.get("image_digest") not in (None, digests[problem.id]):
                     raise ValueError(f"{self.root}: sample {row['problem_id']!r}/{row['sample_index']} was drawn on "
                                      "other images than the run's problem has now")
                 row["images"] = problem.images
