@@ -351,7 +351,10 @@ class Scorer:
     def visual(self) -> Any:
         """The VLM backbone that scores rows with images (``passkcore.visual``), loaded on first use."""
         if getattr(self, "_visual", None) is None:
-            from passkcore.visual import VisualBackbone
+            from passkcore.visual import VisualBackbone, is_multimodal
+
+            if not is_multimodal(self.path):
+                raise ValueError(f"rows with images need a vision-language scorer; {self.path} has no vision_config")
 
             self._visual = VisualBackbone(self.path, dtype=self._dtype, device=self._device)
         return self._visual

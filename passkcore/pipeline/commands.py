@@ -17,6 +17,7 @@ from passkcore.pipeline.run import SCORE_SCHEMA, check_label, read_shards, shard
 from passkcore.pipeline.stages import SampleStage, ScoreStage, VerifyStage
 from passkcore.pipeline.store import SampleStore
 from passkcore.sampling import SamplingConfig
+from passkcore.visual import is_multimodal
 
 PathLike = Union[str, Path]
 
@@ -72,6 +73,10 @@ def sample(
     path = resolve_model(model)  # converted once, on the driver's file system, before any replica starts
     prompt_template = resolve_template(template)
     store = open_sample_run(out, problems, limit, problem_seed, fields)
+    with_images = next((p.id for p in store.problems() if p.images), None)
+    if with_images is not None and not is_multimodal(path):
+        raise ValueError(f"problem {with_images!r} has images but the model {model!r} is text-only (its config has "
+                         "no vision_config): sample image problems with a vision-language model")
     settings = {"model": model, "n": n, **sampling.as_dict()}
     known = store.manifest["models"].get(label)
     if not (known is not None and "template" not in known and prompt_template.chat):
