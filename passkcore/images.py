@@ -18,7 +18,7 @@ import base64
 import binascii
 import hashlib
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Optional
@@ -144,10 +144,14 @@ def keep_images(root: Path, problems: Sequence[Any], write: bool = True) -> list
             data = locator_bytes(locator, f"problem {problem.id!r}: field 'images'[{k}]")
             name = f"{IMAGES_DIR}/{digest_of(data)}.{image_format(data)}"
             if write and not (root / name).is_file():
-                write_atomically(root / name, lambda tmp, data=data: tmp.write_bytes(data))
+                write_atomically(root / name, _bytes_writer(data))
             names.append(name)
         out.append(replace(problem, images=names))
     return out
+
+
+def _bytes_writer(data: bytes) -> Callable[[Path], object]:
+    return lambda tmp: tmp.write_bytes(data)
 
 
 def resolve_images(root: Path, problems: Sequence[Any]) -> list[Any]:

@@ -44,7 +44,7 @@ class VisualBackbone:
         self.device = device or "cpu"
         model = AutoModelForImageTextToText.from_pretrained(path, dtype=dtype or torch.float32,
                                                             attn_implementation="eager")
-        self.model = model.to(self.device).eval()
+        self.model = model.to(self.device).eval()  # type: ignore[arg-type]
         self.head = self.model.get_output_embeddings()
         self.images = AutoImageProcessor.from_pretrained(path)
 

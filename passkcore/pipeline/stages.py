@@ -331,7 +331,7 @@ class SampleStage(Portable):
 
             most = max((len(p.images or ()) for p in self.problems.values()), default=0)
             # vLLM admits a fixed number of images per prompt: the most any problem of the run has.
-            extra = {"limit_mm_per_prompt": {"image": most}} if most else {}
+            extra: dict[str, Any] = {"limit_mm_per_prompt": {"image": most}} if most else {}
             self.llm = make_llm(self.model, seed=self.sampling.seed, tensor_parallel_size=self.tensor_parallel_size,
                                 **extra)
 
