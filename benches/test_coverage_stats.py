@@ -9,8 +9,8 @@ import numpy as np
 import passkcore as pk
 from benches.conftest import own_time, peer_time
 from passkcore import _core
-from passkcore.coverage import Coverage, to_bitset
-from passkcore.stats import PairedBootstrap, numpy_bootstrap
+from passkcore.numbers.coverage import Coverage, to_bitset
+from passkcore.numbers.stats import PairedBootstrap, numpy_bootstrap
 from tests.conftest import MATH500
 
 

@@ -56,7 +56,7 @@ def test_million_line_import_peak_rss(benchmark: Any, tmp_path: Path) -> None:
         result["out"] = out
 
     benchmark.pedantic(run, rounds=1, iterations=1)
-    from passkcore.store import SampleStore
+    from passkcore.pipeline.store import SampleStore
 
     counts = SampleStore(result["out"]).counts()
     assert counts.num_rows == PROBLEMS and sum(counts.column("n").to_pylist()) == LINES

@@ -70,7 +70,7 @@ def test_gpu_head_throughput_and_memory(T: int, H: int, V: int) -> None:
             print(f"{name}: {exc}")
     for name, (tps, mib) in rows.items():
         print(f"T={T} H={H} V={V} {name}: {tps:,.0f} tokens/s, peak {mib:,.0f} MiB")
-    # H100 (README, "GPU"): 9.4x the naive path at the 7B shape, 6.3x at SmolLM2's; 28.5 GB -> 2 MiB
+    # H100 (docs/benchmarks.md, "GPU"): 9.4x the naive path at the 7B shape, 6.3x at SmolLM2's; 28.5 GB -> 2 MiB
     assert rows["passkcore"][1] < rows["naive"][1]
     assert rows["passkcore"][0] >= 4 * rows["naive"][0]
 

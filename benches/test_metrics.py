@@ -86,7 +86,7 @@ def test_g_pass_vs_scorio(benchmark: Any) -> None:
     """The same G-pass@k / mG-pass@k figures against scorio 0.2.3 (dev extra: runs without lighteval;
     at these taus and k both read the same threshold m). The issue's >= 100x is against lighteval
     (above); scorio evaluates the pmf with scipy over all problems at once, so the ratio to it is far
-    smaller (see the README's Benchmarks table) and the bound here only says native stays well ahead."""
+    smaller (see docs/benchmarks.md) and the bound here only says native stays well ahead."""
     c = _counts()
     R = (np.arange(N)[None, :] < c[:, None]).astype(int)
 

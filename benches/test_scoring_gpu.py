@@ -121,5 +121,5 @@ def test_fused_vs_full_logits_on_gpu(benchmark: Any, model: str) -> None:
         assert runs["fused", dtype][1] < runs["torch", dtype][1]
     assert info["fused_fp32_max_diff"] <= 1e-3
     assert info["fused_bfloat16_mean_err"] <= 1.25 * info["torch_bfloat16_mean_err"]
-    # H100 (README, "GPU"): 1.19x at SmolLM2's shape, 1.64x at Qwen2.5-7B's (flash varlen attention)
+    # H100 (docs/benchmarks.md, "GPU"): 1.19x at SmolLM2's shape, 1.64x at Qwen2.5-7B's (flash varlen attention)
     assert info["fused_bfloat16_tok_s"] >= info["torch_bfloat16_tok_s"]

@@ -93,7 +93,7 @@ def _splits(n_tokens: int, vocab: int, block_t: int, block_v: int, device: torch
     return max(1, min(triton.cdiv(vocab, block_v), triton.cdiv(4 * sms, token_programs)))
 
 
-# (BLOCK_T, BLOCK_V, BLOCK_H, num_warps, num_stages), measured on an H100 with entropy (README, "GPU"):
+# (BLOCK_T, BLOCK_V, BLOCK_H, num_warps, num_stages), measured on an H100 with entropy (docs/benchmarks.md, "GPU"):
 # bf16 at Qwen2.5-7B's head (T 16,384, H 3,584, V 152,064) ran 179k tokens/s at (32, 128, 64, 4, 3),
 # 444k at the second row below and 452k at the first (192 KB of shared memory: H100 only; the second
 # fits an A100's 164 KB, the last ~50 KB). fp32 (T 4,096): 10k with IEEE dots, 58k with 3xTF32 dots,

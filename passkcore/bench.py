@@ -15,7 +15,7 @@ from typing import Any, Optional
 import numpy as np
 import numpy.typing as npt
 
-from passkcore.estimate import pass_at_k, powers_of_two
+from passkcore.numbers.estimate import pass_at_k, powers_of_two
 
 Estimator = Callable[[int, npt.NDArray[np.int64], list[int]], npt.NDArray[np.float64]]
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 
 from passkcore._atomic import write_text_atomically
 from passkcore.problems import arithmetic, load_humaneval
+from passkcore.scoring import DEFAULT_BACKEND
 
 if TYPE_CHECKING:
     from passkcore.pipeline.executors import Cluster
@@ -40,32 +41,38 @@ def demo_problems(out: Path, arith: int, code: int, seed: int) -> Path:
 def run_demo(out: Union[str, Path] = "runs/demo", *, arith: int = 16, code: int = 4, n: int = 16,
              base_temperature: float = 1.0, sharp_temperature: float = 0.3, max_tokens: int = 128, seed: int = 0,
              resamples: int = 2000, log: Callable[[str], None] = print,
-             bar: Optional[Callable[[str, str], Any]] = None, score_backend: str = "vllm_fused",
-             cluster: Optional[Cluster] = None) -> tuple[Path, Path]:
+             bar: Optional[Callable[[str, str], Any]] = None, score_backend: str = DEFAULT_BACKEND,
+             cluster: Optional[Cluster] = None, dtype: str = "auto") -> tuple[Path, Path]:
     """Runs (or continues) every step and returns the report's HTML and JSON paths. Scoring runs on
-    ``score_backend``: by default vLLM's backbone with the fused head (passkcore.scoring), after the
-    sampling engine is shut down, so at most one vLLM engine holds memory at a time. ``cluster`` runs
+    ``score_backend`` (``passkcore.scoring.DEFAULT_BACKEND`` by default, as ``passk score``), after the
+    sampling engine is shut down, so at most one engine holds memory at a time. ``cluster`` runs
     the stages on Ray (vLLM replicas and Scorers in actor pools, verification in tasks): the same
-    items and seeds, so the same store and report as in this process."""
+    items and seeds, so the same store and report as in this process. ``dtype`` is the sampling
+    engine's (``auto``: the run's recorded one, else this machine's default; see ``passk sample``)."""
     from passkcore.pipeline import commands
     from passkcore.report import write_report
-    from passkcore.sampling import SamplingConfig, make_llm
+    from passkcore.sampling import SamplingConfig, make_llm, shutdown_engine
 
     out = Path(out)
     problems = demo_problems(out, arith, code, seed)
     store = commands.open_sample_run(out, str(problems))  # opened once: every step below works on this store
     llm: Any = None
+    llm_dtype = ""
     where = "" if cluster is None else " on Ray"
     for label, temperature in (("base", base_temperature), ("sharpened", sharp_temperature)):
         config = SamplingConfig(temperature=temperature, top_p=1.0, max_tokens=max_tokens, seed=seed, chunk=n)
+        engine_dtype = commands.sample_dtype(store, label, dtype)
+        if llm is not None and llm_dtype != engine_dtype:
+            raise ValueError(f"dtype: the run sampled 'base' in {llm_dtype} and '{label}' in {engine_dtype}; "
+                             "the demo samples both policies with one engine")
         if cluster is None and llm is None and not _complete(store, label, n):
-            llm = make_llm("smollm2-135m", seed=seed)  # one engine serves both policies; none when both are stored
-        log(f"[1/5] sampling '{label}' (temperature {temperature:g}), n = {n}{where}")
+            # One engine serves both policies; none when both are stored.
+            llm, llm_dtype = make_llm("smollm2-135m", seed=seed, dtype=engine_dtype), engine_dtype
+        log(f"[1/5] sampling '{label}' (temperature {temperature:g}, {engine_dtype}), n = {n}{where}")
         with _bar(bar, f"sampling {label}", "samples") as update:
             commands.sample(store, model="smollm2-135m", problems=str(problems), n=n, label=label, sampling=config,
-                            llm=llm, cluster=cluster, progress=update)
-    if llm is not None:
-        llm.llm_engine.engine_core.shutdown()
+                            llm=llm, cluster=cluster, progress=update, dtype=dtype)
+    shutdown_engine(llm)
     del llm
     log(f"[2/5] verifying (math-verify; code in the bubblewrap sandbox){where}")
     with _bar(bar, "verifying", "samples") as update:

@@ -43,7 +43,7 @@ from typing import Any, Optional, Union
 
 from passkcore.images import field_locators
 from passkcore.jsonio import jsonl_objects, read_json
-from passkcore.problems import Problem
+from passkcore.problems import Problem, arithmetic, load_humaneval, load_jsonl
 
 ANSWER_FORMATS = ("text", "gsm8k", "boxed", "first")
 
@@ -364,3 +364,21 @@ def describe(fm: FieldMap) -> dict[str, Any]:
 
 __all__: Sequence[str] = ("FieldMap", "PRESETS", "field_map", "iter_records", "load_problem_file", "load_mapped",
                           "problem_from_record", "livecodebench_problem", "last_boxed", "split_spec", "is_mapped_spec")
+
+
+def load_problems(spec: str, limit: Optional[int] = None, seed: int = 0,
+                  fields: Optional[Mapping[str, Any]] = None) -> list[Problem]:
+    """``humaneval``, ``arith`` (or ``arith:COUNT``), a JSONL path, or a published benchmark file
+    (``PRESET:PATH``, JSON, Parquet, or any file with a field mapping ``fields``: see
+    below); ``limit`` takes the first P."""
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be at least 1, got {limit}")
+    if spec == "humaneval":
+        return load_humaneval(limit)
+    if spec == "arith" or spec.startswith("arith:"):
+        count = int(spec.split(":", 1)[1]) if ":" in spec else 50
+        problems = arithmetic(count, seed)
+        return problems[:limit] if limit is not None else problems
+    if fields or is_mapped_spec(spec):
+        return load_mapped(spec, fields, limit)
+    return load_jsonl(spec, limit)

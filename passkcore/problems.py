@@ -9,7 +9,6 @@ from __future__ import annotations
 import gzip
 import json
 import random
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
@@ -186,27 +185,3 @@ def arithmetic(count: int = 50, seed: int = 0) -> list[Problem]:
                             f"How many {item} does {name} have?"), a + b - c
         problems.append(Problem(f"arith/{seed}/{i}", text, "math", answer=str(answer)))
     return problems
-
-
-def load_problems(spec: str, limit: Optional[int] = None, seed: int = 0,
-                  fields: Optional[Mapping[str, Any]] = None) -> list[Problem]:
-    """``humaneval``, ``arith`` (or ``arith:COUNT``), a JSONL path, or a published benchmark file
-    (``PRESET:PATH``, JSON, Parquet, or any file with a field mapping ``fields``: see
-    ``passkcore.problem_files``); ``limit`` takes the first P."""
-    from passkcore.problem_files import is_mapped_spec, load_mapped
-
-    if limit is not None and limit < 1:
-        raise ValueError(f"limit must be at least 1, got {limit}")
-    if spec == "humaneval":
-        return load_humaneval(limit)
-    if spec == "arith" or spec.startswith("arith:"):
-        count = int(spec.split(":", 1)[1]) if ":" in spec else 50
-        problems = arithmetic(count, seed)
-        return problems[:limit] if limit is not None else problems
-    if fields or is_mapped_spec(spec):
-        return load_mapped(spec, fields, limit)
-    return load_jsonl(spec, limit)
-
-
-def by_id(problems: Iterable[Problem]) -> dict[str, Problem]:
-    return {p.id: p for p in problems}

@@ -1,12 +1,12 @@
 """Teacher-forced scoring: PPL_M(Y | x) of stored samples under a model M, response tokens only.
 
-Backends:
-- ``vllm_fused`` (default): vLLM's pooling runner returns every token's final hidden state at vLLM's
+Backends (``DEFAULT_BACKEND`` ``fused``: why, next to it):
+- ``vllm_fused``: vLLM's pooling runner returns every token's final hidden state at vLLM's
   prefill speed (``passkcore.pooled``) and the ``passkcore.kernels`` head computes log-probs and
   entropy of the response tokens from them, at any temperature, without [T, V] logits. Its backbone is
   vLLM's fp32 CPU kernels, not transformers': per-token log-probs differ from the fp32 reference by
   at most 1.2e-4 measured (README). Starting the engine costs 20-70 s on this machine (a second process tree);
-- ``fused`` (the exact fp32 path): sequences packed without padding into rows of ``token_budget`` tokens (positions
+- ``fused`` (the default, the exact fp32 path): sequences packed without padding into rows of ``token_budget`` tokens (positions
   restarting per sequence, attention per sequence: ``passkcore.varlen``) through the fp32 backbone;
   prompt positions are dropped and the ``passkcore.kernels`` head computes log-probs and entropy of the
   response tokens without [T, V] logits. ``dtype=torch.bfloat16`` runs the same path in bf16;
@@ -31,10 +31,32 @@ import numpy as np
 import pyarrow as pa
 
 from passkcore.memory import limit_heap_arenas, release_free_memory
-from passkcore.pipeline.run import SCORE_SCHEMA  # the run layout owns every schema
+from passkcore.sampling import shutdown_engine
 from passkcore.varlen import pack_sequences
 
+# The rows this engine returns; the run directory stores them as they are (passkcore.pipeline.run
+# imports this schema and stamps its store version on each shard it writes).
+SCORE_SCHEMA = pa.schema([
+    ("model", pa.string()),
+    ("scorer", pa.string()),
+    ("problem_id", pa.string()),
+    ("sample_index", pa.int32()),
+    ("num_tokens", pa.int64()),
+    ("sum_logprob", pa.float64()),
+    ("mean_logprob", pa.float64()),
+    ("ppl", pa.float64()),
+    ("mean_entropy", pa.float64()),
+    ("status", pa.string()),
+])
+
 BACKENDS = ("fused", "torch", "vllm", "vllm_fused")
+# The one default of Scorer(), `passk score`, `passk demo` and the pipeline: the fastest path that meets
+# the scorer's memory target (peak RSS < 1.5 GiB, flat in run size). vllm_fused runs ~2x fused's tokens/s
+# on CPU, but its engine is a second process tree (20-70 s to start) that reserves VLLM_CPU_KVCACHE_SPACE
+# = 2 GiB of KV cache (passkcore.sampling.make_llm) beside vLLM's runtime and the weights. Measured with
+# tools/measure_score_backends.py (`passk score` of 32 samples, whole process tree, 2 loaded cores):
+# fused 1,325 MiB, vllm_fused 5,656 MiB. Ask for vllm_fused by name where memory allows.
+DEFAULT_BACKEND = "fused"
 TokenScores = tuple[np.ndarray, Optional[np.ndarray]]  # per-token log-probs, entropies (None from vLLM)
 STATUSES = ("ok", "too_long", "empty_response", "empty_prompt", "bad_token_id")
 
@@ -75,7 +97,7 @@ class Scorer:
     """Scores (prompt, response) token ids under one model."""
 
     def __init__(self, model: Union[str, Path] = "smollm2-135m", device: Any = None, dtype: Any = None,
-                 backend: str = "vllm_fused", *, temperature: float = 1.0, token_budget: Optional[int] = None,
+                 backend: str = DEFAULT_BACKEND, *, temperature: float = 1.0, token_budget: Optional[int] = None,
                  label: Optional[str] = None, attn_implementation: Optional[str] = None) -> None:
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
@@ -112,10 +134,22 @@ class Scorer:
 
     # -- model access -------------------------------------------------------------------------------
     def close(self) -> None:
-        """Shuts down the vLLM engine (its processes) if one was started; the Scorer can start it again."""
-        if self._llm is not None:
-            self._llm.llm_engine.engine_core.shutdown()
-            self._llm = None
+        """Shuts down the vLLM engine (its processes) if one was started; the Scorer can start it again.
+        ``with Scorer(...) as s:``, ``del`` and interpreter exit close it too."""
+        llm, self._llm = getattr(self, "_llm", None), None
+        shutdown_engine(llm)
+
+    def __enter__(self) -> Scorer:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - at interpreter exit vLLM's modules may be gone; the exit hook ran first
+            pass
 
     def _load(self) -> Any:
         if self._model is None:

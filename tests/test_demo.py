@@ -13,14 +13,16 @@ from typing import Any
 
 import pytest
 
+from passkcore.pipeline import commands
 from passkcore.pipeline.store import SampleStore
-from tests.test_sampling import ENGINE_LINE
+from passkcore.sampling import SamplingConfig
+from tests.conftest import ENGINE_LINE
 
 # One OpenMP thread in both runs, as Ray gives an actor with num_cpus=1: with 2 threads, bf16 sums
 # in another order flip near-ties (3 of 256 longer samples diverged after token 49, measured here).
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "VLLM_CPU_OMP_THREADS_BIND": "nobind"}
 TINY = ["--arith", "3", "--code", "1", "--n", "2", "--max-tokens", "24",
-        "--score-backend", "fused"]  # no second vLLM engine start in the suite (test_scoring has them)
+        "--score-backend", "fused", "--dtype", "float32"]  # fp32: see test_the_demo_on_ray_in_bf16
 
 
 def _demo(out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -53,6 +55,19 @@ def test_tiny_demo_runs_and_resumes_to_the_same_report(tiny_demo: tuple[Path, An
     json_path.unlink()
     _demo(out)
     assert json.loads(json_path.read_text()) == data  # every step skipped what was stored: same numbers
+    # The engine's dtype is kept per label and shown by the report.
+    store = SampleStore(out)
+    assert [store.manifest["models"][m]["dtype"] for m in ("base", "sharpened")] == ["float32", "float32"]
+    assert [row["dtype"] for row in data["benchmarks"][0]["sampling"]] == ["float32", "float32"]
+    assert 'id="sampling"' in html_path.read_text()
+    # Resuming a label in another dtype would mix arithmetic in one label: refused before any engine starts;
+    # auto resumes in the recorded dtype.
+    config = SamplingConfig(temperature=1.0, top_p=1.0, max_tokens=24, seed=0, chunk=2)
+    with pytest.raises(ValueError, match=r"model 'base' was sampled with other settings \(dtype differ\)"):
+        commands.sample(store, model="smollm2-135m", problems=str(out / "demo-problems.jsonl"), n=2, label="base",
+                        sampling=config, dtype="bfloat16")
+    assert commands.sample_dtype(store, "base", "auto") == "float32"
+    assert commands.sample_dtype(store, "new-label", "bfloat16") == "bfloat16"
 
 
 def _rows(store: SampleStore, kind: str) -> dict[tuple[Any, ...], dict[str, Any]]:
@@ -102,3 +117,32 @@ def test_the_demo_on_ray_gives_the_same_store_and_report(tiny_demo: tuple[Path, 
     report = json.loads((out / "report" / "report.json").read_text().replace(str(out), "RUN"))
     reference = json.loads((single_root / "report" / "report.json").read_text().replace(str(single_root), "RUN"))
     assert _same(report, reference) == []
+
+
+def _keys_and_seeds(store: SampleStore) -> dict[tuple[Any, ...], tuple[Any, ...]]:
+    rows = store.samples(columns=["model", "problem_id", "sample_index", "seed", "prompt_token_ids"]).to_pylist()
+    return {(r["model"], r["problem_id"], r["sample_index"]): (r["seed"], tuple(r["prompt_token_ids"])) for r in rows}
+
+
+@pytest.mark.slow
+def test_the_demo_on_ray_in_bf16(tmp_path: Path) -> None:
+    """In bf16 on a CPU the two executors need not draw the same tokens (README, "Sampling dtype"): a
+    one-ulp difference in a bf16 sum flips a near-tie, and the continuation differs from there. What
+    must be equal is: the manifest (dtype bfloat16 in both), every key with its seed and prompt, n per
+    problem, the scored keys and the report's structure. On CPUs without bf16 arithmetic vLLM emulates
+    it: this test runs the bf16 path wherever the suite runs."""
+    single_root, ray_root = tmp_path / "single", tmp_path / "ray"
+    _demo(single_root, "--dtype", "bfloat16")
+    _demo(ray_root, "--dtype", "bfloat16", "--ray", "--replicas", "2")
+    ray, single = SampleStore(ray_root), SampleStore(single_root)
+    assert json.dumps(ray.manifest).replace(str(ray_root), "RUN") == json.dumps(single.manifest).replace(
+        str(single_root), "RUN")
+    assert {s["dtype"] for s in single.manifest["models"].values()} == {"bfloat16"}
+    assert _keys_and_seeds(ray) == _keys_and_seeds(single) and len(_keys_and_seeds(single)) == 16
+    assert ray.counts().select(["problem_id", "model", "n"]).equals(single.counts().select(["problem_id", "model", "n"]))
+    assert _rows(ray, "scores").keys() == _rows(single, "scores").keys()
+    report, reference = (json.loads((root / "report" / "report.json").read_text()) for root in (ray_root, single_root))
+    assert report.keys() == reference.keys() and report["benchmarks"][0].keys() == reference["benchmarks"][0].keys()
+    for key in ("models", "problems", "k", "k_table"):
+        assert report[key] == reference[key], key
+    assert [r["dtype"] for r in report["benchmarks"][0]["sampling"]] == ["bfloat16", "bfloat16"]

@@ -10,8 +10,7 @@ import pytest
 
 from passkcore.images import images_digest, keep_images, open_images, resolve_images
 from passkcore.pipeline.store import SampleStore
-from passkcore.problem_files import field_map, load_problem_file
-from passkcore.problems import load_problems
+from passkcore.problem_files import field_map, load_problem_file, load_problems
 from tests.conftest import make_image
 
 RED, BLUE = (200, 30, 30), (30, 30, 200)

@@ -9,8 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from passkcore.problem_files import PRESETS, field_map, last_boxed, load_problem_file
-from passkcore.problems import load_problems
+from passkcore.problem_files import PRESETS, field_map, last_boxed, load_problem_file, load_problems
 
 # First lines of the RLVR paper's data folder (limit-of-RLVR/math/examples/math_eval/data/<bench>/test.jsonl)
 # and of the public HumanEval+/MBPP+ files, shortened.

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from passkcore.problems import arithmetic, load_humaneval, load_jsonl, load_problems
+from passkcore.problem_files import load_problems
+from passkcore.problems import arithmetic, load_humaneval, load_jsonl
 
 
 def test_humaneval_from_the_wheel() -> None:

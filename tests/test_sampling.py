@@ -15,6 +15,8 @@ import pytest
 import torch
 
 import passkcore.sampling as sampling
+from passkcore.cli import main as cli_main
+from passkcore.pipeline.store import SampleStore
 from passkcore.problems import arithmetic
 from passkcore.quiet import QUIET_ENV
 from passkcore.sampling import (
@@ -23,13 +25,13 @@ from passkcore.sampling import (
     default_dtype,
     plan_requests,
     request_seed,
+    resolve_dtype,
     rows_from_request_outputs,
 )
-from passkcore.store import SampleStore
+from tests.conftest import ENGINE_LINE
 
 PASSK = [sys.executable, "-m", "passkcore.cli"]
 # vLLM's line prefix, "(EngineCore pid=123) INFO 11-22 04:03:39 [core.py:133] ...", or without the process.
-ENGINE_LINE = re.compile(r"^(\(\w+ pid=\d+\) )?(INFO|WARNING|DEBUG) \d\d-\d\d \d\d:\d\d:\d\d \[", re.M)
 
 
 def _clean_env() -> dict[str, str]:
@@ -160,7 +162,7 @@ def test_sampling_dtype_follows_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None
     assert cpu_has_bf16("processor\t: 0\nFeatures\t: fp asimd sve bf16 i8mm\n")  # Arm
     assert not cpu_has_bf16("")
 
-
+    monkeypatch.delenv(sampling.DTYPE_ENV, raising=False)  # the suite may run with the bf16 path forced
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(sampling, "cpu_has_bf16", lambda: False)
     assert default_dtype() == "float32"
@@ -169,3 +171,21 @@ def test_sampling_dtype_follows_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(sampling, "cpu_has_bf16", lambda: False)
     assert default_dtype() == "bfloat16"
+
+
+def test_dtype_auto_explicit_and_forced_by_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(sampling.DTYPE_ENV, raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(sampling, "cpu_has_bf16", lambda: False)
+    assert resolve_dtype("auto") == resolve_dtype(None) == "float32"
+    assert (resolve_dtype("bfloat16"), resolve_dtype("float32")) == ("bfloat16", "float32")
+    # PASSKCORE_DTYPE=bfloat16 runs the bf16 path (emulated by vLLM) on a CPU without bf16 arithmetic.
+    monkeypatch.setenv(sampling.DTYPE_ENV, "bfloat16")
+    assert resolve_dtype("auto") == "bfloat16" and resolve_dtype("float32") == "float32"
+    monkeypatch.setenv(sampling.DTYPE_ENV, "half")
+    with pytest.raises(ValueError, match="PASSKCORE_DTYPE must be one of auto, bfloat16, float32, got 'half'"):
+        resolve_dtype("auto")
+    with pytest.raises(ValueError, match="dtype must be one of auto, bfloat16, float32, got 'fp16'"):
+        resolve_dtype("fp16")
+    with pytest.raises(SystemExit):
+        cli_main(["sample", "--problems", "arith", "--n", "1", "--out", "x", "--dtype", "fp16"])

@@ -168,7 +168,7 @@ def test_vllm_fused_backend(real_rows: list[dict[str, Any]], reference: Scorer) 
         assert [len(a[0]) for a in got[k]] == [len(r["response_token_ids"]) for r in rows]
         worst = max(float(np.abs(a[0] - b[0]).max()) for a, b in zip(got[k], expected))
         worst_entropy = max(float(np.abs(a[1] - b[1]).max()) for a, b in zip(got[k], expected))
-        # vLLM's fp32 CPU kernels against transformers' fp32 eager path: measured up to 1.2e-4 per token (README)
+        # vLLM's fp32 CPU kernels against transformers' fp32 eager path: measured up to 1.2e-4 per token (docs/benchmarks.md)
         assert worst <= 1e-3 and worst_entropy <= 1e-3, (temperature, worst, worst_entropy)
     assert bad.column("status").to_pylist() == ["empty_response", "bad_token_id", "ok"]
     assert bad.schema == SCORE_SCHEMA and bad.column("mean_entropy").to_pylist()[2] is not None

@@ -98,22 +98,22 @@ def test_cli_sample_with_templates_on_the_embedded_model(tmp_path: Path, tokeniz
     import subprocess
     import sys
 
-    from passkcore.problems import load_problems
-    from passkcore.store import SampleStore
+    from passkcore.pipeline.store import SampleStore
+    from passkcore.problem_files import load_problems
 
     problems = tmp_path / "p.jsonl"
     problems.write_text(json.dumps({"problem": "What is 2 + 3?", "answer": "5"}) + "\n")
     out = tmp_path / "run"
     # Both labels in one process: one vLLM start on this shared machine.
     code = (
-        "from passkcore.runs import sample_run\n"
+        "from passkcore.pipeline.commands import sample\n"
         "from passkcore.sampling import SamplingConfig, make_llm\n"
         "if __name__ == '__main__':\n"
         "    llm = make_llm('smollm2-135m')\n"
         "    cfg = SamplingConfig(max_tokens=4, chunk=2)\n"
         f"    for t in ('raw', 'qwen-boxed'):\n"
-        f"        sample_run({str(out)!r}, model='smollm2-135m', problems='math500:{problems}', n=2, label=t,\n"
-        "                   sampling=cfg, template=t, llm=llm)\n"
+        f"        sample({str(out)!r}, model='smollm2-135m', problems='math500:{problems}', n=2, label=t,\n"
+        "               sampling=cfg, template=t, llm=llm)\n"
     )
     script = tmp_path / "s.py"
     script.write_text(code)
@@ -140,9 +140,9 @@ def test_runs_made_before_templates_resume_as_chat(tmp_path: Path) -> None:
     """A label registered without a template (older runs) resumes under chat and keeps its settings;
     asking it for another template is refused before anything is sampled."""
     from passkcore.pipeline import commands
-    from passkcore.problems import load_problems
+    from passkcore.pipeline.store import SampleStore
+    from passkcore.problem_files import load_problems
     from passkcore.sampling import SamplingConfig
-    from passkcore.store import SampleStore
 
     cfg = SamplingConfig(max_tokens=4, chunk=1)
     store = SampleStore.open_run(tmp_path, load_problems("arith:2"), {"spec": "arith:2", "limit": None, "seed": 0})

@@ -25,9 +25,10 @@ def _fresh_copy(run: Path, into: Path) -> Path:
 
 
 def main(run: Path) -> dict[str, object]:
-    from passkcore import distributed
-    from passkcore.runs import verify_run
-    from passkcore.store import SampleStore, shard_files
+    from passkcore.pipeline import commands
+    from passkcore.pipeline.executors import Cluster, connect
+    from passkcore.pipeline.run import shard_files
+    from passkcore.pipeline.store import SampleStore
 
     store = SampleStore(run)
     table = store.samples(columns=["model", "problem_id", "response_token_ids"])
@@ -36,10 +37,9 @@ def main(run: Path) -> dict[str, object]:
     result: dict[str, object] = {"samples": table.num_rows, "response_tokens": tokens,
                                  "sample_bytes_per_row": size / table.num_rows, "sample_bytes_per_token": size / tokens}
     # One core per verifier, by kind: what a cluster needs in cores per sample/s.
-    from passkcore.runs import run_problems
     from passkcore.verify import verify_rows
 
-    problems = {p.id: p for p in run_problems(store)}
+    problems = {p.id: p for p in store.problems()}
     rows = store.samples(columns=["problem_id", "response"]).to_pylist()
     for kind in ("math", "code"):
         mine = [r for r in rows if problems[r["problem_id"]].kind == kind]
@@ -51,22 +51,22 @@ def main(run: Path) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp:
         copy = _fresh_copy(run, Path(tmp))
         start = time.perf_counter()
-        verify_run(copy, workers=2)
+        commands.verify(copy, workers=2)
         single = time.perf_counter() - start
         result["verify_single_process_2_workers_s"] = single
 
-        cluster = distributed.Cluster(num_cpus=2, verify_workers=2)
-        distributed.connect(cluster)
+        cluster = Cluster(num_cpus=2, verify_workers=2)
+        connect(cluster)
         copy = _fresh_copy(run, Path(tmp))
-        _, stats = distributed.verify_run(copy, cluster=cluster)
+        _, stats = commands.verify(copy, cluster=cluster)
         result["verify_ray_2_workers"] = stats.as_dict()
-        # Ray's own cost per item: the counts pipeline does ~1 ms of work per shard.
+        # Counts are an Arrow group-by on the driver (no cluster), over this many shards.
         count_items = len([p for k in ("samples", "verdicts") for m in SampleStore(copy).models
                            for p in shard_files(copy / k / m)])
         start = time.perf_counter()
-        distributed.counts(copy, cluster=cluster)
-        result["counts_ray_items"] = count_items
-        result["counts_ray_s"] = time.perf_counter() - start
+        commands.write_counts(copy, Path(tmp) / "counts.parquet")
+        result["counts_shards"] = count_items
+        result["counts_s"] = time.perf_counter() - start
     return result
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Union
 
 import pyarrow as pa
 
-from passkcore.store import COUNTS_SCHEMA
+from passkcore.numbers.counts import COUNTS_SCHEMA
 
 Paths = Union[str, Path, Sequence[Union[str, Path]]]
 
@@ -66,10 +66,6 @@ def batched(rows: Iterable[Mapping[str, Any]], batch_rows: int = BATCH_ROWS) -> 
 
 def to_table(batches: Iterable[pa.RecordBatch], schema: pa.Schema = IMPORT_SCHEMA) -> pa.Table:
     return pa.Table.from_batches(list(batches), schema=schema)
-
-
-def label_of(model: Optional[str], default: str) -> str:
-    return model if model else default
 
 
 def need(row: Mapping[str, Any], name: str, where: str, kind: Union[type, tuple[type, ...]]) -> Any:

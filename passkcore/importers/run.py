@@ -33,10 +33,10 @@ from passkcore.pipeline.run import (
     is_run_dir,
     shard_name,
     shard_names,
-    write_shard,
 )
 from passkcore.pipeline.store import SampleStore
-from passkcore.problems import Problem, load_problems
+from passkcore.problem_files import load_problems
+from passkcore.problems import Problem
 
 PROMPTS = IMPORTED_PROMPTS
 # Rows per batch and stored shard. Measured on 300,000 generic lines: peak RSS 402 MiB with 65,536-row
@@ -149,7 +149,7 @@ def _write_batch(store: SampleStore, batch: pa.RecordBatch, workers: Optional[in
     table = pa.Table.from_batches([batch])
     keys = _keys_by_label(*(table.column(c).to_pylist() for c in ("model", "problem_id", "sample_index")))
     todo = [label for label, k in keys.items()
-            if not (store.folder("samples", label) / f"{shard_name('samples', label, k)}.parquet").exists()]
+            if not store.has_shard("samples", label, shard_name("samples", label, k))]
     if not todo:
         return
     if len(todo) < len(keys):
@@ -160,11 +160,11 @@ def _write_batch(store: SampleStore, batch: pa.RecordBatch, workers: Optional[in
         mine = table.filter(pc.equal(table.column("model"), label)).combine_chunks()
         rows = [v for v in verdicts if v["model"] == label]
         if rows:
-            write_shard(pa.Table.from_pylist([{k: r.get(k) for k in VERDICT_SCHEMA.names} for r in rows],
-                                             schema=VERDICT_SCHEMA), store.folder("verdicts", label),
-                        shard_name("verdicts", label, [(r["problem_id"], r["sample_index"]) for r in rows]))
-        write_shard(_sample_table(mine.to_batches()[0]), store.folder("samples", label),
-                    shard_name("samples", label, keys[label]))
+            store.write_shard("verdicts", label,
+                              pa.Table.from_pylist([{k: r.get(k) for k in VERDICT_SCHEMA.names} for r in rows],
+                                                   schema=VERDICT_SCHEMA),
+                              shard_name("verdicts", label, [(r["problem_id"], r["sample_index"]) for r in rows]))
+        store.write_shard("samples", label, _sample_table(mine.to_batches()[0]), shard_name("samples", label, keys[label]))
 
 
 def _open(out: Path, plan: _Plan, problems: Optional[str], fields: Optional[dict[str, Any]],
@@ -222,14 +222,6 @@ def import_run(fmt: str, paths: Sequence[Union[str, Path]], out: Union[str, Path
     for batch in _batches(fmt, paths, options):
         _write_batch(store, batch, workers, timeout_s)
     return store
-
-
-def imported_prompts(store: SampleStore, model: str) -> dict[str, str]:
-    """The prompt texts an imported model label was sampled on, by problem id (empty if none)."""
-    path = imported_prompts_path(store.root, model)
-    if not path.is_file():
-        return {}
-    return {r["problem_id"]: r["prompt"] for r in map(json.loads, path.read_text().splitlines()) if r}
 
 
 def import_counts(fmt: str, paths: Sequence[Union[str, Path]], out: Union[str, Path], *, model: Optional[str] = None,

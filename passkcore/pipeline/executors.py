@@ -20,16 +20,52 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Protocol
 
 import numpy as np
 
 from passkcore.memory import release_free_memory
 
 Progress = Optional[Callable[[int, int], None]]  # (done now, total) after each item
+Item = dict[str, Any]  # a plan's unit of work: plain JSON (keys, shard names), sent to Ray workers as text
+Report = dict[str, Any]  # what an item did: rows, tokens, resumed, seconds
+
+
+class Stage(Protocol):
+    """What both executors run. A stage pickles to its settings (Ray workers open the store and load
+    their engine in ``setup``); ``plan`` reads key columns only; ``run`` does one item into its shard;
+    ``run_many`` does several, in order (an engine that batches across items, such as vLLM's, streams
+    them through one loop)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def pool(self) -> str:
+        """``actors`` (Ray: one engine per replica in an actor pool) or ``tasks`` (CPU tasks)."""
+
+    @property
+    def gpus_per_replica(self) -> int: ...
+
+    def plan(self) -> list[Item]: ...
+
+    def setup(self) -> None: ...
+
+    def close(self) -> None:
+        """Shuts down the engine ``setup`` started (the in-process executor calls it when the items are done)."""
+
+    def run(self, item: Item) -> Report: ...
+
+    def run_many(self, items: Sequence[Item]) -> Iterator[Report]: ...
+
+
+def ray_worker_env() -> None:
+    """Ray gives each replica its CPUs through OMP_NUM_THREADS; vLLM's own binding would pin every
+    replica on a node to the same cores."""
+    os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", "nobind")
 
 
 @dataclass
@@ -221,7 +257,7 @@ def execute(stage: str, ds: Any, items: int, total: int, progress: Progress, wor
     return stats
 
 
-def run_local(stage: Any, items: Sequence[dict[str, Any]], progress: Progress = None) -> StageStats:
+def run_local(stage: Stage, items: Sequence[Item], progress: Progress = None) -> StageStats:
     """The in-process executor: one item after another; nothing outlives its item but the engine."""
     stats = StageStats(stage.name, workers=1)
     total = sum(len(i["keys"]) for i in items)
@@ -230,16 +266,18 @@ def run_local(stage: Any, items: Sequence[dict[str, Any]], progress: Progress = 
         progress(0, total)
     # Planning read the run's key columns; what it freed goes back before an engine loads on top of it.
     release_free_memory(arrow=True)
-    # A stage that streams its items through one engine (sampling) runs them together.
-    reports = stage.run_many(items) if hasattr(stage, "run_many") else (stage.run(item) for item in items)
+    reports = stage.run_many(items)  # sampling streams them through one engine; the others: one by one
     began = time.perf_counter()
-    for report in reports:
-        report.setdefault("seconds", time.perf_counter() - began)
-        began = time.perf_counter()
-        release_free_memory()  # an item's rows, freed: nothing outlives its item
-        stats.add(report)
-        if progress:
-            progress(stats.rows, total)
+    try:
+        for report in reports:
+            report.setdefault("seconds", time.perf_counter() - began)
+            began = time.perf_counter()
+            release_free_memory()  # an item's rows, freed: nothing outlives its item
+            stats.add(report)
+            if progress:
+                progress(stats.rows, total)
+    finally:
+        stage.close()  # the engine the stage started, shut down here rather than at interpreter exit
     stats.seconds = time.perf_counter() - start
     return stats
 
@@ -247,9 +285,7 @@ def run_local(stage: Any, items: Sequence[dict[str, Any]], progress: Progress = 
 class StageActor:
     """One replica of a stage's engine (vLLM, a Scorer) in a Ray actor pool."""
 
-    def __init__(self, stage: Any) -> None:
-        from passkcore.pipeline.stages import ray_worker_env
-
+    def __init__(self, stage: Stage) -> None:
         ray_worker_env()
         self.stage = stage
         self.stage.setup()
@@ -257,20 +293,22 @@ class StageActor:
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return each_item(batch, self.stage.run)
 
+    def __del__(self) -> None:
+        self.stage.close()
 
-def stage_task(batch: dict[str, np.ndarray], stage: Any) -> dict[str, np.ndarray]:
+
+def stage_task(batch: dict[str, np.ndarray], stage: Stage) -> dict[str, np.ndarray]:
     return each_item(batch, stage.run)
 
 
-def run_ray(stage: Any, items: Sequence[dict[str, Any]], cluster: Cluster, progress: Progress = None) -> StageStats:
+def run_ray(stage: Stage, items: Sequence[Item], cluster: Cluster, progress: Progress = None) -> StageStats:
     """The Ray executor: the same items as Ray Data blocks, through an actor pool (``stage.pool ==
     "actors"``: one engine per replica) or CPU tasks (``"tasks"``)."""
     ray = connect(cluster)
     total = sum(len(i["keys"]) for i in items)
     ds = item_dataset(list(items))
     if stage.pool == "actors":
-        gpus_each = getattr(stage, "tensor_parallel_size", 1)
-        replicas, gpus = _replicas(cluster, gpus_each, len(items))
+        replicas, gpus = _replicas(cluster, stage.gpus_per_replica, len(items))
         ds = ds.map_batches(StageActor, batch_size=1, compute=_actors(replicas), num_gpus=gpus,
                             num_cpus=cluster.cpus_per_replica, fn_constructor_kwargs={"stage": stage})
         workers = replicas

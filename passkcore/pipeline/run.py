@@ -26,16 +26,19 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from passkcore._atomic import write_atomically, write_text_atomically
 from passkcore.problems import OPTIONAL_FIELDS, Problem
+from passkcore.scoring import SCORE_SCHEMA as ENGINE_SCORE_SCHEMA
+
+if TYPE_CHECKING:
+    import pyarrow.dataset as ds
 
 SCHEMA_VERSION = 2
 # Version 1 shards (before per-test results, answer keys and extraction policies) are still read: the
@@ -74,19 +77,7 @@ VERDICT_SCHEMA = pa.schema([
     ("answer_key", pa.string()),
     ("extract_policy", pa.string()),
 ], metadata=_VERSION_META)
-SCORE_SCHEMA = pa.schema([
-    ("model", pa.string()),
-    ("scorer", pa.string()),
-    ("problem_id", pa.string()),
-    ("sample_index", pa.int32()),
-    ("num_tokens", pa.int64()),
-    ("sum_logprob", pa.float64()),
-    ("mean_logprob", pa.float64()),
-    ("ppl", pa.float64()),
-    ("mean_entropy", pa.float64()),
-    ("status", pa.string()),
-], metadata=_VERSION_META)
-COUNTS_SCHEMA = pa.schema([("problem_id", pa.string()), ("model", pa.string()), ("n", pa.int64()), ("c", pa.int64())])
+SCORE_SCHEMA = ENGINE_SCORE_SCHEMA.with_metadata(_VERSION_META)  # the scoring engine owns its rows
 # Imported samples carry text; the scoring stage tokenizes it and keeps the ids it scored here.
 TOKENS_SCHEMA = pa.schema([
     ("model", pa.string()),
@@ -127,6 +118,9 @@ def write_shard(table: pa.Table, folder: Path, name: str) -> Path:
     target = folder / f"{name}.parquet"
     if target.exists():
         return target
+
+    # Every shard carries the store version it was written under, whatever schema the rows came with.
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), **_VERSION_META})
 
     def write(tmp: Path) -> None:
         pq.write_table(table, tmp)
@@ -174,6 +168,10 @@ def read_shards(files: Sequence[Path], schema: pa.Schema, columns: Optional[Sequ
     if not files:
         fields = [schema.field(c) if c != "__filename" else pa.field(c, pa.string()) for c in names]
         return pa.schema(fields).empty_table()
+    # Imported here, not at the top: pyarrow.dataset brings pandas (~0.5 s), and `passk --help`,
+    # `passk estimate FILE.csv` and the report's imports reach this module without reading a shard.
+    import pyarrow.dataset as ds
+
     dataset = ds.dataset([str(f) for f in files], schema=schema, format="parquet")
     _check_versions(dataset)
     return dataset.to_table(columns=names, filter=filter)

@@ -6,16 +6,16 @@ a shard whose name is a digest of those keys (temporary name, then rename; a sha
 rewritten). So a stage killed at any point, by either executor, reruns to every key exactly once:
 a finished item's keys are no longer missing, and an item retried by Ray finds its shard.
 
-Stages hold only plain settings (they are pickled to Ray workers); engines (vLLM, the verifiers, a
-``Scorer``) are loaded by ``setup()`` in the process that runs the items.
+Each stage is a ``passkcore.pipeline.executors.Stage``: its dataclass fields are plain settings (what is
+pickled to Ray workers), and everything built where the items run (the open store, the problems, the
+engine: vLLM, a ``Scorer``; the prompt template, the tokenizer) lives apart in its ``Runtime``, which
+is never pickled. Every shard goes through ``SampleStore.write_shard``.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from functools import cached_property
+from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
@@ -26,23 +26,14 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from passkcore.images import images_digest
-from passkcore.importers.tokens import ensure_run_token_ids, needs_tokens
-from passkcore.pipeline.run import (
-    SAMPLE_SCHEMA,
-    SCORE_SCHEMA,
-    VERDICT_SCHEMA,
-    read_shards,
-    shard_name,
-    write_shard,
-)
+from passkcore.pipeline.executors import Item, Report
+from passkcore.pipeline.run import SAMPLE_SCHEMA, VERDICT_SCHEMA, read_shards, shard_name
 from passkcore.pipeline.store import SampleStore
+from passkcore.pipeline.tokens import ensure_run_token_ids, needs_tokens
 from passkcore.problems import Problem
 from passkcore.sampling import PlannedRequest, SamplingConfig, plan_requests
+from passkcore.scoring import DEFAULT_BACKEND
 from passkcore.templates import PromptTemplate, template_from_settings
-
-Item = dict[str, Any]
-_RUNTIME = ("store", "problems", "prompts", "llm", "engine", "template", "tokenizer")  # rebuilt where the items run, never pickled
-Report = dict[str, Any]
 
 
 def _missing_groups(store: SampleStore, model: str, done: Callable[[pa.Table], np.ndarray],
@@ -93,16 +84,68 @@ def _relative(root: Path, file: str) -> str:
     return str(Path(file).resolve().relative_to(root.resolve()))
 
 
-class Portable:
-    """A stage pickles to its settings: Ray workers open the store and load engines themselves."""
+@dataclass
+class Runtime:
+    """What a stage builds in the process that runs its items; never pickled (Ray workers build their own)."""
+
+    store: Optional[SampleStore] = None
+    problems: Optional[dict[str, Problem]] = None
+    engine: Any = None  # vLLM's LLM (sampling) or a Scorer (scoring)
+    owns_engine: bool = False  # started here (closed by the stage), not handed in by the caller
+    template: Optional[PromptTemplate] = None
+    tokenizer: Any = None
+    prompts: dict[str, Any] = field(default_factory=dict)  # rendered prompts, by problem id
+
+
+@dataclass
+class StageBase:
+    """Settings in the fields, runtime state in ``runtime``; the store and the problems, opened once per
+    process; items one by one unless a stage streams them."""
+
+    root: str
+    runtime: Runtime = field(default_factory=Runtime, init=False, repr=False, compare=False)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k not in _RUNTIME}
+        return {**self.__dict__, "runtime": Runtime()}
+
+    @property
+    def store(self) -> SampleStore:
+        if self.runtime.store is None:
+            self.runtime.store = SampleStore(self.root)
+        return self.runtime.store
+
+    def attach(self, store: SampleStore) -> StageBase:
+        """Works on this open store (the caller's) instead of opening the run again."""
+        self.runtime.store = store
+        return self
+
+    @property
+    def problems(self) -> dict[str, Problem]:
+        if self.runtime.problems is None:
+            self.runtime.problems = {p.id: p for p in self.store.problems()}
+        return self.runtime.problems
+
+    @property
+    def gpus_per_replica(self) -> int:
+        return 1
+
+    def setup(self) -> None:
+        """Loads the engine; nothing to load by default."""
+
+    def close(self) -> None:
+        """Shuts down what ``setup`` started; nothing by default."""
+
+    def run(self, item: Item) -> Report:
+        raise NotImplementedError
+
+    def run_many(self, items: Sequence[Item]) -> Iterator[Report]:
+        for item in items:
+            yield self.run(item)
 
 
 # -- verify -----------------------------------------------------------------------------------------
 @dataclass
-class VerifyStage(Portable):
+class VerifyStage(StageBase):
     """Verdicts for every stored sample without one. ``options`` go to ``verify_rows`` as they are
     (``timeout_s``, ``memory_mb``, and whatever else it takes); an exception from it stops the stage
     and stores nothing for that item."""
@@ -113,10 +156,6 @@ class VerifyStage(Portable):
     batch: int = 256
     name: str = "verify"
     pool: str = "tasks"
-
-    @cached_property
-    def store(self) -> SampleStore:
-        return SampleStore(self.root)
 
     def plan(self) -> list[Item]:
         items = []
@@ -131,37 +170,29 @@ class VerifyStage(Portable):
                               "shard": shard_name("verdicts", model, keys)})
         return items
 
-    def setup(self) -> None:
-        pass
-
-    @cached_property
-    def problems(self) -> dict[str, Problem]:
-        return {p.id: p for p in self.store.problems()}
-
     def run(self, item: Item) -> Report:
         import passkcore.verify as verify  # looked up per call: the verifier is replaceable (and tests replace it)
 
-        folder = self.store.folder("verdicts", item["model"])
-        if (folder / f"{item['shard']}.parquet").exists():
+        if self.store.has_shard("verdicts", item["model"], item["shard"]):
             return {"rows": len(item["keys"]), "resumed": True}
         rows = read_item_rows(self.store.root, item, ["model", "problem_id", "sample_index", "response"])
         verdicts = verify.verify_rows(rows, self.problems, workers=self.workers, **self.options)
         table = pa.Table.from_pylist([
             {"model": r["model"], "problem_id": r["problem_id"], "sample_index": r["sample_index"], **v.as_row()}
             for r, v in zip(rows, verdicts)], schema=VERDICT_SCHEMA)
-        write_shard(table, folder, item["shard"])
+        self.store.write_shard("verdicts", item["model"], table, item["shard"])
         return {"rows": len(rows), "correct": sum(v.passed for v in verdicts)}
 
 
 # -- score ------------------------------------------------------------------------------------------
 @dataclass
-class ScoreStage(Portable):
+class ScoreStage(StageBase):
     """Scores every stored sample not yet scored under ``scorer`` at each temperature (one backbone
     pass serves all temperatures; one score folder per temperature's label)."""
 
     root: str
     scorer: str = "smollm2-135m"
-    backend: str = "fused"
+    backend: str = DEFAULT_BACKEND
     label: Optional[str] = None
     temperatures: Sequence[float] = (1.0,)
     batch: int = 256
@@ -175,11 +206,6 @@ class ScoreStage(Portable):
         probe = Scorer(self.scorer, backend=self.backend, label=self.label)  # checks arguments; loads no weights
         self.scorer, self.label = str(probe.path), probe.label
         self.labels = [probe.label_for(t) for t in self.temperatures]
-        self.engine: Any = None
-
-    @cached_property
-    def store(self) -> SampleStore:
-        return SampleStore(self.root)
 
     def plan(self) -> list[Item]:
         indexes = [self.store.index("scores", label) for label in self.labels]
@@ -197,20 +223,24 @@ class ScoreStage(Portable):
         return items
 
     def setup(self) -> None:
-        if getattr(self, "engine", None) is None:
+        if self.runtime.engine is None:
             from passkcore.scoring import Scorer
 
-            self.engine = Scorer(self.scorer, backend=self.backend, label=self.label)
+            self.runtime.engine = Scorer(self.scorer, backend=self.backend, label=self.label)
 
-    @cached_property
+    def close(self) -> None:
+        """Shuts down the Scorer's engine, if it started one."""
+        engine, self.runtime.engine = self.runtime.engine, None
+        if engine is not None:
+            engine.close()
+
+    @property
     def tokenizer(self) -> Any:
-        from passkcore.models import load_tokenizer
+        if self.runtime.tokenizer is None:
+            from passkcore.models import load_tokenizer
 
-        return load_tokenizer(self.scorer)
-
-    @cached_property
-    def problems(self) -> dict[str, Problem]:
-        return {p.id: p for p in self.store.problems()}
+            self.runtime.tokenizer = load_tokenizer(self.scorer)
+        return self.runtime.tokenizer
 
     def tokenize(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Imported samples carry text only: token ids from the scorer's tokenizer and the model's
@@ -219,9 +249,8 @@ class ScoreStage(Portable):
                                     problems=self.problems)
 
     def run(self, item: Item) -> Report:
-        folders = [self.store.folder("scores", label) for label in self.labels]
         needed = [t for t, shard in enumerate(item["shards"])
-                  if shard is not None and not (folders[t] / f"{shard}.parquet").exists()]
+                  if shard is not None and not self.store.has_shard("scores", self.labels[t], shard)]
         if not needed:
             return {"rows": len(item["keys"]), "resumed": True}
         self.setup()
@@ -240,18 +269,19 @@ class ScoreStage(Portable):
                                      "other images than the run's problem has now")
                 row["images"] = problem.images
         tokens = sum(len(r["response_token_ids"]) for r in rows)
-        tables = self.engine.score_at(rows, [self.temperatures[t] for t in needed])
+        tables = self.runtime.engine.score_at(rows, [self.temperatures[t] for t in needed])
         for t, table in zip(needed, tables):
             want = {(str(p), int(i)) for p, i in item["need"][t]}
             keep = [j for j, r in enumerate(rows) if (r["problem_id"], r["sample_index"]) in want]
-            write_shard(table.take(pa.array(keep, pa.int64())).cast(SCORE_SCHEMA), folders[t], item["shards"][t])
+            self.store.write_shard("scores", self.labels[t], table.take(pa.array(keep, pa.int64())),
+                                   item["shards"][t])
         del rows
         return {"rows": len(item["keys"]), "tokens": tokens}
 
 
 # -- sample -----------------------------------------------------------------------------------------
 @dataclass
-class SampleStage(Portable):
+class SampleStage(StageBase):
     """The samples a run lacks for one model label: ``batch_requests`` vLLM requests of
     ``sampling.chunk`` samples per item, each request under its own seed (``request_seed``)."""
 
@@ -265,21 +295,23 @@ class SampleStage(Portable):
     window: int = 256  # requests kept in the engine by the in-process executor
     name: str = "sample"
     pool: str = "actors"
-    llm: Any = None
+    dtype: Optional[str] = None  # the engine's, resolved by the driver (None: the replica's default)
+    llm: InitVar[Any] = None  # an engine already loaded in this process (runtime, not a setting)
 
-    @cached_property
-    def store(self) -> SampleStore:
-        return SampleStore(self.root)
+    def __post_init__(self, llm: Any) -> None:
+        self.runtime.engine = llm
 
-    @cached_property
-    def problems(self) -> dict[str, Problem]:
-        return {p.id: p for p in self.store.problems()}
+    @property
+    def gpus_per_replica(self) -> int:
+        return self.tensor_parallel_size
 
-    @cached_property
+    @property
     def template(self) -> PromptTemplate:
         """The label's prompt template, as the manifest keeps it (read where the items run, so the Ray
         replicas prompt exactly as this process would; runs made before templates: chat)."""
-        return template_from_settings(self.store.manifest["models"].get(self.label))
+        if self.runtime.template is None:
+            self.runtime.template = template_from_settings(self.store.manifest["models"].get(self.label))
+        return self.runtime.template
 
     def stored(self) -> tuple[set[str], dict[str, set[int]]]:
         """(problems with all n samples stored, the stored indices of the others). An Arrow group-by
@@ -326,28 +358,37 @@ class SampleStage(Portable):
         return items
 
     def setup(self) -> None:
-        if getattr(self, "llm", None) is None:
+        if self.runtime.engine is None:
             from passkcore.sampling import make_llm
 
             most = max((len(p.images or ()) for p in self.problems.values()), default=0)
             # vLLM admits a fixed number of images per prompt: the most any problem of the run has.
             extra: dict[str, Any] = {"limit_mm_per_prompt": {"image": most}} if most else {}
-            self.llm = make_llm(self.model, seed=self.sampling.seed, tensor_parallel_size=self.tensor_parallel_size,
-                                **extra)
+            self.runtime.engine = make_llm(self.model, seed=self.sampling.seed,
+                                           tensor_parallel_size=self.tensor_parallel_size, dtype=self.dtype, **extra)
+            self.runtime.owns_engine = True
+
+    def close(self) -> None:
+        """Shuts down the engine this stage started (one handed in belongs to its caller)."""
+        if self.runtime.owns_engine:
+            from passkcore.sampling import shutdown_engine
+
+            engine, self.runtime.engine, self.runtime.owns_engine = self.runtime.engine, None, False
+            shutdown_engine(engine)
 
     def requests(self, item: Item) -> list[PlannedRequest]:
         return [PlannedRequest(self.problems[r["problem_id"]], r["chunk_index"], r["size"], frozenset(r["wanted"]))
                 for r in item["requests"]]
 
     def done(self, item: Item) -> Optional[Report]:
-        path = self.store.folder("samples", self.label) / f"{item['shard']}.parquet"
-        if not path.exists():
+        if not self.store.has_shard("samples", self.label, item["shard"]):
             return None
+        path = self.store.folder("samples", self.label) / f"{item['shard']}.parquet"
         return {"rows": pq.read_metadata(path).num_rows, "resumed": True}
 
     def store_rows(self, item: Item, rows: Sequence[Mapping[str, Any]]) -> Report:
         table = pa.Table.from_pylist([{n: r.get(n) for n in SAMPLE_SCHEMA.names} for r in rows], schema=SAMPLE_SCHEMA)
-        write_shard(table, self.store.folder("samples", self.label), item["shard"])
+        self.store.write_shard("samples", self.label, table, item["shard"])
         return {"rows": len(rows), "tokens": sum(len(r["response_token_ids"]) for r in rows)}
 
     def run_many(self, items: Sequence[Item]) -> Iterator[Report]:
@@ -366,9 +407,9 @@ class SampleStage(Portable):
         if not todo:
             return
         self.setup()
-        prompts = self.__dict__.setdefault("prompts", {})
+        prompts = self.runtime.prompts
         groups = ((item, self.requests(item)) for item in todo)
-        for item, rows in stream_requests(self.llm, groups, self.sampling, model=self.label, window=self.window,
+        for item, rows in stream_requests(self.runtime.engine, groups, self.sampling, model=self.label, window=self.window,
                                           prompts=prompts, template=self.template):
             yield self.store_rows(item, rows)
 
@@ -379,14 +420,9 @@ class SampleStage(Portable):
         if report is not None:
             return report
         self.setup()
-        prompts = self.__dict__.setdefault("prompts", {})
-        rows = generate_requests(self.llm, self.requests(item), self.sampling, model=self.label, prompts=prompts,
+        prompts = self.runtime.prompts
+        rows = generate_requests(self.runtime.engine, self.requests(item), self.sampling, model=self.label, prompts=prompts,
                                  template=self.template)
         report = self.store_rows(item, rows)
         return report
 
-
-def ray_worker_env() -> None:
-    """Ray gives each replica its CPUs through OMP_NUM_THREADS; vLLM's own binding would pin every
-    replica on a node to the same cores."""
-    os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", "nobind")

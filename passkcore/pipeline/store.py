@@ -19,8 +19,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from passkcore.images import keep_images, resolve_images, run_image_name
+from passkcore.numbers.counts import COUNTS_SCHEMA
 from passkcore.pipeline.run import (
-    COUNTS_SCHEMA,
     KINDS,
     READABLE_VERSIONS,
     SAMPLE_SCHEMA,
@@ -30,7 +30,6 @@ from passkcore.pipeline.run import (
     KeyIndex,
     check_label,
     folder,
-    is_run_dir,
     labels,
     manifest_path,
     problems_path,
@@ -45,7 +44,6 @@ from passkcore.problems import Problem
 from passkcore.verify.verdict import VERDICT_COLUMNS
 
 _KEY = ["problem_id", "sample_index"]
-RunSource = Union[str, Path, "SampleStore"]
 
 
 class SampleStore:
@@ -117,6 +115,17 @@ class SampleStore:
         self.manifest["models"][model] = dict(settings)
         write_manifest(self.root, self.manifest)
 
+    def record_verifier(self, settings: Mapping[str, Any]) -> None:
+        """Records what the code sandbox showed its programs (``verify``: the allowlisted packages);
+        settings a run was verified with before, where they differ, are kept in ``verify_earlier``."""
+        known = self.manifest.get("verify")
+        if known == dict(settings):
+            return
+        if known is not None:
+            self.manifest.setdefault("verify_earlier", []).append(known)
+        self.manifest["verify"] = dict(settings)
+        write_manifest(self.root, self.manifest)
+
     @property
     def models(self) -> list[str]:
         return list(dict.fromkeys([*self.manifest["models"], *labels(self.root, "samples")]))
@@ -167,10 +176,21 @@ class SampleStore:
         fresh = table.filter(pa.array(keep)) if not keep.all() else table
         key_cols = list(index.columns)
         keys = zip(*(fresh.column(c).to_pylist() for c in key_cols))
-        path = write_shard(fresh.cast(KINDS[kind]), self.folder(kind, label), name or shard_name(kind, label, keys))
+        path = self.write_shard(kind, label, fresh, name or shard_name(kind, label, keys))
         index.add(codes[keep])
         index.seen.add(path.name)
         return fresh.num_rows
+
+    def write_shard(self, kind: str, label: str, table: pa.Table, name: str) -> Path:
+        """The one shard writer (every stage, the importers, ``write_table``): ``table`` cast to the kind's
+        schema as RUN/<kind>/<label>/<name>.parquet, flushed under a temporary name and renamed; a shard
+        of that name already in place is kept (a retried item adds nothing). Keys are not checked:
+        callers name the shard by a digest of keys they planned as missing."""
+        return write_shard(table.cast(KINDS[kind]), self.folder(kind, label), name)
+
+    def has_shard(self, kind: str, label: str, name: str) -> bool:
+        """Whether RUN/<kind>/<label>/<name>.parquet is complete (an item that finds it is done)."""
+        return (self.folder(kind, label) / f"{name}.parquet").exists()
 
     # -- reading ------------------------------------------------------------------------------------
     def _key_set(self, kind: str, model: str) -> set[tuple[str, int]]:
@@ -271,11 +291,3 @@ def check_same_images(root: Path, problems: Sequence[Problem]) -> None:
                 raise ValueError(f"{root}: the images of problem {problem.id!r} changed since it was sampled "
                                  f"(field 'images'[{k}]: sha256 {old} stored, {new} now); use another --out, "
                                  "or restore the images to resume")
-
-
-def as_run(source: RunSource) -> Optional[SampleStore]:
-    """A run as an open store: a store is used as it is (opened once, by its caller), a run directory
-    is opened; anything else (a count file) is None."""
-    if isinstance(source, SampleStore):
-        return source
-    return SampleStore(source) if is_run_dir(source) else None

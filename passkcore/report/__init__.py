@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any, Union
 
 from passkcore._atomic import write_text_atomically
-from passkcore.report.build import SCHEMA, Source, build_data
+from passkcore.analysis import SourceLike
+from passkcore.report.build import SCHEMA, build_data
 from passkcore.report.figures import figures
 from passkcore.report.findings import lookup
 from passkcore.report.page import render_html
@@ -21,7 +22,7 @@ from passkcore.report.page import render_html
 __all__ = ["SCHEMA", "build_data", "figures", "lookup", "render_html", "write_report"]
 
 
-def write_report(source: Union[Source, Sequence[Source]], out: Union[str, Path], **kwargs: Any) -> tuple[Path, Path]:
+def write_report(source: Union[SourceLike, Sequence[SourceLike]], out: Union[str, Path], **kwargs: Any) -> tuple[Path, Path]:
     """Writes ``out/report.html`` (self-contained), ``out/report.json`` and the figures as PNG files;
     keyword arguments go to ``build_data`` (``base``, ``resamples``, ``seed``, ``benchmarks``,
     ``series``, ``series_k``...)."""

@@ -15,51 +15,49 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 import numpy as np
-import pyarrow.compute as pc
 
-from passkcore.counts import ModelCounts, load_counts
-from passkcore.coverage import Coverage, coverage_summary
-from passkcore.estimate import powers_of_two
-from passkcore.pipeline.store import SampleStore, as_run
+from passkcore.analysis import (
+    DEFAULT_BOOTSTRAP,
+    DEFAULT_FORECAST_RESAMPLES,
+    Source,
+    SourceLike,
+    ppl_summary,
+    ppl_values,
+)
+from passkcore.numbers.counts import ModelCounts
+from passkcore.numbers.coverage import Coverage, coverage_summary
+from passkcore.numbers.estimate import powers_of_two
+from passkcore.numbers.stats import PairedBootstrap, accuracy_histogram
+from passkcore.pipeline.store import SampleStore
 from passkcore.report.entropy import entropy_section, own_scorer
 from passkcore.report.findings import findings
 from passkcore.report.metrics import metrics_section
 from passkcore.report.series import series_groups, series_sections
-from passkcore.stats import PairedBootstrap, accuracy_histogram
 
 SCHEMA = "passkcore.report/1"
-Source = Union[str, Path, SampleStore]  # a run directory, an open run, or a count file
 # Keys a single-source report has always had at the top level; a benchmark panel repeats them.
 PANEL_KEYS = ("source", "base", "models", "problems", "k", "k_table", "curves", "crossings", "coverage",
               "histograms", "gaps", "ppl")
 
 
-def as_sources(source: Union[Source, Sequence[Source]]) -> list[Union[Path, SampleStore]]:
-    """One source, or a sequence of them, as a non-empty list: each run opened once (an open
-    ``SampleStore`` is kept as it is, so the caller's run is not opened again), count files as paths."""
-    items = [source] if isinstance(source, (str, Path, SampleStore)) else list(source)
+def as_sources(source: Union[SourceLike, Sequence[SourceLike]]) -> list[Source]:
+    """One source, or a sequence of them, as a non-empty list of ``Source``: the report's one edge, where
+    each run is opened once (an open ``SampleStore`` is kept as it is) and every section gets it open."""
+    items = [source] if isinstance(source, (str, Path, SampleStore, Source)) else list(source)
     if not items:
         raise ValueError("source: give at least one run directory or count file")
-    out: list[Union[Path, SampleStore]] = []
+    out: list[Source] = []
     for i, item in enumerate(items):
-        if not isinstance(item, (str, Path, SampleStore)):
+        if not isinstance(item, (str, Path, SampleStore, Source)):
             raise TypeError(f"source {i}: expected a path or a SampleStore, got {type(item).__name__}")
-        if isinstance(item, SampleStore):
-            out.append(item)
-            continue
-        run = as_run(item)
-        out.append(run if run is not None else Path(item))
+        out.append(Source.open(item))
     return out
 
 
-def source_path(source: Union[Path, SampleStore]) -> Path:
-    return source.root if isinstance(source, SampleStore) else source
-
-
-def benchmark_names(sources: Sequence[Union[Path, SampleStore]], names: Optional[Sequence[str]]) -> list[str]:
+def benchmark_names(sources: Sequence[Source], names: Optional[Sequence[str]]) -> list[str]:
     """The given names (one per source), or each source's file or directory name."""
     if names is None:
-        stems = [s.root.name if isinstance(s, SampleStore) else s.name if s.is_dir() else s.stem for s in sources]
+        stems = [s.name for s in sources]
         return [stem if stems.count(stem) == 1 else f"{stem}-{i + 1}" for i, stem in enumerate(stems)]
     names = list(names)
     if len(names) != len(sources):
@@ -72,26 +70,15 @@ def benchmark_names(sources: Sequence[Union[Path, SampleStore]], names: Optional
     return names
 
 
-def ppl_section(source: Union[Path, SampleStore]) -> Optional[dict[str, Any]]:
+def ppl_section(source: Source) -> Optional[dict[str, Any]]:
     """PPL quartiles per (model, scorer) and the values behind the box plot; None without scores.
-    One Arrow read of four columns; the values are split per group by numpy, not row by row."""
-    from passkcore.runs import ppl_summary
-
-    run = as_run(source)
-    if run is None:
+    One Arrow read of four columns (``passkcore.analysis.ppl_groups``' rule: rows scored ok with a PPL)."""
+    if source.run is None:
         return None
-    scores = run.scores(columns=["model", "scorer", "ppl", "status"])
+    scores = source.run.scores(columns=["model", "scorer", "ppl", "status"])
     if scores.num_rows == 0:
         return None
-    ok = scores.filter(pc.and_(pc.equal(scores.column("status"), "ok"), pc.is_valid(scores.column("ppl"))))
-    ok = ok.sort_by([("model", "ascending"), ("scorer", "ascending")])
-    groups = ok.group_by(["model", "scorer"], use_threads=False).aggregate([([], "count_all")])
-    groups = groups.sort_by([("model", "ascending"), ("scorer", "ascending")])
-    ppl = ok.column("ppl").to_numpy(zero_copy_only=False).astype(np.float64)
-    ends = np.cumsum(groups.column("count_all").to_numpy())
-    keys = [f"{m}|{s}" for m, s in zip(groups.column("model").to_pylist(), groups.column("scorer").to_pylist())]
-    values = {key: part.tolist() for key, part in zip(keys, np.split(ppl, ends[:-1]))}
-    return {"summary": ppl_summary(scores), "values": values}
+    return {"summary": ppl_summary(scores), "values": ppl_values(scores)}
 
 
 def coverage_difference_ci(only_model: int, only_base: int, problems: int, *, resamples: int, seed: int,
@@ -140,9 +127,22 @@ def coverage_ids(bench: str, cov: Coverage, k: int) -> list[dict[str, Any]]:
     return out
 
 
-def build_panel(bench: str, source: Union[Path, SampleStore], models: dict[str, ModelCounts], base: Optional[str], *,
+SAMPLING_KEYS = ("model", "dtype", "temperature", "top_p", "max_tokens", "seed", "template")
+
+
+def sampling_section(source: Source, models: Sequence[str]) -> Optional[list[dict[str, Any]]]:
+    """A row per model label with its sampling settings as the run's manifest keeps them (the engine
+    dtype included: two runs sampled in other dtypes say so); None for a count file. A setting the
+    manifest did not record (an imported label, a run made before dtypes were kept) is null."""
+    if source.run is None:
+        return None
+    known = source.run.manifest.get("models", {})
+    return [{"label": m, **{k: (known.get(m) or {}).get(k) for k in SAMPLING_KEYS}} for m in models]
+
+
+def build_panel(bench: str, source: Source, models: dict[str, ModelCounts], base: Optional[str], *,
                 resamples: int, seed: int, ci: float, k_max_gap: int,
-                forecast_resamples: int = 200) -> tuple[dict[str, Any], Coverage, PairedBootstrap]:
+                forecast_resamples: int = DEFAULT_FORECAST_RESAMPLES) -> tuple[dict[str, Any], Coverage, PairedBootstrap]:
     """One benchmark's curves, bands, crossings, coverage, histograms, gaps, PPL, summary and the
     ``metrics`` block (maj@k, G-pass@k, Bayes@N, cover@tau, forecast; ``forecast_resamples`` refits)."""
     names = list(models)
@@ -161,7 +161,7 @@ def build_panel(bench: str, source: Union[Path, SampleStore], models: dict[str, 
         curves[m] = {"pass_at_k": band.estimate.tolist(), "ci_low": band.low.tolist(), "ci_high": band.high.tolist()}
     panel: dict[str, Any] = {
         "name": bench,
-        "source": str(source_path(source)),
+        "source": str(source.path),
         "base": base,
         "models": names,
         "problems": {m: int(counts[m][0].size) for m in names},
@@ -173,12 +173,13 @@ def build_panel(bench: str, source: Union[Path, SampleStore], models: dict[str, 
         "histograms": {},
         "gaps": [],
         "ppl": ppl_section(source),
+        "sampling": sampling_section(source, names),
         "summary": [],
         "metrics": metrics_section(source, models, base, powers_of_two(n_min), n_min, ci=ci,
                                    forecast_resamples=forecast_resamples, seed=seed),
     }
     if panel["ppl"]:
-        panel["ppl"]["base_scorer"] = own_scorer(source, base)
+        panel["ppl"]["base_scorer"] = own_scorer(source.run, base)
     for m in names:
         h = accuracy_histogram(*counts[m])
         panel["histograms"][m] = {"labels": h.labels, "counts": h.counts.tolist()}
@@ -191,10 +192,11 @@ def build_panel(bench: str, source: Union[Path, SampleStore], models: dict[str, 
     return panel, cov, boot
 
 
-def build_data(source: Union[Source, Sequence[Source]], *, base: Optional[str] = None, resamples: int = 2000,
+def build_data(source: Union[SourceLike, Sequence[SourceLike]], *, base: Optional[str] = None,
+               resamples: int = DEFAULT_BOOTSTRAP,
                seed: int = 0, ci: float = 0.95, k_max_gap: int = 256, benchmarks: Optional[Sequence[str]] = None,
                series: Optional[Sequence[str]] = None, series_k: Optional[Sequence[int]] = None,
-               forecast_resamples: int = 200) -> dict[str, Any]:
+               forecast_resamples: int = DEFAULT_FORECAST_RESAMPLES) -> dict[str, Any]:
     """Every number the report shows, for one source or several (one benchmark each).
 
     ``benchmarks`` names the sources (default: their file or directory names); ``series`` orders
@@ -211,7 +213,7 @@ def build_data(source: Union[Source, Sequence[Source]], *, base: Optional[str] =
     entropy_rows: list[dict[str, Any]] = []
     # Counts are small ((n, c) per problem); loading them all first lets a bad --series or --series-k
     # fail in a second, not after minutes of bootstrap and forecast refits.
-    loaded = [load_counts(src) for src in sources]
+    loaded = [src.counts() for src in sources]
     found = [series_groups(models, base or next(iter(models)), series, series_k)[0] for models in loaded]
     if series is not None and not any(found):
         raise ValueError(f"--series {list(series)}: no benchmark has all of these models")

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Optional
 
 import pyarrow.compute as pc
 
-from passkcore.pipeline.store import SampleStore, as_run
+from passkcore.analysis import Source
+from passkcore.pipeline.store import SampleStore
 
 
 def scorer_label(model: str, temperature: float) -> str:
@@ -50,19 +51,18 @@ def _cell(groups: dict[tuple[str, str], dict[str, Any]], model: str, scorer: Opt
     return None if scorer is None else groups.get((model, scorer))
 
 
-def own_scorer(source: Union[Path, SampleStore], label: str) -> Optional[str]:
+def own_scorer(run: Optional[SampleStore], label: str) -> Optional[str]:
     """The scorer label of the model that sampled ``label``, at its sampling temperature (from the
-    run's manifest); None when the manifest does not record both."""
-    run = as_run(source)
+    run's manifest); None for a count file (no run) or when the manifest does not record both."""
     s = None if run is None else run.manifest.get("models", {}).get(label)
     if not s or "model" not in s or "temperature" not in s:
         return None
     return scorer_label(str(s["model"]), float(s["temperature"]))
 
 
-def entropy_section(bench: str, source: Union[Path, SampleStore], models: Sequence[str], base: str) -> list[dict[str, Any]]:
+def entropy_section(bench: str, source: Source, models: Sequence[str], base: str) -> list[dict[str, Any]]:
     """One row per sampled model: its entropy under itself and under the base, where scored."""
-    run = as_run(source)
+    run = source.run
     if run is None:
         return []
     groups = weighted_entropy(run)

@@ -1,17 +1,17 @@
 """The estimators of ``passk estimate --metric``, per benchmark panel: the ``metrics`` block of report.json.
 
-Every value comes from ``passkcore.metric_report.add_metrics`` (the function behind ``passk estimate
---metric ... --json``), so the report and the CLI print the same numbers on the same counts.
+Every value comes from ``passkcore.analysis.add_metrics`` (the function behind ``passk estimate
+--metric ... --json``), so the report and the CLI print the same numbers on the same counts. The source
+comes open (``passkcore.analysis.Source``): resolved once, by ``build_data``.
 """
 
 from __future__ import annotations
 
 from typing import Any, Optional
 
-from passkcore.counts import ModelCounts
-from passkcore.forecast import forecast_crossing
-from passkcore.metric_report import add_metrics, maj_curves
-from passkcore.pipeline.store import RunSource
+from passkcore.analysis import Source, add_metrics, maj_curves
+from passkcore.numbers.counts import ModelCounts
+from passkcore.numbers.forecast import forecast_crossing
 
 G_TAUS = (0.5, 0.75, 1.0)
 # cover@tau on a 0.05 grid: 21 points are enough for a smooth curve and cost microseconds.
@@ -20,7 +20,7 @@ COVER_TAUS = tuple(round(0.05 * i, 2) for i in range(21))
 FORECAST_MULTIPLES = (2, 4)
 
 
-def metrics_section(source: RunSource, models: dict[str, ModelCounts], base: str, ks: list[int], n_min: int, *,
+def metrics_section(source: Source, models: dict[str, ModelCounts], base: str, ks: list[int], n_min: int, *,
                     ci: float, forecast_resamples: int, seed: int) -> dict[str, Any]:
     """maj@k (run directories with answer keys), G-pass@k/mG-pass@k, Bayes@N, cover@tau and the forecast
     of pass@K at K = 2n, 4n per model, plus each model's forecast crossing with the base."""

@@ -28,6 +28,22 @@ def _interval(key_low: str, low: Any, key_high: str, high: Any, fmt: str = "{:.4
     return f"[{num(key_low, low, fmt)}, {num(key_high, high, fmt)}]"
 
 
+def sampling_html(data: dict[str, Any]) -> str:
+    """How each run's models were sampled (engine dtype, temperature), a line per benchmark run;
+    nothing for count files."""
+    lines = []
+    for i, bench in enumerate(data["benchmarks"]):
+        parts = []
+        for j, row in enumerate(bench.get("sampling") or []):
+            p = f"benchmarks.{i}.sampling.{j}."
+            dtype = num(p + "dtype", row["dtype"]) if row["dtype"] else "dtype not recorded"
+            temperature = "" if row["temperature"] is None else f", temperature {num(p + 'temperature', row['temperature'], '{:g}')}"
+            parts.append(f"<b>{_(row['label'])}</b> {dtype}{temperature}")
+        if parts:
+            lines.append(f"<li>{_(bench['name'])}: " + "; ".join(parts) + "</li>")
+    return '<p>Sampling engines:</p><ul id="sampling">' + "".join(lines) + "</ul>" if lines else ""
+
+
 def findings_html(data: dict[str, Any]) -> str:
     """One item per benchmark and model against the base; every number bound to its JSON path."""
     out = ['<section id="findings"><h2>Findings</h2><ul>']
@@ -286,7 +302,7 @@ def render_html(data: dict[str, Any], figs: dict[str, bytes]) -> str:
              + ", ".join(f"<code>{_(b['source'])}</code>" for b in data["benchmarks"])
              + f"). Base model: <b>{_(data['base'])}</b>. Bands and intervals: {boot['ci']:.0%} paired bootstrap over "
              f"problems, {boot['resamples']} resamples, seed {boot['seed']}.</p>",
-             findings_html(data), summary_html(data),
+             sampling_html(data), findings_html(data), summary_html(data),
              "<h2>pass@k</h2>", img("pass_at_k", figs["pass_at_k"], "pass@k curves with bootstrap bands, per benchmark")]
     for i, bench in enumerate(data["benchmarks"]):
         parts += [f'<section class="benchmark"><h3>{_(bench["name"])}</h3>', _curves_table(i, bench),

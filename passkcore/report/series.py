@@ -7,10 +7,10 @@ import re
 from collections.abc import Sequence
 from typing import Any, Optional
 
-from passkcore.counts import ModelCounts
-from passkcore.coverage import Coverage
-from passkcore.estimate import pass_at_k_curve, powers_of_two
-from passkcore.stats import PairedBootstrap
+from passkcore.numbers.counts import ModelCounts
+from passkcore.numbers.coverage import Coverage
+from passkcore.numbers.estimate import pass_at_k_curve, powers_of_two
+from passkcore.numbers.stats import PairedBootstrap
 
 # A checkpoint label ends in its step: "rl-step100", "ckpt_40", "grpo200".
 _STEP = re.compile(r"^(?P<prefix>.*?\D)?(?P<step>\d+)$")

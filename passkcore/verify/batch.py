@@ -29,11 +29,13 @@ def verify_rows(
     memory_mb: int = 1024,
     progress: Optional[Callable[[int], None]] = None,
     math_extract: str = "fallback",
+    allow_packages: Sequence[str] = (),
 ) -> list[Verdict]:
     """Verdicts for sample rows (``problem_id`` and ``response``), in row order. Math answers are
     taken under ``math_extract`` (``fallback`` or ``boxed``, see ``check_math``); ``timeout_s`` and
-    ``memory_mb`` limit each sample, math and code alike. Raises VerifierUnavailable, and returns no
-    verdicts, when the code sandbox cannot run."""
+    ``memory_mb`` limit each sample, math and code alike; code sees the standard library and the
+    ``allow_packages`` only (recorded in each code verdict's ``verifier``). Raises
+    VerifierUnavailable, and returns no verdicts, when the code sandbox cannot run or shows the host."""
     if math_extract not in EXTRACT_POLICIES:
         raise ValueError(f"math_extract must be one of {EXTRACT_POLICIES}, got {math_extract!r}")
     workers = workers or max(1, os.cpu_count() or 1)
@@ -59,7 +61,8 @@ def verify_rows(
             verdicts[i] = v
 
     code_verdicts = verify_code_rows([rows[i] for i in code_idx], [problems[str(rows[i]["problem_id"])] for i in code_idx],
-                                     workers=workers, timeout_s=timeout_s, memory_mb=memory_mb, progress=progress)
+                                     workers=workers, timeout_s=timeout_s, memory_mb=memory_mb, progress=progress,
+                                     allow_packages=allow_packages)
     for i, v in zip(code_idx, code_verdicts):
         verdicts[i] = v
     return [v for v in verdicts if v is not None]

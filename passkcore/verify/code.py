@@ -2,23 +2,33 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import queue
 import re
-from collections.abc import Callable, Mapping, Sequence
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Optional
 
 from passkcore.problems import Problem
-from passkcore.verify.judge import Judge, VerifierUnavailable, verifier_name
+from passkcore.verify.judge import Judge, VerifierUnavailable
 from passkcore.verify.verdict import Verdict
 
 _BLOCK = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*?)(?:```|\Z)", re.S)
 
 # The self-test every batch starts with: a sandbox that passes the first and fails the second works.
-_SELF_TEST = Problem("passk-self-test", "def add(a, b):\n", "code", entry_point="add",
-                     tests="def check(candidate):\n    assert candidate(2, 3) == 5\n    assert candidate(-1, 1) == 0\n")
+# The known-good programs and the tests also look for a sentinel file the parent placed on the host
+# (SENTINEL is replaced by its path): a sandbox that shows it would show the host's tests and answers.
+_SELF_TEST_TESTS = ("import os\n\ndef check(candidate):\n    assert not os.path.exists(SENTINEL)\n"
+                    "    assert candidate(2, 3) == 5\n    assert candidate(-1, 1) == 0\n")
+_HARNESS_SEES_HOST = "wrong_answer: assertion failed at tests line 4"
+_SELF_TEST = Problem("passk-self-test", "def add(a, b):\n", "code", entry_point="add", tests=_SELF_TEST_TESTS)
 _SELF_TEST_STDIO = Problem("passk-self-test-stdio", "", "code_stdio", inputs=["2 3\n"], outputs=["5\n"])
-_GOOD = ("def add(a, b):\n    return a + b\n", "a, b = map(int, input().split())\nprint(a + b)\n")
+_GOOD = ("import os\nIMPORTS\ndef add(a, b):\n    if os.path.exists(SENTINEL):\n        raise RuntimeError('host visible')\n"
+         "    return a + b\n",
+         "import os\na, b = map(int, input().split())\nprint('host visible' if os.path.exists(SENTINEL) else a + b)\n")
 _WRONG = ("def add(a, b):\n    return a - b\n", "a, b = map(int, input().split())\nprint(a - b)\n")
 
 
@@ -52,16 +62,18 @@ def extract_script(response: str) -> Optional[str]:
 
 
 def check_code(program: str, tests: str, entry_point: str, *, timeout_s: float = 10.0, memory_mb: int = 1024,
-               prompt: str = "") -> Verdict:
+               prompt: str = "", allow_packages: Sequence[str] = ()) -> Verdict:
     """Runs ``program`` in the candidate sandbox and ``prompt`` + ``tests`` + ``check(entry_point)``
-    (HumanEval's convention) in the harness sandbox. Never executes anything in the calling process;
-    VerifierUnavailable when the sandbox cannot start."""
+    (HumanEval's convention) in the harness sandbox; both see the standard library and the
+    ``allow_packages`` only. Never executes anything in the calling process; VerifierUnavailable when
+    the sandbox cannot start; IncompleteTests (a ValueError) when the tests call a name that neither
+    they nor ``prompt`` define (HumanEval/32's ``poly``: pass the prompt)."""
     for name, value in (("program", program), ("tests", tests), ("entry_point", entry_point), ("prompt", prompt)):
         if not isinstance(value, str):
             raise TypeError(f"{name} must be a string")
     if not entry_point.isidentifier():
         raise ValueError(f"entry_point must be a Python identifier, got {entry_point!r}")
-    with Judge(timeout_s=timeout_s, memory_mb=memory_mb) as judge:
+    with Judge(timeout_s=timeout_s, memory_mb=memory_mb, allow_packages=allow_packages) as judge:
         return judge.check(program, tests, entry_point, prompt)
 
 
@@ -72,20 +84,60 @@ def program_for(problem: Problem, response: str) -> Optional[str]:
     return extract_program(response, problem.prompt, problem.entry_point)
 
 
+def sentinel_folder() -> str:
+    """A folder outside /tmp that every sandbox would show if it showed the host (/var/tmp, else the
+    working directory), world-readable: the candidate runs as nobody."""
+    for folder in ("/var/tmp", os.getcwd()):
+        if os.path.isdir(folder) and os.access(folder, os.W_OK) and not folder.startswith("/tmp"):
+            return folder
+    raise VerifierUnavailable("nowhere outside /tmp to place the sandbox's isolation sentinel (/var/tmp is not writable)")
+
+
+@contextlib.contextmanager
+def sentinel() -> Iterator[str]:
+    """A file the parent places on the host, outside /tmp, readable by everyone; removed after."""
+    folder = tempfile.mkdtemp(prefix="passk-sentinel-", dir=sentinel_folder())
+    try:
+        os.chmod(folder, 0o755)
+        path = os.path.join(folder, "answers.jsonl")
+        with open(path, "w") as fh:
+            fh.write('{"expected": 5}\n')
+        os.chmod(path, 0o644)
+        yield path
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def self_test(judge: Judge) -> None:
-    """VerifierUnavailable unless the judge passes known-good programs and fails known-wrong ones."""
-    for problem, good, wrong in ((_SELF_TEST, _GOOD[0], _WRONG[0]), (_SELF_TEST_STDIO, _GOOD[1], _WRONG[1])):
-        ok, bad = judge.judge(problem, good), judge.judge(problem, wrong)
-        if not ok.passed or bad.passed:
-            raise VerifierUnavailable(
-                f"sandbox self-test ({problem.kind}): a known-good program was judged {ok.reason} "
-                f"({ok.first_failure}) and a known-wrong one {bad.reason}")
+    """VerifierUnavailable unless the judge passes known-good programs, fails known-wrong ones, and
+    neither sandbox sees a sentinel file placed on the host; the known-good program also imports the
+    allowlisted packages (an allowlist that does not import stops here, not as crashed samples)."""
+    imports = "".join(f"import {m}\n" for m in judge.packages.modules)
+    with sentinel() as path:
+        def fill(source: str) -> str:
+            return source.replace("SENTINEL", repr(path)).replace("IMPORTS\n", imports)
+
+        checked = Problem(_SELF_TEST.id, _SELF_TEST.prompt, "code", entry_point="add", tests=fill(_SELF_TEST_TESTS))
+        for problem, good, wrong in ((checked, _GOOD[0], _WRONG[0]), (_SELF_TEST_STDIO, _GOOD[1], _WRONG[1])):
+            ok, bad = judge.judge(problem, fill(good)), judge.judge(problem, wrong)
+            failure = str(ok.first_failure)
+            if "host visible" in failure or failure == _HARNESS_SEES_HOST:
+                side = "harness" if failure == _HARNESS_SEES_HOST else "candidate"
+                raise VerifierUnavailable(
+                    f"sandbox self-test ({problem.kind}): the {side} sandbox can read {path}, a file placed on the "
+                    "host: its isolation is broken and it could read tests and answers")
+            if not ok.passed or bad.passed:
+                raise VerifierUnavailable(
+                    f"sandbox self-test ({problem.kind}): a known-good program was judged {ok.reason} "
+                    f"({ok.first_failure}) and a known-wrong one {bad.reason}")
 
 
 def verify_code_rows(rows: Sequence[Mapping[str, Any]], problems: Sequence[Problem], *, workers: int,
-                     timeout_s: float, memory_mb: int, progress: Optional[Callable[[int], None]] = None) -> list[Verdict]:
+                     timeout_s: float, memory_mb: int, progress: Optional[Callable[[int], None]] = None,
+                     allow_packages: Sequence[str] = ()) -> list[Verdict]:
     """Verdicts for code responses (``rows[i]["response"]`` of ``problems[i]``), in order: one judge per
-    worker, each self-tested first; VerifierUnavailable (and no verdicts) if the sandbox cannot run."""
+    worker, each self-tested first; VerifierUnavailable (and no verdicts) if the sandbox cannot run or
+    shows the host; the programs see the standard library and ``allow_packages`` only."""
     if not rows:
         return []
     workers = max(1, min(workers, len(rows)))
@@ -93,7 +145,7 @@ def verify_code_rows(rows: Sequence[Mapping[str, Any]], problems: Sequence[Probl
     made: list[Judge] = []
     try:
         for _ in range(workers):
-            made.append(Judge(timeout_s=timeout_s, memory_mb=memory_mb))
+            made.append(Judge(timeout_s=timeout_s, memory_mb=memory_mb, allow_packages=allow_packages))
             self_test(made[-1])
             judges.put(made[-1])
 
@@ -101,7 +153,7 @@ def verify_code_rows(rows: Sequence[Mapping[str, Any]], problems: Sequence[Probl
             problem = problems[i]
             program = program_for(problem, str(rows[i]["response"]))
             if program is None:
-                return Verdict(False, "no_answer", None, verifier_name())
+                return Verdict(False, "no_answer", None, made[0].verifier)
             judge = judges.get()
             try:
                 return judge.judge(problem, program)

@@ -1,7 +1,9 @@
 """Code verdicts decided outside the judged process.
 
 Two warm sandboxes per judge, each a zygote (zygote.py) inside its own bubblewrap: pid, mount, ipc and
-network namespaces of its own, so the candidate cannot see, signal or trace the other one. The
+network namespaces of its own, so the candidate cannot see, signal or trace the other one, and a
+root holding only the interpreter, its standard library and shared libraries, and the allowlisted
+packages (mounts.py, packages.py): no file of the host that could hold a test or an answer. The
 candidate sandbox runs the sample's program; the harness sandbox runs the dataset's tests. This
 process relays calls between them and reads back only plain data (wire.py), parsed strictly: the
 verdict comes from the harness's report or from comparisons made here, never from anything the
@@ -16,20 +18,21 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Optional
 
 from passkcore.problems import Problem
 from passkcore.verify import wire
 from passkcore.verify.compare import preview, stdout_equal, values_equal
-from passkcore.verify.sandbox import bwrap_available, bwrap_base, nobody_can_read_python, warn_unisolated
+from passkcore.verify.mounts import LIB_IN_SANDBOX, SITE_IN_SANDBOX, sandbox_python
+from passkcore.verify.packages import AllowedPackages, resolve_packages
+from passkcore.verify.sandbox import bwrap_available, bwrap_base
 from passkcore.verify.verdict import Verdict
 
 _LIB = Path(__file__).parent
-_LIB_IN_SANDBOX = "/tmp/.passk-lib"
 _WORK_IN_SANDBOX = "/tmp/.passk-work"
 _START_TIMEOUT = 30.0  # s for a zygote to report ready (interpreter start, ~50 ms here)
 _CONTROL_TIMEOUT = 10.0  # s for a fork or reap answer from a live zygote
@@ -42,34 +45,44 @@ class VerifierUnavailable(RuntimeError):
     an error of the verifier, never a verdict on the samples."""
 
 
+class IncompleteTests(ValueError):
+    """The tests call a name that neither they nor the prompt define (HumanEval/32's ``poly`` when
+    the harness was not given the prompt): no verdict can be given; the message names the name."""
+
+
 class _Broken(Exception):
     """A zygote stopped answering its control channel."""
 
 
-def verifier_name() -> str:
-    return "sandbox:bwrap" if bwrap_available() else "sandbox:rlimits"
+def verifier_name(packages: Sequence[str] = ()) -> str:
+    """A verdict's ``verifier``: the sandbox, and every package its programs could import besides the
+    standard library (the allowlist with what it requires)."""
+    names = resolve_packages(packages).names() if packages else []
+    return "sandbox:bwrap" + (f"+packages:{','.join(names)}" if names else "")
 
 
 class Zygote:
     """One sandbox with a warm interpreter in it; ``fork`` starts a sample's process there."""
 
-    def __init__(self) -> None:
+    def __init__(self, packages: Optional[AllowedPackages] = None, mounts: Sequence[str] = ()) -> None:
+        """A sandbox with the standard library, and ``packages`` (whose bwrap ``mounts`` the judge lists once)."""
+        packages = packages or AllowedPackages()
+        if not bwrap_available():
+            raise VerifierUnavailable("bubblewrap (bwrap) is not available or cannot create its namespaces here: "
+                                      "without it a program could read the host's files (tests, answers); "
+                                      "install the 'bubblewrap' package")
         ours, theirs = socket.socketpair()
         self._stderr = tempfile.TemporaryFile()
-        self._hostdir: Optional[str] = None
-        # Without bwrap the drop to nobody only happens where nobody can still read Python; inside,
-        # bwrap_base makes the installation readable.
-        drop = "1" if nobody_can_read_python() else "0"
-        python = [sys.executable, "-I", "-B"]
-        if bwrap_available():
-            cmd = [*bwrap_base(["--ro-bind", str(_LIB), _LIB_IN_SANDBOX]), "--setenv", "PASSK_DROP_UID", "1",
-                   "--setenv", "PASSK_PIDNS", "1", "--chdir", "/", *python,
-                   f"{_LIB_IN_SANDBOX}/zygote.py", _WORK_IN_SANDBOX]
-        else:
-            warn_unisolated()
-            self._hostdir = tempfile.mkdtemp(prefix="passk-zygote-")
-            cmd = [*python, str(_LIB / "zygote.py"), self._hostdir]
-        env = {"PATH": "/usr/bin:/bin", "PASSK_DROP_UID": drop, "PASSK_PIDNS": "0"}
+        lib = ["--ro-bind", str(_LIB / "zygote.py"), f"{LIB_IN_SANDBOX}/zygote.py",
+               "--ro-bind", str(_LIB / "wire.py"), f"{LIB_IN_SANDBOX}/wire.py"]
+        site = [SITE_IN_SANDBOX] if packages.paths else []
+        try:
+            cmd = [*bwrap_base([*mounts, *lib]), "--setenv", "PASSK_DROP_UID", "1", "--setenv", "PASSK_PIDNS", "1",
+                   "--chdir", "/", sandbox_python(), "-I", "-B", f"{LIB_IN_SANDBOX}/zygote.py", _WORK_IN_SANDBOX,
+                   *site]
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise VerifierUnavailable(f"cannot list what the sandbox needs of this Python: {exc}") from exc
+        env = {"PATH": "/usr/bin:/bin"}
         try:
             self._proc = subprocess.Popen(cmd, stdin=theirs.fileno(), stdout=subprocess.DEVNULL,
                                           stderr=self._stderr, env=env, start_new_session=True)
@@ -149,8 +162,6 @@ class Zygote:
             pass
         self._proc.wait()
         self._stderr.close()
-        if self._hostdir:
-            subprocess.run(["rm", "-rf", self._hostdir], check=False)
 
 
 class _Session:
@@ -218,12 +229,17 @@ class Judge:
     """A candidate sandbox and a harness sandbox; ``judge`` decides one sample. Not thread-safe: one
     judge per worker thread."""
 
-    def __init__(self, *, timeout_s: float = 10.0, memory_mb: int = 1024) -> None:
+    def __init__(self, *, timeout_s: float = 10.0, memory_mb: int = 1024, allow_packages: Sequence[str] = ()) -> None:
         if timeout_s <= 0 or memory_mb < 64:
             raise ValueError(f"need timeout_s > 0 and memory_mb >= 64 (got {timeout_s}, {memory_mb})")
         self.timeout_s, self.memory_mb = timeout_s, memory_mb
+        self.packages = resolve_packages(allow_packages)
+        try:  # their mounts, listed once for every sandbox this judge starts
+            self._mounts = self.packages.args()
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise VerifierUnavailable(f"cannot list what the allowed packages need: {exc}") from exc
         self._zygotes: dict[str, Optional[Zygote]] = {"candidate": None, "harness": None}
-        self.verifier = verifier_name()
+        self.verifier = verifier_name(allow_packages)
 
     def __enter__(self) -> Judge:
         return self
@@ -240,7 +256,7 @@ class Judge:
     def _zygote(self, role: str) -> Zygote:
         z = self._zygotes[role]
         if z is None:
-            z = self._zygotes[role] = Zygote()
+            z = self._zygotes[role] = Zygote(self.packages, self._mounts)
         return z
 
     def _start(self, requests: dict[str, tuple[dict[str, Any], list[int]]]) -> None:
@@ -302,7 +318,10 @@ class Judge:
     def judge(self, problem: Problem, program: str) -> Verdict:
         if problem.kind == "code":
             assert problem.tests is not None and problem.entry_point is not None
-            return self.check(program, problem.tests, problem.entry_point, problem.prompt)
+            try:
+                return self.check(program, problem.tests, problem.entry_point, problem.prompt)
+            except IncompleteTests as exc:
+                raise IncompleteTests(f"problem {problem.id!r}: {exc}") from None
         if problem.kind == "code_io":
             assert problem.entry_point is not None and problem.inputs is not None and problem.outputs is not None
             return self.function_io(program, problem.entry_point, problem.inputs, problem.outputs, problem.atol)
@@ -345,6 +364,12 @@ class Judge:
                            first_failure=failure)
         if report["done"] is True:
             return Verdict(True, "passed", None, self.verifier, tests_passed=1, tests_total=1, answer_key=key)
+        if isinstance(report.get("missing"), str):
+            name = report["missing"][:100]
+            raise IncompleteTests(
+                f"the tests call {name!r}, which neither the tests nor the prompt define and which is not the entry "
+                f"point {entry_point!r}: pass the problem's prompt (check_code(..., prompt=PROMPT)), which defines "
+                "the helpers its tests use; no verdict was given")
         failure = str(report.get("why"))[:300]
         return Verdict(False, _reason(failure), None, self.verifier, failure, tests_passed=0, tests_total=1,
                        first_failure=failure, answer_key=key)

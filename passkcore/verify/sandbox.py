@@ -4,8 +4,9 @@
 and its tests in one process, "passed" a nonce line it prints. It stays as a general runner and as the
 baseline of benches/test_verify.py; no verdict depends on it.
 
-Layers: bubblewrap (read-only root, private /tmp, /proc and /dev, no network, own pid/ipc/uts
-namespaces, a cleared environment, dies with its parent); the work directory as HOME and cwd; rlimits
+Layers: bubblewrap (a root holding only the interpreter, its standard library and shared libraries,
+read-only (mounts.py), private /tmp, /proc and /dev, no network, own pid/ipc/uts namespaces, a
+cleared environment, dies with its parent); the work directory as HOME and cwd; rlimits
 on CPU time, address space, file size, open files and processes; the program drops root to nobody
 (65534) first, because RLIMIT_NPROC is ignored for root (measured here: a fork storm stopped at ~62
 processes only after the drop); output goes to size-limited files, never into this process's memory;
@@ -29,6 +30,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
+
+from passkcore.verify.mounts import sandbox_python, system_args
 
 _RUNNER = Path(__file__).with_name("_runner.py")
 _NOBODY = 65534
@@ -92,48 +95,16 @@ def nobody_can_read_python() -> bool:
     return all(_closed_ancestor(root) is None for root in _python_roots())
 
 
-def _reopen_python_mounts() -> list[str]:
-    """bwrap arguments that cover each closed ancestor with an empty tmpfs (mode 0755) and bind the
-    Python installation back into it, read-only: nobody can import the standard library, and sees
-    nothing else of that folder."""
-    args: list[str] = []
-    for root in _python_roots():
-        closed = _closed_ancestor(root)
-        if closed is not None:
-            args += ["--tmpfs", str(closed)]
-            # bwrap would create the folders between with mode 0700: make them traversable first.
-            for middle in reversed(root.relative_to(closed).parents[:-1] if root != closed else []):
-                args += ["--perms", "0755", "--dir", str(closed / middle)]
-            args += ["--ro-bind", str(root), str(root)]
-    return args
-
-
-def _under_tmp(path: str) -> bool:
-    return path == "/tmp" or path.startswith("/tmp/")
-
-
-def _tmp_binds() -> list[str]:
-    """bwrap arguments that bind the interpreter's folders back, read-only, where they live under
-    /tmp (a venv or checkout in a fresh clone there): the sandbox's private /tmp would hide them."""
-    paths: set[str] = set()
-    for p in (sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix, str(Path(sys.executable).parent)):
-        paths.update((os.path.abspath(p), os.path.realpath(p)))
-    paths.add(str(Path(os.path.realpath(sys.executable)).parent.parent))
-    args: list[str] = []
-    for path in sorted((p for p in paths if _under_tmp(p) and p != "/tmp"), key=len):
-        args += ["--ro-bind", path, path]
-    return args
-
-
 def bwrap_base(extra: Sequence[str] = ()) -> list[str]:
-    """The bubblewrap command line up to the program: read-only root, the Python installation
-    readable by nobody and visible even under /tmp, private /dev, /proc and /tmp (``extra`` mounts go
-    after /tmp), no network, own pid/ipc/uts namespaces, a cleared environment."""
+    """The bubblewrap command line up to the program: private /dev, /proc and /tmp; the minimal
+    system of mounts.system_view (the interpreter, its stdlib and shared libraries, read-only);
+    ``extra`` mounts (allowlisted packages: packages.AllowedPackages.view); the rest of the root
+    empty and read-only; no network, own pid/ipc/uts namespaces, a cleared environment."""
     return [
-        "bwrap", "--ro-bind", "/", "/", *_reopen_python_mounts(), "--dev", "/dev", "--proc", "/proc",
-        "--tmpfs", "/tmp", *_tmp_binds(), *extra, "--unshare-net", "--unshare-pid",
-        "--unshare-ipc", "--unshare-uts", "--die-with-parent", "--new-session", "--clearenv",
-        "--setenv", "PATH", "/usr/bin:/bin",
+        "bwrap", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", *system_args(), *extra,
+        "--remount-ro", "/",
+        "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent", "--new-session",
+        "--clearenv", "--setenv", "PATH", "/usr/bin:/bin",
     ]
 
 
@@ -147,12 +118,12 @@ def warn_unisolated() -> None:
 
 
 def _command(workdir: Path) -> list[str]:
-    python = [sys.executable, "-I", "-B", str(workdir / "_runner.py")]
     if bwrap_available():
+        python = [sandbox_python(), "-I", "-B", str(workdir / "_runner.py")]
         return [*bwrap_base(["--bind", str(workdir), str(workdir)]), "--setenv", "HOME", str(workdir),
                 "--setenv", "PASSK_DROP_UID", "1", "--chdir", str(workdir), *python]
     warn_unisolated()
-    return python
+    return [sys.executable, "-I", "-B", str(workdir / "_runner.py")]
 
 
 def _read_tail(path: Path, limit: int = 4000) -> str:

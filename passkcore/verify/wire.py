@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import socket
 import struct
 from typing import Any, Optional
@@ -120,10 +119,6 @@ def digest(values: list[Any]) -> str:
         h.update(dumps(v))
         h.update(b"\n")
     return h.hexdigest()[:32]
-
-
-def is_nan(v: Any) -> bool:
-    return type(v) is float and math.isnan(v)
 
 
 def send(sock: socket.socket, message: dict[str, Any], fds: Optional[list[int]] = None) -> None:

@@ -1,6 +1,6 @@
 """The warm interpreter inside a sandbox: forks one fresh child per sample and never runs sample code.
 
-Started by passkcore.verify.judge inside bubblewrap as ``python -I -B zygote.py WORKDIR`` with a unix
+Started by passkcore.verify.judge inside bubblewrap as ``python -I -B zygote.py WORKDIR [SITE]`` with a unix
 socket on fd 0 (the control channel). It imports the standard library modules samples use most, drops
 root to nobody and makes itself undumpable (a child of the same uid cannot ptrace it or read its
 memory), then serves ``fork`` requests: the child gets the descriptors passed with the request, its own
@@ -11,13 +11,16 @@ session, rlimits and an empty work directory, and runs one of three modes:
 - ``stdio``: run the candidate program as ``__main__`` with stdin/stdout/stderr on the passed files;
 - ``harness``: run the problem's prompt and tests (trusted dataset code) with ``candidate`` a proxy that
   sends calls straight to the candidate's process (a socket between the two sandboxes) and rebuilds
-  the replies as plain data; report to the parent whether ``check(candidate)`` returned.
+  the replies as plain data; report to the parent whether ``check(candidate)`` returned, or the name
+  the tests lack when their own code raised a NameError for a name nothing they were given defines.
 
 On ``reap`` (or when the parent closes the channel) it kills the child's session and, inside its own
 pid namespace, every other process it can signal, then wipes the work directory. Standard library
 only: this file runs inside the sandbox.
 """
 
+import ast
+import builtins
 import os
 import resource
 import select
@@ -197,6 +200,40 @@ class _Proxy:
         return value
 
 
+def _defined(*sources: str) -> set:
+    """Every name these sources bind anywhere (defs, classes, imports, assignments, arguments)."""
+    names: set = set()
+    for source in sources:
+        for text in (source, source + "\n    pass\n"):
+            try:
+                tree = ast.parse(text)
+            except (SyntaxError, ValueError, RecursionError):
+                continue
+            for node in ast.walk(tree):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                    names.add(node.name)
+                elif isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+                    names.add(node.id)
+                elif isinstance(node, ast.alias):
+                    names.add((node.asname or node.name).split(".")[0])
+                elif isinstance(node, ast.arg):
+                    names.add(node.arg)
+            break
+    return names
+
+
+def _missing_name(exc: BaseException, msg: dict) -> Optional[str]:
+    """The name a NameError of the tests' own code lacks, where neither the tests nor the prompt
+    define it and it is not the entry point: the harness was not given what the tests need (HumanEval's
+    prompt helpers), which is no fault of the candidate."""
+    if type(exc) is not NameError:
+        return None
+    name = getattr(exc, "name", None)
+    if not isinstance(name, str) or name == msg["entry"] or hasattr(builtins, name):
+        return None
+    return None if name in _defined(msg["prompt"], msg["tests"]) else name
+
+
 def _run_harness(msg: dict, parent: socket.socket, chan: socket.socket) -> int:
     _null_std()
     _limits(msg["timeout_s"], msg["memory_mb"], msg["max_procs"])
@@ -227,6 +264,10 @@ def _run_harness(msg: dict, parent: socket.socket, chan: socket.socket) -> int:
         line = traceback.extract_tb(exc.__traceback__)[-1]
         why = proxy.failure or f"wrong_answer: assertion failed at tests line {line.lineno}"
     except BaseException as exc:  # noqa: BLE001 - check() raised: the sample failed its tests
+        missing = None if proxy.failure else _missing_name(exc, msg)
+        if missing is not None:
+            wire.send(parent, {"done": False, "missing": missing})
+            return 0
         why = proxy.failure or "wrong_answer: tests raised " + _short(exc)
     key = wire.digest(proxy.outputs)
     wire.send(parent, {"done": why is None, "why": why, "key": key})
@@ -322,6 +363,8 @@ def _session(ctl: socket.socket, msg: dict, fds: list, workdir: str, own_pidns: 
 
 def main() -> None:
     workdir = sys.argv[1]
+    if len(sys.argv) > 2:  # the allowlisted packages' folder: after the stdlib, so none shadows it
+        sys.path.append(sys.argv[2])
     ctl = socket.socket(fileno=0)
     for name in _PREWARM:
         __import__(name)

@@ -9,7 +9,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from passkcore.estimate import pass_at_k
 from passkcore.importers import (
     FORMATS,
     IMPORT_SCHEMA,
@@ -23,6 +22,7 @@ from passkcore.importers import (
     read_samples,
 )
 from passkcore.importers.lm_eval import iter_lm_eval
+from passkcore.numbers.estimate import pass_at_k
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 IMPORTS = FIXTURES / "imports"

@@ -11,11 +11,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from passkcore.cli import main
-from passkcore.importers.run import import_run, imported_prompts
-from passkcore.importers.tokens import ensure_token_ids
+from passkcore.importers.run import import_run
+from passkcore.pipeline.store import SampleStore
+from passkcore.pipeline.tokens import ensure_token_ids, imported_prompts
 from passkcore.problems import Problem
-from passkcore.runs import run_problems
-from passkcore.store import SampleStore
 
 IMPORTS = Path(__file__).resolve().parent.parent / "fixtures" / "imports"
 LIGHTEVAL = next((IMPORTS.parent / "lighteval").glob("details_passk_arith_*.parquet"))
@@ -33,7 +32,7 @@ def test_study_from_files_alone(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert counts == {("base", "0"): (4, 3), ("base", "1"): (4, 1), ("base", "2"): (4, 3),
                       ("rl", "0"): (2, 2), ("rl", "1"): (2, 1), ("rl", "2"): (2, 1)}
     assert store.manifest["models"]["base"]["imported"] == "rlvr" and store.manifest["models"]["base"]["template"] == "raw"
-    assert [p.id for p in run_problems(store)] == ["0", "1", "2"] and run_problems(store)[1].answer == "2"
+    assert [p.id for p in store.problems()] == ["0", "1", "2"] and store.problems()[1].answer == "2"
     # Imported text has no token ids; scoring tokenizes it with the scorer's tokenizer and stores the ids.
     assert store.samples(columns=["prompt_token_ids"]).column("prompt_token_ids").to_pylist()[0] == []
     assert main(["score", str(run), "--backend", "torch"]) == 0

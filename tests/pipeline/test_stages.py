@@ -22,6 +22,7 @@ from passkcore.pipeline.stages import SampleStage, ScoreStage, VerifyStage
 from passkcore.pipeline.store import SampleStore
 from passkcore.sampling import SamplingConfig
 from passkcore.verify.verdict import Verdict
+from tests.conftest import tiny_llama
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -102,34 +103,21 @@ def test_verify_killed_mid_stage_reruns_to_every_key_once(tmp_path: Path) -> Non
     assert len(_keys_once(folder)) == 24 and sum(r["n"] for r in SampleStore(store.root).counts().to_pylist()) == 24
 
 
-def tiny_llama(folder: Path) -> Path:
-    """A random-weights Llama (2 layers, hidden 32) over SmolLM2's vocabulary: the scorer's whole path
-    in milliseconds an item (the synthetic runs' token ids are below 49,152)."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=49152, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=512,
-                         tie_word_embeddings=True)
-    LlamaForCausalLM(config).save_pretrained(folder)
-    return folder
-
-
 # The child kills itself with SIGKILL at its fourth shard write (an item writes one shard per
 # temperature): one item stored, one half-stored, the rest never started. Deterministic, whatever the
 # machine's load. The torch backend: the pipeline is under test here, not the numba head (no JIT).
 _KILLED_SCORE = """
 import os, signal, sys
 import passkcore.pipeline.stages as stages
+import passkcore.pipeline.store as store  # the one shard writer's file step
 from passkcore.pipeline.commands import execute
-real, calls = stages.write_shard, []
+real, calls = store.write_shard, []
 def dying(table, folder, name):
     calls.append(name)
     if len(calls) == 4:
         os.kill(os.getpid(), signal.SIGKILL)
     return real(table, folder, name)
-stages.write_shard = dying
+store.write_shard = dying
 execute(stages.ScoreStage(sys.argv[1], scorer=sys.argv[2], temperatures=(1.0, 0.5), backend="torch", batch=4), None)
 """
 

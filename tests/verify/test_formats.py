@@ -11,9 +11,8 @@ import pytest
 
 import passkcore.verify.judge as judge_module
 from passkcore.cli import main
+from passkcore.pipeline.store import SampleStore
 from passkcore.problems import Problem, load_jsonl
-from passkcore.runs import open_run
-from passkcore.store import SampleStore
 from passkcore.verify import verify_rows
 from passkcore.verify.judge import Judge
 
@@ -149,7 +148,7 @@ def _run_with_three_formats(root: Path) -> SampleStore:
                 outputs=[3, 0.75]),
         Problem("std", "Print the sum.", "code_stdio", inputs=["1 2\n", "5 5\n"], outputs=["3", "10"]),
     ]
-    store = open_run(root, problems, {"spec": "test"})
+    store = SampleStore.open_run(root, problems, {"spec": "test"})
     good = {"he": "def add(a, b):\n    return a + b\n", "io": "def add(a, b):\n    return a + b\n",
             "std": "a, b = map(int, input().split())\nprint(a + b)\n"}
     rows = [{"model": "m", "problem_id": pid, "sample_index": i, "seed": 1, "prompt_token_ids": [1],

@@ -8,9 +8,8 @@ from typing import Any
 import pytest
 
 from passkcore.cli import main
+from passkcore.pipeline.store import SampleStore
 from passkcore.problems import arithmetic
-from passkcore.runs import open_run
-from passkcore.store import SampleStore
 
 HOSTILE = ["\\boxed{9^{9^{9^{9}}}}", "\\boxed{\\int_0^\\infty e^{-x^{2}} \\sin(x^{99}) dx}",
            "The answer is " + "9" * 200_000]
@@ -18,7 +17,7 @@ HOSTILE = ["\\boxed{9^{9^{9^{9}}}}", "\\boxed{\\int_0^\\infty e^{-x^{2}} \\sin(x
 
 def _run(root: Path, hostile: bool) -> SampleStore:
     problems = arithmetic(3, seed=7)
-    store = open_run(root, problems, {"spec": "arith", "limit": 3, "seed": 7})
+    store = SampleStore.open_run(root, problems, {"spec": "arith", "limit": 3, "seed": 7})
     rows: list[dict[str, Any]] = []
     for j, p in enumerate(problems):
         answers = [f"\\boxed{{{p.answer}}}", f"so it is {p.answer}", "\\boxed{-1}", "no idea",
