@@ -40,7 +40,8 @@ def make_run(root: Path, problems: int = 1000, samples: int = 1000, *, tokens: i
                           "response": pa.array(["\\boxed{1}"] * rows), "finish_reason": pa.array(["stop"] * rows),
                           "cumulative_logprob": pa.array(np.full(rows, -1.0)),
                           "correct": pa.nulls(rows, pa.bool_()), "extracted_answer": pa.nulls(rows, pa.string()),
-                          "verifier": pa.nulls(rows, pa.string())}, schema=SAMPLE_SCHEMA)
+                          "verifier": pa.nulls(rows, pa.string()),
+                          "image_digest": pa.nulls(rows, pa.string())}, schema=SAMPLE_SCHEMA)
         write_shard(table, store.folder("samples", model), f"s{s:06d}")
         if verdicts:
             cols = {f.name: pa.nulls(rows, f.type) for f in VERDICT_SCHEMA if f.name not in key}

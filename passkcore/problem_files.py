@@ -15,7 +15,14 @@ olympiadbench       question; final_answer                     first element, ``
 humaneval(+)        task_id, prompt, test, entry_point         HumanEval ``check(candidate)``
 mbpp+               task_id, prompt, test, entry_point         evalplus' assertion script
 livecodebench       question_id, question_content, tests       stdin or functional tests
+mathvista           pid; question; decoded_image/image;        option text or letter (choices);
+                    choices; answer_type; precision             integer; float to ``precision``
+mathvision          id; question; decoded_image/image;         option letter (options A-E) or
+                    options; answer                             the value
 ==================  ========================================  =====================================
+
+Image fields (``--image-field``, ``images`` in a mapping) take a path relative to the problem file,
+raw bytes (Parquet) or a base64 data URI (JSON), one or a list: ``passkcore.images``.
 
 Math presets follow the RLVR paper's data folder (``limit-of-RLVR/math/examples/math_eval/data``) and
 its ``parse_ground_truth``: a row's id is its ``idx`` field, else its 0-based position in the file, the
@@ -34,6 +41,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Optional, Union
 
+from passkcore.images import field_locators
 from passkcore.jsonio import jsonl_objects, read_json
 from passkcore.problems import Problem, arithmetic, load_humaneval, load_jsonl
 
@@ -53,6 +61,10 @@ class FieldMap:
     entry_point: Optional[str] = "entry_point"
     kind: Optional[str] = None  # None: "math" when an answer is present, else "code" with tests
     strip: bool = False  # strip the prompt's surrounding white space (the RLVR paper's parse_question)
+    images: Union[str, tuple[str, ...], None] = None  # image field(s): passkcore.images
+    choices: Optional[str] = None  # multiple-choice options (a list; empty: free form)
+    answer_type: Optional[str] = None  # "integer", "float" (with precision), anything else: text
+    precision: Optional[str] = None  # decimals a float answer is judged to
 
     def __post_init__(self) -> None:
         if self.answer_format not in ANSWER_FORMATS:
@@ -74,6 +86,15 @@ PRESETS: dict[str, FieldMap] = {
     "livecodebench": FieldMap(id="question_id", prompt="question_content", answer=None, tests=None, entry_point=None,
                               kind="livecodebench"),
 }
+# MathVista testmini (AI4Math/MathVista: pid, question, image, decoded_image, choices, precision,
+# answer, question_type, answer_type) and MathVision (MathLLMs/MathVision: id, question, options,
+# image, decoded_image, answer); their Parquet files carry the decoded image's bytes, their JSON
+# files a path relative to the file.
+PRESETS["mathvista"] = FieldMap(id=("pid",), prompt=("question",), answer=("answer",), kind="math", tests=None,
+                                entry_point=None, images=("decoded_image", "image"), choices="choices",
+                                answer_type="answer_type", precision="precision")
+PRESETS["mathvision"] = FieldMap(id=("id",), prompt=("question",), answer=("answer",), kind="math", tests=None,
+                                 entry_point=None, images=("decoded_image", "image"), choices="options")
 PRESETS["humanevalplus"], PRESETS["mbppplus"] = PRESETS["humaneval+"], PRESETS["mbpp+"]
 MAPPING_KEYS = ("preset", *(f.name for f in fields(FieldMap)))
 
@@ -182,8 +203,37 @@ def _answer(value: Any, fmt: str, where: str, name: str) -> str:
     return str(value)
 
 
-def problem_from_record(row: Mapping[str, Any], fm: FieldMap, where: str, position: int) -> Problem:
-    """One Problem from one record; errors name ``where`` and the field."""
+def visual_fields(row: Mapping[str, Any], fm: FieldMap, where: str, base: Path) -> dict[str, Any]:
+    """A record's images (checked: each decoded), options, answer type and precision, as Problem fields."""
+    out: dict[str, Any] = {}
+    name, value = _pick(row, fm.images)
+    if name is not None:
+        out["images"] = field_locators(value, base, f"{where}: field {name!r}")
+    choices = row.get(fm.choices) if fm.choices else None
+    if isinstance(choices, str):
+        try:
+            choices = json.loads(choices)
+        except json.JSONDecodeError:
+            raise ValueError(f"{where}: field {fm.choices!r} must be a list of options") from None
+    if choices is not None and (not isinstance(choices, (list, tuple)) or any(isinstance(c, (dict, list)) for c in choices)):
+        raise ValueError(f"{where}: field {fm.choices!r} must be a list of options, got {type(choices).__name__}")
+    if choices:
+        out["choices"] = [str(c) for c in choices]
+    answer_type = row.get(fm.answer_type) if fm.answer_type else None
+    if answer_type is not None:
+        out["answer_type"] = str(answer_type)
+    precision = row.get(fm.precision) if fm.precision else None
+    if precision is not None:
+        if isinstance(precision, bool) or not isinstance(precision, (int, float)) or precision < 0 or precision != int(precision):
+            raise ValueError(f"{where}: field {fm.precision!r} must be a whole number of decimals, got {precision!r}")
+        out["precision"] = int(precision)
+    return out
+
+
+def problem_from_record(row: Mapping[str, Any], fm: FieldMap, where: str, position: int,
+                        base: Optional[Path] = None) -> Problem:
+    """One Problem from one record; errors name ``where`` and the field. ``base``: the folder image
+    paths are relative to (the problem file's; default the working directory)."""
     if fm.kind == "livecodebench":
         return livecodebench_problem(row, where)
     id_name, pid = _pick(row, fm.id)
@@ -198,7 +248,8 @@ def problem_from_record(row: Mapping[str, Any], fm: FieldMap, where: str, positi
     if fm.kind == "math" or (fm.kind is None and answer_name is not None):
         if answer_name is None:
             raise ValueError(f"{where}: missing answer field {fm.answer!r}")
-        return Problem(str(pid), prompt, "math", answer=_answer(answer, fm.answer_format, where, answer_name))
+        return Problem(str(pid), prompt, "math", answer=_answer(answer, fm.answer_format, where, answer_name),
+                       **visual_fields(row, fm, where, base or Path.cwd()))
     tests, entry = row.get(fm.tests or ""), row.get(fm.entry_point or "")
     for name, value in ((fm.tests, tests), (fm.entry_point, entry)):
         if not isinstance(value, str) or not value:
@@ -272,7 +323,7 @@ def load_problem_file(path: Union[str, Path], fm: FieldMap = FieldMap(),  # noqa
     problems: list[Problem] = []
     seen: dict[str, str] = {}
     for position, (where, row) in enumerate(iter_records(path)):
-        problem = problem_from_record(row, fm, where, position)
+        problem = problem_from_record(row, fm, where, position, Path(path).parent)
         if problem.id in seen:
             raise ValueError(f"{where}: duplicate problem id {problem.id!r} (first at {seen[problem.id]})")
         seen[problem.id] = where

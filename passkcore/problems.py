@@ -20,6 +20,7 @@ CODE_KINDS = ("code", "code_io", "code_stdio")
 
 MATH_INSTRUCTION = "Solve the problem. Put only the final answer inside \\boxed{}."
 CODE_INSTRUCTION = "Complete the following Python function. Reply with the whole function in one ```python code block."
+CHOICE_INSTRUCTION = "Answer with the option's letter. Put only the letter inside \\boxed{}."
 STDIO_INSTRUCTION = ("Write a Python program that reads the input from standard input and prints the answer to "
                      "standard output. Reply with the whole program in one ```python code block.")
 
@@ -40,6 +41,12 @@ class Problem:
     inputs: Optional[list[Any]] = None
     outputs: Optional[list[Any]] = None
     atol: Optional[float] = None
+    # Visual problems (passkcore.images): image locators, multiple-choice options, and how a numeric
+    # answer is judged (answer_type "integer", "float" with ``precision`` decimals, or "text").
+    images: Optional[list[str]] = None
+    choices: Optional[list[str]] = None
+    answer_type: Optional[str] = None
+    precision: Optional[int] = None
 
     def user_message(self) -> str:
         """The chat message the sampler sends."""
@@ -47,7 +54,20 @@ class Problem:
             return f"{STDIO_INSTRUCTION}\n\n{self.prompt}"
         if self.kind in CODE_KINDS:
             return f"{CODE_INSTRUCTION}\n\n```python\n{self.prompt}```"
+        if self.choices:
+            options = "\n".join(f"({choice_letter(k)}) {c}" for k, c in enumerate(self.choices))
+            return f"{self.prompt}\n\nChoices:\n{options}\n\n{CHOICE_INSTRUCTION}"
         return f"{self.prompt}\n\n{MATH_INSTRUCTION}"
+
+
+def choice_letter(k: int) -> str:
+    """The letter of the k-th option (0 -> A)."""
+    return chr(ord("A") + k)
+
+
+# Fields added after runs were first stored: left out of RUN/problems.jsonl while unset, so the
+# problem-set digest of a text run made before them stays the same.
+OPTIONAL_FIELDS = ("images", "choices", "answer_type", "precision")
 
 
 def _check_unique(problems: list[Problem], source: str) -> list[Problem]:

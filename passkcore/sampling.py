@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal, Optional
 
+from passkcore.images import images_digest
 from passkcore.problems import Problem
 from passkcore.templates import resolve_template
 
@@ -250,8 +251,19 @@ def request_inputs(llm: Any, requests: Sequence[PlannedRequest], sampling: Sampl
     seeds = [request_seed(sampling.seed, r.problem.id, r.chunk_index) for r in requests]
     params = [SamplingParams(n=r.size, temperature=sampling.temperature, top_p=sampling.top_p,
                              max_tokens=sampling.max_tokens, seed=s, logprobs=0) for r, s in zip(requests, seeds)]
-    # Token-id prompts (vLLM's TokensPrompt is a TypedDict: a plain dict at run time).
-    return [{"prompt_token_ids": prompts[r.problem.id]} for r in requests], params, seeds
+    # Token-id prompts (vLLM's TokensPrompt is a TypedDict: a plain dict at run time); a problem's
+    # images go with it as multimodal data, vLLM expanding each placeholder to the image's tokens.
+    return [multimodal_prompt(prompts[r.problem.id], r.problem) for r in requests], params, seeds
+
+
+def multimodal_prompt(token_ids: list[int], problem: Problem) -> dict[str, Any]:
+    """A vLLM token prompt, with the problem's images (PIL, opened now) when it has any."""
+    if not problem.images:
+        return {"prompt_token_ids": token_ids}
+    from passkcore.images import open_images
+
+    return {"prompt_token_ids": token_ids,
+            "multi_modal_data": {"image": open_images(problem.images, f"problem {problem.id!r}: field 'images'")}}
 
 
 def request_rows(outputs: Sequence[Any], requests: Sequence[PlannedRequest], seeds: Sequence[int],
@@ -261,7 +273,8 @@ def request_rows(outputs: Sequence[Any], requests: Sequence[PlannedRequest], see
     for out, request, seed in zip(outputs, requests, seeds):
         made = rows_from_request_outputs([out], [request.problem], model=model, seeds=[seed],
                                          first_index=[request.chunk_index * sampling.chunk])
-        rows.extend(row for row in made if row["sample_index"] in request.wanted)
+        digest = images_digest(request.problem.images)
+        rows.extend({**row, "image_digest": digest} for row in made if row["sample_index"] in request.wanted)
     return rows
 
 

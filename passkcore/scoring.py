@@ -116,6 +116,7 @@ class Scorer:
         import json
 
         config = json.loads((self.path / "config.json").read_text())
+        config = {**config.get("text_config", {}), **config}  # a VLM keeps its language model's in text_config
         self.vocab_size = int(config["vocab_size"])
         self.max_len = int(config.get("max_position_embeddings") or 2048)
         for knob in ("final_logit_softcapping", "logit_scale"):
@@ -371,9 +372,26 @@ class Scorer:
             pairs.append((list(prompt), list(response)))
             status.append(self.check_row(pairs[-1][0], pairs[-1][1]))
         valid = [i for i, s in enumerate(status) if s == "ok"]
-        per_t = self.token_scores_at([pairs[i] for i in valid], temperatures, progress) if valid else [[] for _ in temperatures]
+        images = [rows[i].get("images") for i in valid]
+        if any(images):  # image problems: the transformers VLM backbone (passkcore.visual says why)
+            per_t = self.visual().token_scores_at([pairs[i] for i in valid], images, temperatures, progress)
+        elif valid:
+            per_t = self.token_scores_at([pairs[i] for i in valid], temperatures, progress)
+        else:
+            per_t = [[] for _ in temperatures]
         return [self._table(rows, pairs, status, dict(zip(valid, scores)), self.label_for(t))
                 for t, scores in zip(temperatures, per_t)]
+
+    def visual(self) -> Any:
+        """The VLM backbone that scores rows with images (``passkcore.visual``), loaded on first use."""
+        if getattr(self, "_visual", None) is None:
+            from passkcore.visual import VisualBackbone, is_multimodal
+
+            if not is_multimodal(self.path):
+                raise ValueError(f"rows with images need a vision-language scorer; {self.path} has no vision_config")
+
+            self._visual = VisualBackbone(self.path, dtype=self._dtype, device=self._device)
+        return self._visual
 
     def _table(self, rows: list[Mapping[str, Any]], pairs: list[tuple[list[int], list[int]]], status: list[str],
                scored: Mapping[int, TokenScores], label: str) -> pa.Table:

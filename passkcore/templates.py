@@ -9,6 +9,12 @@ A study evaluates each model with the zero-shot prompt its RL training used (the
 - a file: a Jinja template over the problem's fields (``id``, ``prompt``, ``kind``, ``answer``,
   ``entry_point``, ... and ``user_message``), rendered and tokenized as plain text.
 
+Problems with images: the ``chat`` template sends one user message of image parts, then the text, and
+the model's chat template writes its image tokens where the parts are. The other templates get
+``image_tokens``, the model's placeholder text per image (what its chat template writes for an image
+part), written before the prompt when a template does not place it itself. vLLM expands each
+placeholder to the image's tokens; the sample rows keep the expanded prompt.
+
 Plain-text prompts are tokenized like vLLM tokenizes a text prompt (``add_special_tokens=True``, special
 markers such as ``<|im_start|>`` parsed as the special tokens they name), so the ids match what the
 paper's evaluation sampled on.
@@ -49,7 +55,7 @@ class PromptTemplate:
     text: str
     chat: bool = False
 
-    def render(self, problem: Problem) -> str:
+    def render(self, problem: Problem, image_tokens: str = "") -> str:
         """The prompt text for one problem (for ``chat``: the user message)."""
         if self.chat:
             return problem.user_message()
@@ -59,9 +65,10 @@ class PromptTemplate:
         # keep_trailing_newline: Jinja drops a template's final newline by default, and qwen-boxed's
         # prompt ends in one ("<|im_start|>assistant\n").
         env = ImmutableSandboxedEnvironment(keep_trailing_newline=True, undefined=StrictUndefined)
-        fields = {**dataclasses.asdict(problem), "user_message": problem.user_message()}
+        fields = {**dataclasses.asdict(problem), "user_message": problem.user_message(), "image_tokens": image_tokens}
         try:
-            return env.from_string(self.text).render(**fields)
+            text = env.from_string(self.text).render(**fields)
+            return text if "image_tokens" in self.text else image_tokens + text
         except TemplateError as exc:
             raise ValueError(f"template {self.name!r} on problem {problem.id!r}: {exc}") from None
 
@@ -72,15 +79,37 @@ class PromptTemplate:
                 raise ValueError(f"the tokenizer {getattr(tokenizer, 'name_or_path', '')!r} has no chat template "
                                  "(a base model?): use --template raw, a built-in prompt such as qwen-boxed, or a "
                                  "template file")
-            text = tokenizer.apply_chat_template([{"role": "user", "content": self.render(problem)}],
+            content: Any = self.render(problem)
+            if problem.images:
+                content = [*({"type": "image"} for _ in problem.images), {"type": "text", "text": content}]
+            text = tokenizer.apply_chat_template([{"role": "user", "content": content}],
                                                  add_generation_prompt=True, tokenize=False)
             # The chat template already wrote BOS where the model wants one.
             return [int(t) for t in tokenizer.encode(text, add_special_tokens=False)]
-        return [int(t) for t in tokenizer.encode(self.render(problem), add_special_tokens=True)]
+        tokens = image_placeholder(tokenizer) * len(problem.images) if problem.images else ""
+        return [int(t) for t in tokenizer.encode(self.render(problem, tokens), add_special_tokens=True)]
 
     def settings(self) -> dict[str, Any]:
         """What the run manifest keeps with the model label's settings."""
         return {"template": self.name, "template_text": None if self.chat else self.text}
+
+
+def image_placeholder(tokenizer: Any) -> str:
+    """What the model's chat template writes for one image part (``<image>``, Qwen2-VL's
+    ``<|vision_start|><|image_pad|><|vision_end|>``, ...): the text between two marker texts."""
+    if not getattr(tokenizer, "chat_template", None):
+        raise ValueError("problems with images need the model's image placeholder, read from its chat template; "
+                         f"the tokenizer {getattr(tokenizer, 'name_or_path', '')!r} has none")
+    a, b = "\x01passkcore-a\x01", "\x01passkcore-b\x01"
+    content = [{"type": "text", "text": a}, {"type": "image"}, {"type": "text", "text": b}]
+    text = tokenizer.apply_chat_template([{"role": "user", "content": content}], add_generation_prompt=False,
+                                         tokenize=False)
+    if a not in text or b not in text or text.index(a) > text.index(b):
+        raise ValueError("the model's chat template does not render image parts between text parts")
+    placeholder = text[text.index(a) + len(a):text.index(b)]
+    if not placeholder:
+        raise ValueError("the model's chat template writes nothing for an image part")
+    return placeholder
 
 
 def resolve_template(spec: Union[str, Path, PromptTemplate, None]) -> PromptTemplate:
@@ -111,7 +140,7 @@ def check_template_text(text: str, source: str) -> None:
         names = meta.find_undeclared_variables(env.parse(text))
     except TemplateSyntaxError as exc:
         raise ValueError(f"{source}:{exc.lineno}: not a valid Jinja template ({exc.message})") from None
-    fields = {f.name for f in dataclasses.fields(Problem)} | {"user_message"}
+    fields = {f.name for f in dataclasses.fields(Problem)} | {"user_message", "image_tokens"}
     unknown = sorted(names - fields)
     if unknown:
         raise ValueError(f"{source}: unknown field(s) {', '.join(unknown)}; a template may use {', '.join(sorted(fields))}")

@@ -64,3 +64,24 @@ def tiny_llama(folder: Path) -> Path:
                          tie_word_embeddings=True)
     LlamaForCausalLM(config).save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_vlm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny Idefics3 checkpoint with random weights, built once per session (tests/tiny_vlm.py)."""
+    from tests.tiny_vlm import build_tiny_vlm
+
+    return build_tiny_vlm(tmp_path_factory.mktemp("tiny-vlm") / "model")
+
+
+def make_image(color: tuple[int, int, int], size: tuple[int, int] = (64, 48), fmt: str = "PNG") -> bytes:
+    """Encoded bytes of a one-colour image with a white square in a corner (PIL)."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", size, color)
+    ImageDraw.Draw(image).rectangle([2, 2, 12, 12], fill=(255, 255, 255))
+    buf = io.BytesIO()
+    image.save(buf, format=fmt)
+    return buf.getvalue()

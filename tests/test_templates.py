@@ -156,3 +156,28 @@ def test_runs_made_before_templates_resume_as_chat(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="template"):
         commands.sample(tmp_path, model="smollm2-135m", problems="arith:2", n=1, label="m", sampling=cfg,
                         template="raw")
+
+
+def test_image_problems_chat_and_plain_templates(tmp_path: Path) -> None:
+    """With images, `chat` sends image parts that the model's chat template turns into its placeholder;
+    other templates get the placeholder before the prompt, or where `{{ image_tokens }}` puts it."""
+    from transformers import AutoTokenizer
+
+    from passkcore.templates import image_placeholder
+    from tests.tiny_vlm import build_tokenizer
+
+    build_tokenizer(tmp_path)
+    tok = AutoTokenizer.from_pretrained(tmp_path)
+    assert image_placeholder(tok) == "<image>"
+    problem = Problem("v", "What is x?", "math", answer="1", images=["a.png", "b.png"])
+    chat = tok.decode(prompt_token_ids(tok, problem))
+    assert chat.startswith("<|im_start|>User:<image><image>What is x?") and chat.endswith("Assistant:")
+    assert tok.decode(prompt_token_ids(tok, problem, "raw")) == "<image><image>What is x?"
+    placed = tmp_path / "t.jinja"
+    placed.write_text("Q: {{ prompt }} {{ image_tokens }}")
+    assert tok.decode(prompt_token_ids(tok, problem, str(placed))) == "Q: What is x? <image><image>"
+    text_only = Problem("t", "What is y?", "math", answer="1")
+    assert tok.decode(prompt_token_ids(tok, text_only, "raw")) == "What is y?"
+    tok.chat_template = None
+    with pytest.raises(ValueError, match="image placeholder"):
+        prompt_token_ids(tok, problem, "raw")

@@ -228,6 +228,8 @@ def add_problem_fields(p: argparse.ArgumentParser) -> None:
     p.add_argument("--id-field", help="problem file: the field holding the problem id (default id; presets differ)")
     p.add_argument("--prompt-field", help="problem file: the field holding the problem text (default prompt)")
     p.add_argument("--answer-field", help="problem file: the field holding the reference answer (default answer)")
+    p.add_argument("--image-field", help="problem file: the field holding the problem's image(s): a path relative "
+                                         "to the file, bytes or a data URI (default none; presets differ)")
     p.add_argument("--fields", metavar="MAPPING.json",
                    help='problem file: a JSON mapping {"preset"?, "id", "prompt", "answer", "answer_format", '
                         '"tests", "entry_point", "kind"}')
@@ -236,7 +238,7 @@ def add_problem_fields(p: argparse.ArgumentParser) -> None:
 def problem_fields(args: argparse.Namespace) -> Any:
     """The mapping given by add_problem_fields' flags, or None."""
     fields = {"mapping_file": args.fields, "id": args.id_field, "prompt": args.prompt_field,
-              "answer": args.answer_field}
+              "answer": args.answer_field, "images": getattr(args, "image_field", None)}
     return {k: v for k, v in fields.items() if v is not None} or None
 
 

@@ -157,7 +157,7 @@ def add_run_commands(sub: Any) -> None:
     p.add_argument("--problems", required=True,
                    help="humaneval, arith[:COUNT], a JSONL file, or a published benchmark file: [PRESET:]PATH "
                         "(JSONL, JSON or Parquet; presets math500, aime24, aime25, amc23, gsm8k, minerva, "
-                        "olympiadbench, humaneval, humaneval+, mbpp+, livecodebench)")
+                        "olympiadbench, humaneval, humaneval+, mbpp+, livecodebench, mathvista, mathvision)")
     add_problem_fields(p)
     p.add_argument("--template", default="chat",
                    help="prompt template: chat (the model's chat template with passkcore's instruction), raw (the "

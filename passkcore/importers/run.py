@@ -134,6 +134,7 @@ def _sample_table(batch: pa.RecordBatch) -> pa.Table:
         "response": batch.column("response"), "finish_reason": batch.column("finish_reason"),
         "cumulative_logprob": pa.nulls(n, pa.float64()), "correct": pa.nulls(n, pa.bool_()),
         "extracted_answer": pa.nulls(n, pa.string()), "verifier": pa.nulls(n, pa.string()),
+        "image_digest": pa.nulls(n, pa.string()),
     }
     return pa.table(columns, schema=SAMPLE_SCHEMA)
 

@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from passkcore._atomic import write_atomically
+from passkcore.images import keep_images
 from passkcore.pipeline.executors import Cluster, Progress, Stage, StageStats, run_local, run_ray
 from passkcore.pipeline.run import SCORE_SCHEMA, check_label, read_shards, shard_files
 from passkcore.pipeline.stages import SampleStage, ScoreStage, VerifyStage
@@ -19,6 +20,7 @@ from passkcore.sampling import SamplingConfig, check_dtype, resolve_dtype
 from passkcore.scoring import DEFAULT_BACKEND
 from passkcore.verify.judge import verifier_name
 from passkcore.verify.packages import resolve_packages
+from passkcore.visual import is_multimodal
 
 PathLike = Union[str, Path]
 
@@ -46,7 +48,7 @@ def open_sample_run(out: Union[PathLike, SampleStore], problems: str, limit: Opt
     spec = {"spec": problems, "limit": limit, "seed": problem_seed, **({"fields": fields} if fields else {})}
     if not isinstance(out, SampleStore):
         return SampleStore.open_run(out, chosen, spec)
-    expected = SampleStore.problem_set(chosen, spec)
+    expected = SampleStore.problem_set(keep_images(out.root, chosen, write=False), spec)
     if out.manifest.get("problems") != expected:
         raise ValueError(f"{out.root} already holds a run over other problems ({out.manifest.get('problems')})")
     return out
@@ -75,6 +77,10 @@ def sample(
     path = resolve_model(model)  # converted once, on the driver's file system, before any replica starts
     prompt_template = resolve_template(template)
     store = open_sample_run(out, problems, limit, problem_seed, fields)
+    with_images = next((p.id for p in store.problems() if p.images), None)
+    if with_images is not None and not is_multimodal(path):
+        raise ValueError(f"problem {with_images!r} has images but the model {model!r} is text-only (its config has "
+                         "no vision_config): sample image problems with a vision-language model")
     settings = {"model": model, "n": n, **sampling.as_dict()}
     known = store.manifest["models"].get(label)
     if not (known is not None and "template" not in known and prompt_template.chat):

@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from passkcore._atomic import write_atomically, write_text_atomically
-from passkcore.problems import Problem
+from passkcore.problems import OPTIONAL_FIELDS, Problem
 from passkcore.scoring import SCORE_SCHEMA as ENGINE_SCORE_SCHEMA
 
 if TYPE_CHECKING:
@@ -58,6 +58,9 @@ SAMPLE_SCHEMA = pa.schema([
     ("correct", pa.bool_()),
     ("extracted_answer", pa.string()),
     ("verifier", pa.string()),
+    # sha256 of the prompt's image digests (passkcore.images.images_digest); null for text prompts and
+    # in shards written before images (read as null).
+    ("image_digest", pa.string()),
 ], metadata=_VERSION_META)
 VERDICT_SCHEMA = pa.schema([
     ("model", pa.string()),
@@ -242,7 +245,8 @@ class KeyIndex:
 
 
 def problems_text(problems: Sequence[Problem]) -> str:
-    return "".join(json.dumps(asdict(p), sort_keys=True) + "\n" for p in problems)
+    return "".join(json.dumps({k: v for k, v in asdict(p).items() if v is not None or k not in OPTIONAL_FIELDS},
+                              sort_keys=True) + "\n" for p in problems)
 
 
 def is_run_dir(path: Union[str, Path]) -> bool:

@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from passkcore.images import images_digest
 from passkcore.pipeline.executors import Item, Report
 from passkcore.pipeline.run import SAMPLE_SCHEMA, VERDICT_SCHEMA, read_shards, shard_name
 from passkcore.pipeline.store import SampleStore
@@ -254,9 +255,19 @@ class ScoreStage(StageBase):
             return {"rows": len(item["keys"]), "resumed": True}
         self.setup()
         rows = read_item_rows(self.store.root, item, ["model", "problem_id", "sample_index", "prompt_token_ids",
-                                                      "response_token_ids", "response"])
+                                                      "response_token_ids", "response", "image_digest"])
         if any(needs_tokens(r) for r in rows):
             rows = self.tokenize(rows)
+        digests: dict[str, Optional[str]] = {}
+        for row in rows:  # a prompt's images go to the scorer with it (passkcore.visual)
+            problem = self.problems.get(str(row["problem_id"]))
+            if problem is not None and problem.images:
+                if problem.id not in digests:
+                    digests[problem.id] = images_digest(problem.images)
+                if row.get("image_digest") not in (None, digests[problem.id]):
+                    raise ValueError(f"{self.root}: sample {row['problem_id']!r}/{row['sample_index']} was drawn on "
+                                     "other images than the run's problem has now")
+                row["images"] = problem.images
         tokens = sum(len(r["response_token_ids"]) for r in rows)
         tables = self.runtime.engine.score_at(rows, [self.temperatures[t] for t in needed])
         for t, table in zip(needed, tables):
@@ -318,7 +329,22 @@ class SampleStage(StageBase):
             stored.setdefault(pid, set()).add(idx)
         return complete, stored
 
+    def check_images(self) -> None:
+        """Stored samples drawn on other images than the run's problems have now: a ValueError naming
+        the problem and both digests (reads the problem and digest columns only)."""
+        if not any(p.images for p in self.problems.values()):
+            return
+        table = self.store.read("samples", self.label, ["problem_id", "image_digest"])
+        pairs = table.group_by(["problem_id", "image_digest"], use_threads=False).aggregate([])
+        for pid, digest in zip(pairs.column("problem_id").to_pylist(), pairs.column("image_digest").to_pylist()):
+            problem = self.problems.get(pid)
+            now = images_digest(problem.images) if problem is not None else None
+            if problem is not None and digest != now:
+                raise ValueError(f"{self.root}: samples of problem {pid!r} ({self.label}) were drawn on images with "
+                                 f"digest {digest}, the run's images now have {now}; use another --out")
+
     def plan(self) -> list[Item]:
+        self.check_images()
         complete, stored = self.stored()
         todo = (p for p in self.problems.values() if p.id not in complete)
         plan = plan_requests(todo, self.n, self.sampling, lambda pid: stored.get(pid, set()))
@@ -335,8 +361,11 @@ class SampleStage(StageBase):
         if self.runtime.engine is None:
             from passkcore.sampling import make_llm
 
+            most = max((len(p.images or ()) for p in self.problems.values()), default=0)
+            # vLLM admits a fixed number of images per prompt: the most any problem of the run has.
+            extra: dict[str, Any] = {"limit_mm_per_prompt": {"image": most}} if most else {}
             self.runtime.engine = make_llm(self.model, seed=self.sampling.seed,
-                                           tensor_parallel_size=self.tensor_parallel_size, dtype=self.dtype)
+                                           tensor_parallel_size=self.tensor_parallel_size, dtype=self.dtype, **extra)
             self.runtime.owns_engine = True
 
     def close(self) -> None:

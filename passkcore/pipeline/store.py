@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from passkcore.images import keep_images, resolve_images, run_image_name
 from passkcore.numbers.counts import COUNTS_SCHEMA
 from passkcore.pipeline.run import (
     KINDS,
@@ -81,9 +82,13 @@ class SampleStore:
 
     @classmethod
     def open_run(cls, root: Union[str, Path], problems: Sequence[Problem], spec: Mapping[str, Any]) -> SampleStore:
-        """Creates (or reopens) a run over exactly these problems, kept in RUN/problems.jsonl."""
-        text = problems_text(problems)
-        store = cls.create(root, cls.problem_set(problems, spec))
+        """Creates (or reopens) a run over exactly these problems, kept in RUN/problems.jsonl (their
+        images copied into RUN/images, named by digest: ``passkcore.images``)."""
+        named = keep_images(Path(root), problems, write=False)
+        check_same_images(Path(root), named)
+        text = problems_text(named)
+        store = cls.create(root, cls.problem_set(named, spec))
+        keep_images(store.root, problems)
         path = problems_path(store.root)
         if not path.is_file():
             from passkcore._atomic import write_text_atomically
@@ -96,7 +101,8 @@ class SampleStore:
         path = problems_path(self.root)
         if not path.is_file():
             raise ValueError(f"{self.root}: problems.jsonl is missing")
-        return [Problem(**json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
+        problems = [Problem(**json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
+        return resolve_images(self.root, problems)
 
     def register_model(self, model: str, settings: Mapping[str, Any]) -> None:
         """Records a model label's sampling settings; the same label must keep the same settings."""
@@ -262,3 +268,26 @@ class SampleStore:
             return pa.concat_tables(tables)
         return SCORE_SCHEMA.empty_table().select(list(columns) if columns else SCORE_SCHEMA.names)
 
+
+def check_same_images(root: Path, problems: Sequence[Problem]) -> None:
+    """A run reopened over problems whose images changed since it was sampled: a ValueError naming the
+    problem, the image and both digests (the problem-set digest would differ too, less helpfully)."""
+    path = problems_path(root)
+    if not path.is_file():
+        return
+    stored = {}
+    for line in path.read_text().splitlines():
+        if line.strip():
+            row = json.loads(line)
+            stored[str(row["id"])] = row.get("images") or []
+    for problem in problems:
+        before, now = stored.get(problem.id), problem.images or []
+        if before is None or before == now:
+            continue
+        for k in range(max(len(before), len(now))):
+            old = run_image_name(before[k]) if k < len(before) else None
+            new = run_image_name(now[k]) if k < len(now) else None
+            if old != new:
+                raise ValueError(f"{root}: the images of problem {problem.id!r} changed since it was sampled "
+                                 f"(field 'images'[{k}]: sha256 {old} stored, {new} now); use another --out, "
+                                 "or restore the images to resume")

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Optional
 
 from passkcore.problems import Problem
+from passkcore.verify.choice import local_verdict
 from passkcore.verify.code import verify_code_rows
 from passkcore.verify.math import EXTRACT_POLICIES
 from passkcore.verify.math_pool import verify_math
@@ -45,7 +46,10 @@ def verify_rows(
         if pid not in problems:
             raise ValueError(f"row {i}: problem_id {pid!r} is not among the run's problems")
         problem = problems[pid]
-        if problem.kind == "math":
+        local = local_verdict(str(row["response"]), problem) if problem.kind == "math" else None
+        if local is not None:  # multiple choice and numbers to a precision: passkcore.verify.choice
+            verdicts[i] = local
+        elif problem.kind == "math":
             math_idx.append(i)
             math_items.append((str(row["response"]), str(problem.answer)))
         else:
