@@ -135,6 +135,35 @@ def test_scores_match_an_fp32_transformers_forward(study: dict[str, Any]) -> Non
                                                                              abs=1e-4)
 
 
+def test_a_base_vlm_scores_another_vlms_samples(study: dict[str, Any],
+                                                 tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Cross-model scoring, PPL_base(Y | x, images): a second checkpoint with the same processor and
+    other weights scores the first one's samples; each sum against that checkpoint's fp32 forward."""
+    import torch
+    from transformers import AutoImageProcessor, AutoModelForImageTextToText
+
+    from tests.tiny_vlm import build_tiny_vlm
+
+    base = build_tiny_vlm(tmp_path_factory.mktemp("base") / "base-vlm", seed=1)
+    store, labels, _ = commands.score(study["run"], scorer=str(base), backend="fused")
+    assert labels == ["base-vlm"]
+    scores = {(s["model"], s["problem_id"], s["sample_index"]): s for s in store.scores(labels).to_pylist()}
+    assert len(scores) == 24 and {s["status"] for s in scores.values()} == {"ok"}
+    problems = {p.id: p for p in store.problems()}
+    rows = store.samples(["vlm"], columns=["problem_id", "sample_index", "prompt_token_ids",
+                                           "response_token_ids"]).to_pylist()[:4]
+    model = AutoModelForImageTextToText.from_pretrained(base, dtype=torch.float32).eval()
+    processor = AutoImageProcessor.from_pretrained(base)
+    with torch.inference_mode():
+        for r in rows:
+            prompt, response = r["prompt_token_ids"], r["response_token_ids"]
+            pixels = processor(open_images(problems[r["problem_id"]].images), return_tensors="pt")
+            logits = model(input_ids=torch.tensor([prompt + response]), **pixels).logits[0].double()
+            ref = torch.log_softmax(logits, -1)[len(prompt) - 1:-1].gather(1, torch.tensor(response)[:, None]).sum()
+            assert scores[("vlm", r["problem_id"], r["sample_index"])]["sum_logprob"] == pytest.approx(float(ref),
+                                                                                                        abs=1e-3)
+
+
 def test_resume_with_unchanged_then_changed_images(study: dict[str, Any]) -> None:
     again, stats = commands.sample(study["run"], model=str(study["model"]), problems=study["spec"], n=4, label="vlm",
                                    sampling=commands.SamplingConfig(temperature=1.0, max_tokens=6, chunk=2))
