@@ -1,14 +1,26 @@
+"""Shared fixtures and constants. Without CUDA, Triton runs in its interpreter: the variable is set
+here, before any test module is collected, because Triton's own @jit helpers (tl.max, tl.sum, ...) are
+decorated once, when triton.language is first imported. A stack that imports it at collection
+(lighteval, verl, transformers' integrations) would otherwise fix them as compiled functions, and every
+interpreted kernel calling them fails ("Cannot call @triton.jit'd outside of the scope of a kernel";
+8 kernel tests in a fresh clone's suite, depending on which test files a worker collected first)."""
+
 from __future__ import annotations
 
 import math
+import os
 import re
 from fractions import Fraction
 from pathlib import Path
 
 import pytest
+import torch
 
-from passkcore.pipeline.store import SampleStore
-from passkcore.problems import arithmetic
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
+from passkcore.pipeline.store import SampleStore  # noqa: E402 - after the interpreter choice above
+from passkcore.problems import arithmetic  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 MATH500 = ROOT / "data" / "math500_qwen2.5-7b_base_vs_simplerl.csv"
