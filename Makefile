@@ -44,8 +44,9 @@ $(STAMP): $(SOURCES) $(MODULES)
 	touch $(STAMP)
 
 # Two workers, a test file each at a time (module fixtures such as the tiny demo and the local Ray
-# cluster are made once): measured here, 10 min 42 s from a fresh clone against 14 min 04 s in one
-# process; the suite's CPU time is ~10 min, and much of its wall time waits on vLLM start-ups.
+# cluster are made once; tests/conftest.py hands out the longest files first). From a fresh clone on
+# 2 cores: 17 min 14 s for ~23 min of CPU (2026-12-02, docs/benchmarks.md); much of the wall time
+# waits on vLLM start-ups.
 test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m pytest -n 2 --dist loadfile
