@@ -44,8 +44,8 @@ $(STAMP): $(SOURCES) $(MODULES)
 	touch $(STAMP)
 
 # Two workers, a test file each at a time (module fixtures such as the tiny demo and the local Ray
-# cluster are made once; tests/conftest.py hands out the longest files first). From a fresh clone on
-# 2 cores: 17 min 14 s for ~23 min of CPU (2026-12-02, docs/benchmarks.md); much of the wall time
+# cluster are made once). From a fresh clone on 2 cores: 17 min 14 s for ~23 min of CPU (2026-12-02,
+# docs/benchmarks.md): the demo and engine-exit files run last, one per worker; much of the wall time
 # waits on vLLM start-ups.
 test: $(STAMP)
 	$(PY) -m ruff check .

@@ -98,15 +98,3 @@ def make_image(color: tuple[int, int, int], size: tuple[int, int] = (64, 48), fm
     image.save(buf, format=fmt)
     return buf.getvalue()
 
-
-# The longest files first. `make test` runs `--dist loadfile`: each file goes whole to one worker, in
-# collection order, and these (vLLM engine starts, demos, a local Ray cluster) came last, so the suite
-# ended with one core idle: 17 min 14 s from a fresh clone for ~23 min of CPU on 2 cores.
-LONGEST_FIRST = ("tests/test_demo.py", "tests/test_engine_exit.py", "tests/pipeline/test_ray.py",
-                 "tests/pipeline/test_visual_study.py")
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
-    # A stable sort: the order within each file, and among the other files, is kept.
-    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
