@@ -1,7 +1,8 @@
 """The pipeline at a million samples (PASSK_BENCH_PROBLEMS x PASSK_BENCH_SAMPLES, default 1,000 x
 1,000, 32-token responses, shards of 1,000 rows): a 256-sample write against the same write on an
-empty run, `passk counts`, planning sample (a resumed, complete run), verify and score, and
-`passk score`'s peak RSS, each measured in one run. Time and peak RSS of the commands are taken in a fresh subprocess (its own
+empty run, `passk counts`, planning sample (a resumed, complete run), verify and score against the
+same plans on a run of 2,000 samples, and `passk verify` and `passk score` against the same work on
+that small run, each measured in one run. Time and peak RSS of the commands are taken in a fresh subprocess (its own
 ``getrusage(RUSAGE_SELF).ru_maxrss``), so nothing of this process counts."""
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 
 from benches.conftest import own_time
 from benches.synthetic import make_run
+from passkcore.pipeline.run import shard_files
 from passkcore.pipeline.store import SampleStore
 
 PROBLEMS = int(os.environ.get("PASSK_BENCH_PROBLEMS", "1000"))
@@ -58,33 +60,49 @@ def _measure(code: str, *args: str) -> dict[str, float]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+_PLANS = {
+    "verify": "from passkcore.pipeline.stages import VerifyStage\nassert VerifyStage(sys.argv[1]).plan() == []",
+    "score": "from passkcore.pipeline.stages import ScoreStage\n"
+             "assert sum(i['rows'] for i in ScoreStage(sys.argv[1]).plan()) == int(sys.argv[3])",
+    "sample": "from passkcore.pipeline.stages import SampleStage\nfrom passkcore.sampling import SamplingConfig\n"
+              "stage = SampleStage(sys.argv[1], 'm', 'synthetic', int(sys.argv[2]), SamplingConfig(chunk=16))\n"
+              "assert stage.plan() == []",
+}
+
+
 def test_counts_plans_and_score_at_a_million(benchmark: Any, big_run: Path, tmp_path: Path) -> None:
+    """Every stage's plan on the big run against the same plan on a run of 2,000 samples, each in a
+    fresh process: what a stored key costs while planning (<= 32 bytes); `passk verify` and `passk
+    score` with the same work left (1,000 samples to verify, 256 to score): <= 1.1x the small run's peak."""
+    small = make_run(tmp_path / "small", 20, 100, scores_except=UNSCORED).root
     counts = _measure("from passkcore.cli import main\n"
                       "assert main(['counts', sys.argv[1], '--out', sys.argv[2]]) == 0", str(big_run),
                       str(tmp_path / "counts.parquet"))
-    verify = _measure("from passkcore.pipeline.stages import VerifyStage\n"
-                      "assert VerifyStage(sys.argv[1]).plan() == []", str(big_run))
-    resume = _measure("from passkcore.pipeline.stages import SampleStage\nfrom passkcore.sampling import SamplingConfig\n"
-                      "stage = SampleStage(sys.argv[1], 'm', 'synthetic', int(sys.argv[2]), SamplingConfig(chunk=16))\n"
-                      "assert stage.plan() == []", str(big_run), str(SAMPLES))
-    plan = _measure("from passkcore.pipeline.stages import ScoreStage\n"
-                    "assert sum(len(i['keys']) for i in ScoreStage(sys.argv[1]).plan()) == int(sys.argv[2])",
-                    str(big_run), str(UNSCORED))
-    # `passk score`: plans over the whole run, then scores the one item left (256 rows of 48 tokens);
-    # the same on a run of 2,000 samples: the difference is what the run's size costs.
-    small = make_run(tmp_path / "small", 20, 100, scores_except=UNSCORED).root
+    extra: dict[str, float] = {}
+    for stage, code in _PLANS.items():
+        big = _measure(code, str(big_run), str(SAMPLES), str(UNSCORED))
+        little = _measure(code, str(small), "100", str(UNSCORED))
+        per_key = (big["rss"] - little["rss"]) / (PROBLEMS * SAMPLES - 2000)
+        extra.update({f"plan_{stage}_rss_mib": big["rss"] / 2**20, f"plan_{stage}_small_run_rss_mib": little["rss"] / 2**20,
+                      f"plan_{stage}_s": big["s"], f"plan_{stage}_bytes_per_key": per_key})
+        assert per_key <= 32, f"{stage}: {per_key:.1f} bytes a stored key while planning"
+    # `passk verify` with one verdict shard (1,000 samples) taken away from each run.
+    for run in (big_run, small):
+        shard_files(run / "verdicts" / "m")[-1].unlink()
+    verify_code = "from passkcore.cli import main\nassert main(['verify', sys.argv[1], '--workers', '2']) == 0"
+    verify, verify_small = _measure(verify_code, str(big_run)), _measure(verify_code, str(small))
+    # `passk score`: plans over the whole run, then scores the one item left (256 rows of 48 tokens).
     score_code = "from passkcore.cli import main\nassert main(['score', sys.argv[1]]) == 0"
     score = benchmark.pedantic(lambda: _measure(score_code, str(big_run)), rounds=1, iterations=1)
     score_small = _measure(score_code, str(small))
     benchmark.extra_info.update(samples=PROBLEMS * SAMPLES, counts_s=counts["s"], counts_rss_mib=counts["rss"] / 2**20,
-                                plan_verify_rss_mib=verify["rss"] / 2**20, plan_verify_s=verify["s"],
-                                plan_score_rss_mib=plan["rss"] / 2**20, plan_score_s=plan["s"],
-                                plan_sample_rss_mib=resume["rss"] / 2**20, plan_sample_s=resume["s"],
+                                verify_s=verify["s"], verify_rss_mib=verify["rss"] / 2**20,
+                                verify_small_run_rss_mib=verify_small["rss"] / 2**20,
                                 score_s=score["s"], score_rss_mib=score["rss"] / 2**20,
-                                score_small_run_rss_mib=score_small["rss"] / 2**20)
+                                score_small_run_rss_mib=score_small["rss"] / 2**20, **extra)
     assert counts["s"] < 30 and counts["rss"] < GIB
-    assert verify["rss"] < GIB and plan["rss"] < GIB and resume["rss"] < GIB
-    assert score["rss"] - score_small["rss"] < 256 * 2**20  # flat in the run's size
+    assert verify["rss"] <= 1.1 * verify_small["rss"], (verify["rss"], verify_small["rss"])
+    assert score["rss"] <= 1.1 * score_small["rss"], (score["rss"], score_small["rss"])
 
 
 # Last: it adds unverified samples to the shared run.

@@ -12,7 +12,7 @@ import atexit
 import hashlib
 import os
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal, Optional
@@ -222,18 +222,22 @@ class PlannedRequest:
 
 
 def plan_requests(problems: Iterable[Problem], n: int, config: SamplingConfig,
-                  have: Callable[[str], set[int]]) -> list[PlannedRequest]:
+                  have: Callable[[str], Collection[int]]) -> list[PlannedRequest]:
     """The chunks still missing: chunk j of a problem covers sample indices [j*chunk, (j+1)*chunk)."""
+    return list(iter_requests(problems, n, config, have))
+
+
+def iter_requests(problems: Iterable[Problem], n: int, config: SamplingConfig,
+                  have: Callable[[str], Collection[int]]) -> Iterator[PlannedRequest]:
+    """``plan_requests`` one request at a time (a plan of a million samples is never a list of sets)."""
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
-    plan = []
     for problem in problems:
         stored = have(problem.id)
         for j, start in enumerate(range(0, n, config.chunk)):
-            indices = frozenset(range(start, min(n, start + config.chunk))) - stored
+            indices = frozenset(range(start, min(n, start + config.chunk))).difference(stored)
             if indices:
-                plan.append(PlannedRequest(problem, j, min(n, start + config.chunk) - start, indices))
-    return plan
+                yield PlannedRequest(problem, j, min(n, start + config.chunk) - start, indices)
 
 
 def request_inputs(llm: Any, requests: Sequence[PlannedRequest], sampling: SamplingConfig,

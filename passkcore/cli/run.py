@@ -43,9 +43,6 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     from passkcore.pipeline import commands
 
     cluster = cluster_of(args)
@@ -56,10 +53,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
                                        workers=args.workers, cluster=cluster, progress=update)
     if cluster is not None:
         print_stage_stats(stats)
-    reasons = pa.concat_arrays([store.read("verdicts", m, ["reason"]).column("reason").combine_chunks()
-                                for m in store.models] or [pa.array([], pa.string())])
-    counted = pc.value_counts(reasons).to_pylist()
-    print("verdicts: " + ", ".join(f"{r['values']} {r['counts']}" for r in counted))
+    counted = store.value_counts("verdicts", store.models, "reason")
+    print("verdicts: " + ", ".join(f"{reason} {n}" for reason, n in counted.items()))
     return 0
 
 
@@ -75,8 +70,6 @@ def cmd_counts(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    import pyarrow.compute as pc
-
     from passkcore.pipeline import commands
 
     cluster = cluster_of(args)
@@ -87,9 +80,8 @@ def cmd_score(args: argparse.Namespace) -> int:
         print_stage_stats(stats)
     if args.out:
         commands.export_scores(store, labels, args.out)
-    status = store.scores(labels, columns=["status"]).column("status")
-    statuses = pc.value_counts(status).to_pylist()
-    print(f"{len(status)} samples scored: " + ", ".join(f"{s['values']} {s['counts']}" for s in statuses))
+    statuses = store.value_counts("scores", labels, "status")
+    print(f"{sum(statuses.values())} samples scored: " + ", ".join(f"{s} {n}" for s, n in statuses.items()))
     return 0
 
 

@@ -30,7 +30,7 @@ import numpy as np
 from passkcore.memory import release_free_memory
 
 Progress = Optional[Callable[[int, int], None]]  # (done now, total) after each item
-Item = dict[str, Any]  # a plan's unit of work: plain JSON (keys, shard names), sent to Ray workers as text
+Item = dict[str, Any]  # a plan's unit of work: plain JSON (rows, shard names), sent to Ray workers as text
 Report = dict[str, Any]  # what an item did: rows, tokens, resumed, seconds
 
 
@@ -260,7 +260,7 @@ def execute(stage: str, ds: Any, items: int, total: int, progress: Progress, wor
 def run_local(stage: Stage, items: Sequence[Item], progress: Progress = None) -> StageStats:
     """The in-process executor: one item after another; nothing outlives its item but the engine."""
     stats = StageStats(stage.name, workers=1)
-    total = sum(len(i["keys"]) for i in items)
+    total = sum(i["rows"] for i in items)
     start = time.perf_counter()
     if progress:
         progress(0, total)
@@ -305,7 +305,7 @@ def run_ray(stage: Stage, items: Sequence[Item], cluster: Cluster, progress: Pro
     """The Ray executor: the same items as Ray Data blocks, through an actor pool (``stage.pool ==
     "actors"``: one engine per replica) or CPU tasks (``"tasks"``)."""
     ray = connect(cluster)
-    total = sum(len(i["keys"]) for i in items)
+    total = sum(i["rows"] for i in items)
     ds = item_dataset(list(items))
     if stage.pool == "actors":
         replicas, gpus = _replicas(cluster, stage.gpus_per_replica, len(items))

@@ -177,6 +177,9 @@ def read_shards(files: Sequence[Path], schema: pa.Schema, columns: Optional[Sequ
     return dataset.to_table(columns=names, filter=filter)
 
 
+_READ_ROWS = 65_536  # key rows read per group of shards while indexing a folder
+
+
 class KeyIndex:
     """The keys stored in one folder, as sorted int64 codes (string part's position in ``strings``,
     shifted, plus the sample index): 8 bytes a key, and a write checks its keys with a binary search
@@ -206,24 +209,52 @@ class KeyIndex:
                 self.position[s] = len(self.strings)
                 self.strings.append(s)
         pos = pc.index_in(strings, value_set=pa.array(self.strings, pa.string())).to_numpy(zero_copy_only=False)
-        idx = table.column(self.columns[-1]).to_numpy().astype(np.int64)
+        idx = table.column(self.columns[-1]).to_numpy()
         if idx.size and (idx.min() < 0 or idx.max() >= 2**31):
             bad = int(np.flatnonzero((idx < 0) | (idx >= 2**31))[0])
             raise ValueError(f"sample_index must be in [0, 2**31), got {int(idx[bad])} at row {bad}")
-        return (pos.astype(np.int64) << 32) | idx
+        codes = pos.astype(np.int64)  # in place from here: 8 bytes a row beside the columns
+        codes <<= 32
+        codes |= idx
+        return codes
 
     def refresh(self) -> KeyIndex:
-        new = set(shard_names(self.folder)).difference(self.seen)
+        new = sorted(set(shard_names(self.folder)).difference(self.seen))
         if new:
-            table = read_shards([self.folder / n for n in sorted(new)], KINDS[self.kind], list(self.columns))
-            self.add(self.codes(table))
+            self.add(self.read_codes([self.folder / n for n in new]))
             self.seen.update(new)
         return self
 
+    def read_codes(self, files: Sequence[Path]) -> np.ndarray:
+        """The codes of these shards' keys, into one array sized from the footers: 8 bytes a key, plus
+        one group of shards' key columns at a time (~1 MiB), never the folder's key columns at once
+        (1,000,000 keys read whole: +140 MiB of strings and hash tables while planning)."""
+        import pyarrow.parquet as pq
+
+        sizes = [pq.read_metadata(f).num_rows for f in files]
+        codes = np.empty(sum(sizes), np.int64)
+        at = group_rows = 0
+        group: list[Path] = []
+        for i, (file, size) in enumerate(zip(files, sizes)):
+            group.append(file)
+            group_rows += size
+            if group_rows >= _READ_ROWS or i == len(files) - 1:
+                part = self.codes(read_shards(group, KINDS[self.kind], list(self.columns)))
+                codes[at:at + part.size] = part
+                at += part.size
+                group, group_rows = [], 0
+        return codes
+
     def add(self, codes: np.ndarray) -> None:
-        # A folder read whole (a first refresh) goes straight into the sorted codes: through the set
-        # it took ~70 bytes a key of Python ints (1,000,000 keys: +235 MiB left on the heap).
+        # A folder read whole (a first refresh) goes straight into the sorted codes, sorted in place:
+        # through the set it took ~70 bytes a key of Python ints (1,000,000 keys: +235 MiB on the heap).
         bulk = codes.size * 16 > max(self.sorted.size, 4096)
+        if bulk and self.sorted.size == 0 and not self.recent:
+            codes.sort()
+            first = np.ones(codes.size, bool)  # a key stored twice counts once (1 byte a key, for the moment)
+            np.not_equal(codes[1:], codes[:-1], out=first[1:])
+            self.sorted = codes if first.all() else codes[first]
+            return
         if not bulk:
             self.recent.update(codes.tolist())
         # Folding the recent keys in costs a copy of the index: done once they are 1/16 of it.
@@ -239,6 +270,18 @@ class KeyIndex:
         if self.recent:
             found |= np.fromiter((int(c) in self.recent for c in codes), bool, codes.size)
         return found
+
+    def indices_of(self, string: str) -> np.ndarray:
+        """The sample indices stored under one string part (a problem id, for samples and verdicts),
+        ascending and distinct: a slice of the sorted codes found by binary search."""
+        pos = self.position.get(string)
+        if pos is None:
+            found = np.empty(0, np.int64)
+        else:
+            lo, hi = np.searchsorted(self.sorted, [pos << 32, (pos + 1) << 32])
+            found = self.sorted[lo:hi] & 0xFFFFFFFF
+        mine = [c & 0xFFFFFFFF for c in self.recent if c >> 32 == pos] if pos is not None else []
+        return np.union1d(found, np.array(mine, np.int64)) if mine else found
 
     def __len__(self) -> int:
         return int(self.sorted.size) + len(self.recent)

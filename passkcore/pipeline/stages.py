@@ -1,5 +1,7 @@
 """The stages, each written once: ``plan()`` reads key columns only and returns work items (plain
 JSON-able dicts) for what the run lacks; ``run(item)`` does one item into one digest-named shard.
+Verify and score items name rows of a sample shard by position, sample items name chunks of
+requests, so a plan holds no list of keys (``passkcore.pipeline.planning``: memory flat in run size).
 
 Items of one plan cover disjoint keys, and an item writes exactly the keys it was planned for, into
 a shard whose name is a digest of those keys (temporary name, then rename; a shard in place is never
@@ -14,74 +16,39 @@ is never pickled. Every shard goes through ``SampleStore.write_shard``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from passkcore.images import images_digest
 from passkcore.pipeline.executors import Item, Report
+from passkcore.pipeline.planning import (
+    decode_mask,
+    encode_mask,
+    item_keys,
+    key_index,
+    missing_rows,
+    read_rows,
+    row_item,
+    stored_indices,
+)
 from passkcore.pipeline.run import SAMPLE_SCHEMA, VERDICT_SCHEMA, read_shards, shard_name
 from passkcore.pipeline.store import SampleStore
 from passkcore.pipeline.tokens import ensure_run_token_ids, needs_tokens
 from passkcore.problems import Problem
-from passkcore.sampling import PlannedRequest, SamplingConfig, plan_requests
+from passkcore.sampling import PlannedRequest, SamplingConfig, iter_requests
 from passkcore.scoring import DEFAULT_BACKEND
 from passkcore.templates import PromptTemplate, template_from_settings
 
 
-def _missing_groups(store: SampleStore, model: str, done: Callable[[pa.Table], np.ndarray],
-                    batch: int) -> Iterator[tuple[str, list[list[Any]], np.ndarray]]:
-    """(sample shard, keys, done-mask rows) of ``model``'s samples for which ``done`` is not all true,
-    in groups of at most ``batch`` keys of one shard; reads key columns only."""
-    table = read_shards(store.files("samples", model), SAMPLE_SCHEMA,
-                        ["model", "problem_id", "sample_index", "__filename"])
-    if table.num_rows == 0:
-        return
-    flags = done(table)  # (rows, stages) bool
-    todo = ~flags.all(axis=1)
-    if not todo.any():
-        return
-    rows = np.flatnonzero(todo)
-    table = table.take(pa.array(rows))
-    flags = flags[rows]
-    files = table.column("__filename").dictionary_encode().combine_chunks()
-    order = np.argsort(files.indices.to_numpy(zero_copy_only=False), kind="stable")  # one group per shard
-    pids = table.column("problem_id").take(pa.array(order)).to_pylist()
-    idx = table.column("sample_index").take(pa.array(order)).to_pylist()
-    names = files.take(pa.array(order)).to_pylist()
-    flags = flags[order]
-    start = 0
-    for end in range(1, len(names) + 1):
-        if end == len(names) or names[end] != names[start]:
-            for a in range(start, end, batch):
-                b = min(end, a + batch)
-                yield names[start], [[p, i] for p, i in zip(pids[a:b], idx[a:b])], flags[a:b]
-            start = end
-
-
 def read_item_rows(root: Path, item: Item, columns: Sequence[str]) -> list[dict[str, Any]]:
-    """The rows of one item (its keys, in the item's order) from its sample shard, these columns only.
-    A filter on the keys keeps a large shard (``write_samples`` of many rows) from being read whole."""
-    pids = sorted({str(k[0]) for k in item["keys"]})
-    idx = sorted({int(k[1]) for k in item["keys"]})
-    wanted = pc.field("problem_id").isin(pids) & pc.field("sample_index").isin(idx)
-    names = list(dict.fromkeys(["problem_id", "sample_index", *columns]))
-    table = ds.dataset(root / item["file"], format="parquet").to_table(columns=names, filter=wanted)
-    position = {k: i for i, k in enumerate(zip(table.column("problem_id").to_pylist(),
-                                                 table.column("sample_index").to_pylist()))}
-    take = [position[(str(p), int(i))] for p, i in item["keys"]]
-    return table.take(pa.array(take, pa.int64())).select(list(columns)).to_pylist()
-
-
-def _relative(root: Path, file: str) -> str:
-    return str(Path(file).resolve().relative_to(root.resolve()))
+    """The rows of one verify or score item, in position order, these columns only."""
+    return read_rows(root, item, columns).to_pylist()
 
 
 @dataclass
@@ -158,29 +125,26 @@ class VerifyStage(StageBase):
     pool: str = "tasks"
 
     def plan(self) -> list[Item]:
-        items = []
+        items: list[Item] = []
         for model in self.store.models:
-            index = self.store.index("verdicts", model)
-
-            def done(table: pa.Table, index: Any = index) -> np.ndarray:
-                return index.contains(index.codes(table))[:, None]
-
-            for file, keys, _ in _missing_groups(self.store, model, done, self.batch):
-                items.append({"model": model, "file": _relative(self.store.root, file), "keys": keys,
-                              "shard": shard_name("verdicts", model, keys)})
+            index = key_index(self.store, "verdicts", model)
+            items.extend(row_item(self.store.root, model, path, rows)
+                         for path, rows, _ in missing_rows(self.store, model, [index], self.batch))
         return items
 
     def run(self, item: Item) -> Report:
         import passkcore.verify as verify  # looked up per call: the verifier is replaceable (and tests replace it)
 
-        if self.store.has_shard("verdicts", item["model"], item["shard"]):
-            return {"rows": len(item["keys"]), "resumed": True}
-        rows = read_item_rows(self.store.root, item, ["model", "problem_id", "sample_index", "response"])
+        table = read_rows(self.store.root, item, ["model", "problem_id", "sample_index", "response"])
+        shard = shard_name("verdicts", item["model"], item_keys(table))
+        if self.store.has_shard("verdicts", item["model"], shard):
+            return {"rows": item["rows"], "resumed": True}
+        rows = table.to_pylist()
         verdicts = verify.verify_rows(rows, self.problems, workers=self.workers, **self.options)
-        table = pa.Table.from_pylist([
+        out = pa.Table.from_pylist([
             {"model": r["model"], "problem_id": r["problem_id"], "sample_index": r["sample_index"], **v.as_row()}
             for r, v in zip(rows, verdicts)], schema=VERDICT_SCHEMA)
-        self.store.write_shard("verdicts", item["model"], table, item["shard"])
+        self.store.write_shard("verdicts", item["model"], out, shard)
         return {"rows": len(rows), "correct": sum(v.passed for v in verdicts)}
 
 
@@ -208,18 +172,15 @@ class ScoreStage(StageBase):
         self.labels = [probe.label_for(t) for t in self.temperatures]
 
     def plan(self) -> list[Item]:
-        indexes = [self.store.index("scores", label) for label in self.labels]
-
-        def done(table: pa.Table) -> np.ndarray:
-            return np.stack([ix.contains(ix.codes(table)) for ix in indexes], axis=1)
-
+        """Items of rows some temperature lacks; ``need[t]``: the mask of the item's rows that
+        temperature ``t`` lacks (None: all of them)."""
+        indexes = [key_index(self.store, "scores", label) for label in self.labels]
         items = []
         for model in self.store.models:
-            for file, keys, flags in _missing_groups(self.store, model, done, self.batch):
-                need = [[k for k, f in zip(keys, flags[:, t]) if not f] for t in range(len(self.labels))]
-                items.append({"model": model, "file": _relative(self.store.root, file), "keys": keys,
-                              "need": need, "shards": [shard_name(f"scores/{label}", model, ks) if ks else None
-                                                       for label, ks in zip(self.labels, need)]})
+            for path, rows, flags in missing_rows(self.store, model, indexes, self.batch):
+                item = row_item(self.store.root, model, path, rows)
+                item["need"] = [encode_mask(~flags[:, t]) for t in range(len(self.labels))]
+                items.append(item)
         return items
 
     def setup(self) -> None:
@@ -249,13 +210,18 @@ class ScoreStage(StageBase):
                                     problems=self.problems)
 
     def run(self, item: Item) -> Report:
-        needed = [t for t, shard in enumerate(item["shards"])
+        table = read_rows(self.store.root, item, ["model", "problem_id", "sample_index", "prompt_token_ids",
+                                                  "response_token_ids", "response", "image_digest"])
+        need = [decode_mask(mask, item["rows"]) for mask in item["need"]]
+        shards = [shard_name(f"scores/{label}", item["model"], item_keys(table, rows)) if rows.any() else None
+                  for label, rows in zip(self.labels, need)]
+        needed = [t for t, shard in enumerate(shards)
                   if shard is not None and not self.store.has_shard("scores", self.labels[t], shard)]
         if not needed:
-            return {"rows": len(item["keys"]), "resumed": True}
+            return {"rows": item["rows"], "resumed": True}
         self.setup()
-        rows = read_item_rows(self.store.root, item, ["model", "problem_id", "sample_index", "prompt_token_ids",
-                                                      "response_token_ids", "response", "image_digest"])
+        rows = table.to_pylist()
+        del table
         if any(needs_tokens(r) for r in rows):
             rows = self.tokenize(rows)
         digests: dict[str, Optional[str]] = {}
@@ -270,13 +236,11 @@ class ScoreStage(StageBase):
                 row["images"] = problem.images
         tokens = sum(len(r["response_token_ids"]) for r in rows)
         tables = self.runtime.engine.score_at(rows, [self.temperatures[t] for t in needed])
-        for t, table in zip(needed, tables):
-            want = {(str(p), int(i)) for p, i in item["need"][t]}
-            keep = [j for j, r in enumerate(rows) if (r["problem_id"], r["sample_index"]) in want]
-            self.store.write_shard("scores", self.labels[t], table.take(pa.array(keep, pa.int64())),
-                                   item["shards"][t])
+        for t, scored in zip(needed, tables):
+            keep = pa.array(np.flatnonzero(need[t]), pa.int64())
+            self.store.write_shard("scores", self.labels[t], scored.take(keep), str(shards[t]))
         del rows
-        return {"rows": len(item["keys"]), "tokens": tokens}
+        return {"rows": item["rows"], "tokens": tokens}
 
 
 # -- sample -----------------------------------------------------------------------------------------
@@ -313,49 +277,49 @@ class SampleStage(StageBase):
             self.runtime.template = template_from_settings(self.store.manifest["models"].get(self.label))
         return self.runtime.template
 
-    def stored(self) -> tuple[set[str], dict[str, set[int]]]:
-        """(problems with all n samples stored, the stored indices of the others). An Arrow group-by
-        finds the complete problems, so a finished run of 10^6 samples puts none of its keys in Python."""
-        table = self.store.read("samples", self.label, ["problem_id", "sample_index"])
-        idx = table.column("sample_index")
-        table = table.filter(pc.and_(pc.greater_equal(idx, 0), pc.less(idx, self.n)))
-        # Distinct indices: two samplers writing one label with other item sizes can store a key twice.
-        counts = table.group_by("problem_id", use_threads=False).aggregate([("sample_index", "count_distinct")])
-        full = pc.greater_equal(counts.column("sample_index_count_distinct"), self.n)
-        complete = set(counts.filter(full).column("problem_id").to_pylist())
-        partial = table.filter(pc.invert(pc.is_in(table.column("problem_id"), value_set=pa.array(complete, pa.string()))))
-        stored: dict[str, set[int]] = {}
-        for pid, idx in zip(partial.column("problem_id").to_pylist(), partial.column("sample_index").to_pylist()):
-            stored.setdefault(pid, set()).add(idx)
-        return complete, stored
-
     def check_images(self) -> None:
         """Stored samples drawn on other images than the run's problems have now: a ValueError naming
-        the problem and both digests (reads the problem and digest columns only)."""
+        the problem and both digests (reads the problem and digest columns, one shard at a time)."""
         if not any(p.images for p in self.problems.values()):
             return
-        table = self.store.read("samples", self.label, ["problem_id", "image_digest"])
-        pairs = table.group_by(["problem_id", "image_digest"], use_threads=False).aggregate([])
-        for pid, digest in zip(pairs.column("problem_id").to_pylist(), pairs.column("image_digest").to_pylist()):
-            problem = self.problems.get(pid)
-            now = images_digest(problem.images) if problem is not None else None
-            if problem is not None and digest != now:
-                raise ValueError(f"{self.root}: samples of problem {pid!r} ({self.label}) were drawn on images with "
-                                 f"digest {digest}, the run's images now have {now}; use another --out")
+        for path in self.store.files("samples", self.label):
+            table = read_shards([path], SAMPLE_SCHEMA, ["problem_id", "image_digest"])
+            pairs = table.group_by(["problem_id", "image_digest"], use_threads=False).aggregate([])
+            for pid, digest in zip(pairs.column("problem_id").to_pylist(), pairs.column("image_digest").to_pylist()):
+                problem = self.problems.get(pid)
+                now = images_digest(problem.images) if problem is not None else None
+                if problem is not None and digest != now:
+                    raise ValueError(f"{self.root}: samples of problem {pid!r} ({self.label}) were drawn on images "
+                                     f"with digest {digest}, the run's images now have {now}; use another --out")
 
     def plan(self) -> list[Item]:
+        """Items of ``batch_requests`` requests for the chunks the label lacks. A request's ``wanted``
+        lists the indices it must store when a resumed chunk has some already (None: the whole chunk),
+        so a fresh plan holds ~12 bytes a sample (a 4-key dict per chunk of 16), not a list of keys."""
         self.check_images()
-        complete, stored = self.stored()
+        index = key_index(self.store, "samples", self.label)
+        complete = set()
+        for pid in self.problems:
+            if stored_indices(index, pid, self.n).size >= self.n:
+                complete.add(pid)
         todo = (p for p in self.problems.values() if p.id not in complete)
-        plan = plan_requests(todo, self.n, self.sampling, lambda pid: stored.get(pid, set()))
-        items = []
-        for b in range(0, len(plan), self.batch_requests):
-            batch = plan[b:b + self.batch_requests]
-            keys = [(r.problem.id, i) for r in batch for i in sorted(r.wanted)]
-            items.append({"shard": shard_name("samples", self.label, keys), "keys": [list(k) for k in keys],
-                          "requests": [{"problem_id": r.problem.id, "chunk_index": r.chunk_index, "size": r.size,
-                                        "wanted": sorted(r.wanted)} for r in batch]})
+        requests = iter_requests(todo, self.n, self.sampling, lambda pid: stored_indices(index, pid, self.n).tolist())
+        items: list[Item] = []
+        batch: list[PlannedRequest] = []
+        for request in requests:
+            batch.append(request)
+            if len(batch) == self.batch_requests:
+                items.append(self.item(batch))
+                batch = []
+        if batch:
+            items.append(self.item(batch))
         return items
+
+    def item(self, batch: Sequence[PlannedRequest]) -> Item:
+        keys = [(r.problem.id, i) for r in batch for i in sorted(r.wanted)]
+        return {"shard": shard_name("samples", self.label, keys), "rows": len(keys),
+                "requests": [{"problem_id": r.problem.id, "chunk_index": r.chunk_index, "size": r.size,
+                              "wanted": None if len(r.wanted) == r.size else sorted(r.wanted)} for r in batch]}
 
     def setup(self) -> None:
         if self.runtime.engine is None:
@@ -377,7 +341,10 @@ class SampleStage(StageBase):
             shutdown_engine(engine)
 
     def requests(self, item: Item) -> list[PlannedRequest]:
-        return [PlannedRequest(self.problems[r["problem_id"]], r["chunk_index"], r["size"], frozenset(r["wanted"]))
+        chunk = self.sampling.chunk
+        return [PlannedRequest(self.problems[r["problem_id"]], r["chunk_index"], r["size"],
+                               frozenset(range(r["chunk_index"] * chunk, r["chunk_index"] * chunk + r["size"])
+                                         if r["wanted"] is None else r["wanted"]))
                 for r in item["requests"]]
 
     def done(self, item: Item) -> Optional[Report]:

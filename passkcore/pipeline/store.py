@@ -206,6 +206,16 @@ class SampleStore:
     def read(self, kind: str, label: str, columns: Optional[Sequence[str]] = None) -> pa.Table:
         return read_shards(self.files(kind, label), KINDS[kind], columns)
 
+    def value_counts(self, kind: str, labels: Iterable[str], column: str) -> dict[Any, int]:
+        """How often each value of one column occurs in these folders, read one shard at a time (a
+        summary line after a stage costs no memory per stored row)."""
+        counted: dict[Any, int] = {}
+        for label in labels:
+            for file in self.files(kind, label):
+                for row in pc.value_counts(read_shards([file], KINDS[kind], [column]).column(column)).to_pylist():
+                    counted[row["values"]] = counted.get(row["values"], 0) + row["counts"]
+        return counted
+
     def samples(self, models: Optional[Iterable[str]] = None, columns: Optional[Sequence[str]] = None) -> pa.Table:
         """Sample rows with their verdicts filled in (``correct`` null until verified), by model, then key.
 

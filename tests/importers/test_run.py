@@ -179,7 +179,7 @@ def test_score_stage_tokenizes_imported_items_once(tmp_path: Path) -> None:
     assert main(["import", "rlvr", RLVR[0], "--out", str(run), "--model", "base"]) == 0
     stage = ScoreStage(str(run), "smollm2-135m", backend="torch", batch=2)
     items = stage.plan()
-    assert len(items) == 3 and all(len(i["keys"]) <= 2 for i in items)
+    assert len(items) == 3 and all(i["rows"] <= 2 for i in items)
     columns = ["model", "problem_id", "sample_index", "prompt_token_ids", "response_token_ids", "response"]
     for _ in range(2):  # the second pass is a retry of every item
         for item in items:

@@ -19,6 +19,7 @@ import pytest
 
 from passkcore.pipeline import commands, executors
 from passkcore.pipeline.executors import Cluster
+from passkcore.pipeline.planning import read_rows
 from passkcore.pipeline.run import shard_files, shard_name
 from passkcore.pipeline.stages import VerifyStage
 from passkcore.pipeline.store import SampleStore
@@ -98,11 +99,13 @@ def test_a_retried_item_adds_nothing(tmp_path: Path) -> None:
     assert len(items) == 2 == len(shard_files(store.root / "samples" / "base"))  # one item per sample shard
     item = items[0]
     first, second = stage.run(item), stage.run(item)
-    assert first["rows"] == len(item["keys"]) and not first.get("resumed")
-    assert second == {"rows": len(item["keys"]), "resumed": True}
+    assert first["rows"] == item["rows"] and not first.get("resumed")
+    assert second == {"rows": item["rows"], "resumed": True}
     assert len(shard_files(store.root / "verdicts" / "base")) == 1
-    assert store.verdict_keys("base") == {tuple(k) for k in item["keys"]}
-    assert [i["keys"] for i in VerifyStage(str(store.root)).plan()] == [items[1]["keys"]]  # plans what is missing
+    table = read_rows(store.root, item, ["problem_id", "sample_index"])
+    assert store.verdict_keys("base") == set(zip(table.column("problem_id").to_pylist(),
+                                                 table.column("sample_index").to_pylist()))
+    assert VerifyStage(str(store.root)).plan() == [items[1]]  # plans what is missing
 
 
 # -- on a local Ray cluster -----------------------------------------------------------------------------

@@ -52,7 +52,7 @@ def test_verify_passes_options_and_stores_nothing_for_an_item_that_raises(tmp_pa
     monkeypatch.setattr(verify_pkg, "verify_rows", fake)
     stage = VerifyStage(str(store.root), {"timeout_s": 3.0, "math_extract": "boxed"}, workers=1, batch=2)
     items = stage.plan()
-    assert [len(i["keys"]) for i in items] == [2, 2, 2]
+    assert [i["rows"] for i in items] == [2, 2, 2]
     with pytest.raises(RuntimeError, match="sandbox unavailable"):
         execute(stage, None)
     assert seen[0] == {"workers": 1, "timeout_s": 3.0, "math_extract": "boxed"}
@@ -133,7 +133,7 @@ def test_score_killed_mid_stage_reruns_to_every_key_once(tmp_path: Path) -> None
     # Killed as its second item wrote its first temperature's shard: 2 + 1 shards stored.
     assert sum(len(shard_files(store.folder("scores", label))) for label in stage.labels) == 3
     left = stage.plan()
-    assert len(left) == 5 and all(len(i["keys"]) == 4 for i in left)
+    assert len(left) == 5 and all(i["rows"] == 4 for i in left)
     stats = execute(stage, None)
     assert stats.rows == 20
     for label in stage.labels:
@@ -149,18 +149,21 @@ def test_sample_plan_asks_only_for_missing_indices(tmp_path: Path) -> None:
     requests = [r for item in items for r in item["requests"]]
     assert requests == [{"problem_id": pid, "chunk_index": 1, "size": 4, "wanted": [6, 7]} for pid in ids]
     assert [len(item["requests"]) for item in items] == [2, 1]
-    assert [k for item in items for k in item["keys"]] == [[pid, i] for pid in ids for i in (6, 7)]
+    assert [item["rows"] for item in items] == [4, 2]
     assert SampleStage(str(store.root), "m", "synthetic", 4, SamplingConfig(chunk=4)).plan() == []  # 4, 5 past n
     # Shards of 5 rows: the second held p0's index 5 and p1's 0-3. Without it, only those are asked for.
     (store.folder("samples", "m") / "s000001.parquet").unlink()
     items = SampleStage(str(store.root), "m", "synthetic", 6, SamplingConfig(chunk=4), batch_requests=8).plan()
     assert [item["requests"] for item in items] == [[
         {"problem_id": ids[0], "chunk_index": 1, "size": 2, "wanted": [5]},
-        {"problem_id": ids[1], "chunk_index": 0, "size": 4, "wanted": [0, 1, 2, 3]}]]
+        {"problem_id": ids[1], "chunk_index": 0, "size": 4, "wanted": None}]]  # None: the whole chunk
+    stage = SampleStage(str(store.root), "m", "synthetic", 6, SamplingConfig(chunk=4))
+    assert [(r.problem.id, r.chunk_index, sorted(r.wanted)) for r in stage.requests(items[0])] == [
+        (ids[0], 1, [5]), (ids[1], 0, [0, 1, 2, 3])]
     # A key stored twice (two samplers with other item sizes) does not stand in for a missing one.
     twice = pq.read_table(store.folder("samples", "m") / "s000000.parquet")  # p0's indices 0-4
     pq.write_table(twice, store.folder("samples", "m") / "again.parquet")
     (store.folder("samples", "m") / "s000002.parquet").unlink()  # p1's 4-5 and p2's 0-2
     items = SampleStage(str(store.root), "m", "synthetic", 6, SamplingConfig(chunk=4), batch_requests=8).plan()
     assert [(r["problem_id"], r["wanted"]) for r in items[0]["requests"]] == [
-        (ids[0], [5]), (ids[1], [0, 1, 2, 3]), (ids[1], [4, 5]), (ids[2], [0, 1, 2])]
+        (ids[0], [5]), (ids[1], None), (ids[1], None), (ids[2], [0, 1, 2])]

@@ -272,6 +272,9 @@ def test_self_test_catches_a_sandbox_that_shows_the_host(monkeypatch: pytest.Mon
     import passkcore.verify.judge as judge_module
 
     real = judge_module.bwrap_base
+    made: list[str] = []  # this test's sentinels (another worker's self-test may hold its own meanwhile)
+    mkdtemp = tempfile.mkdtemp
+    monkeypatch.setattr(tempfile, "mkdtemp", lambda *a, **k: made.append(mkdtemp(*a, **k)) or made[-1])
     # A sandbox as before this design: the host's folders visible (here /var/tmp, where the sentinel is).
     leak = ["--perms", "0755", "--dir", "/var", "--ro-bind", "/var/tmp", "/var/tmp"]
     monkeypatch.setattr(judge_module, "bwrap_base", lambda extra=(): real([*extra, *leak]))
@@ -283,7 +286,8 @@ def test_self_test_catches_a_sandbox_that_shows_the_host(monkeypatch: pytest.Mon
     monkeypatch.setattr(judge_module, "bwrap_base", real)
     with Judge(timeout_s=10, memory_mb=512) as j:
         self_test(j)  # the real sandbox passes
-    assert not any(n.startswith("passk-sentinel-") for n in os.listdir("/var/tmp"))  # removed after each self-test
+    assert len(made) >= 3 and all("passk-sentinel-" in m for m in made)
+    assert not any(os.path.exists(m) for m in made)  # removed after each self-test
 
 
 def test_check_code_sees_no_host_either() -> None:
