@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from benches.conftest import measure_child
 
 LINES = 1_000_000
 PROBLEMS = 1_000
@@ -31,17 +29,10 @@ def write_samples(path: Path, lines: int = LINES, problems: int = PROBLEMS) -> N
 
 
 def import_peak_rss(source: Path, out: Path) -> tuple[int, float]:
-    """Peak RSS (bytes) and wall seconds of `passk import samples SOURCE --out OUT` in a child process."""
-    start = time.perf_counter()
-    log = out.with_name(out.name + ".log")
-    with log.open("wb") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "passkcore.cli", "import", "samples", str(source), "--out",
-                                 str(out)], stdout=subprocess.DEVNULL, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    assert proc.returncode == 0, log.read_text()[-2000:]
-    return usage.ru_maxrss * 1024, seconds  # ru_maxrss is in KiB on Linux
+    """Peak RSS (bytes, the child's VmHWM) and wall seconds of `passk import samples SOURCE --out OUT`."""
+    got = measure_child("from passkcore.cli import main\n"
+                        "assert main(['import', 'samples', sys.argv[1], '--out', sys.argv[2]]) == 0", str(source), str(out))
+    return int(got["rss"]), float(got["s"])
 
 
 @pytest.mark.slow

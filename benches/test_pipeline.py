@@ -7,17 +7,14 @@ that small run, each measured in one run. Time and peak RSS of the commands are 
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from benches.conftest import own_time
+from benches.conftest import measure_child, own_time
 from benches.synthetic import make_run
 from passkcore.pipeline.run import shard_files
 from passkcore.pipeline.store import SampleStore
@@ -26,7 +23,6 @@ PROBLEMS = int(os.environ.get("PASSK_BENCH_PROBLEMS", "1000"))
 SAMPLES = int(os.environ.get("PASSK_BENCH_SAMPLES", "1000"))
 UNSCORED = 256  # one score item: all else in the big run is scored already
 GIB = 2**30
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -50,16 +46,6 @@ def _write_times(store: SampleStore, rounds: int) -> tuple[float, list[list[dict
     return best, batches
 
 
-def _measure(code: str, *args: str) -> dict[str, float]:
-    wrapped = ("import json, resource, sys, time\nstart = time.perf_counter()\n" + code +
-               "\nprint(json.dumps({'s': time.perf_counter() - start, "
-               "'rss': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))\n")
-    out = subprocess.run([sys.executable, "-c", wrapped, *args], capture_output=True, text=True, cwd=ROOT,
-                         timeout=1800, env={**os.environ, "VLLM_LOGGING_LEVEL": "ERROR"})
-    assert out.returncode == 0, out.stderr[-3000:]
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 _PLANS = {
     "verify": "from passkcore.pipeline.stages import VerifyStage\nassert VerifyStage(sys.argv[1]).plan() == []",
     "score": "from passkcore.pipeline.stages import ScoreStage\n"
@@ -72,29 +58,31 @@ _PLANS = {
 
 def test_counts_plans_and_score_at_a_million(benchmark: Any, big_run: Path, tmp_path: Path) -> None:
     """Every stage's plan on the big run against the same plan on a run of 2,000 samples, each in a
-    fresh process: what a stored key costs while planning (<= 32 bytes); `passk verify` and `passk
-    score` with the same work left (1,000 samples to verify, 256 to score): <= 1.1x the small run's peak."""
+    fresh process: what a stored key costs while planning (<= 32 bytes) and <= 1.1x the small run's
+    plan; `passk verify` and `passk score` with the same work left (1,000 samples to verify, 256 to
+    score): <= 1.1x the small run's peak."""
     small = make_run(tmp_path / "small", 20, 100, scores_except=UNSCORED).root
-    counts = _measure("from passkcore.cli import main\n"
+    counts = measure_child("from passkcore.cli import main\n"
                       "assert main(['counts', sys.argv[1], '--out', sys.argv[2]]) == 0", str(big_run),
                       str(tmp_path / "counts.parquet"))
     extra: dict[str, float] = {}
     for stage, code in _PLANS.items():
-        big = _measure(code, str(big_run), str(SAMPLES), str(UNSCORED))
-        little = _measure(code, str(small), "100", str(UNSCORED))
+        big = measure_child(code, str(big_run), str(SAMPLES), str(UNSCORED))
+        little = measure_child(code, str(small), "100", str(UNSCORED))
         per_key = (big["rss"] - little["rss"]) / (PROBLEMS * SAMPLES - 2000)
         extra.update({f"plan_{stage}_rss_mib": big["rss"] / 2**20, f"plan_{stage}_small_run_rss_mib": little["rss"] / 2**20,
                       f"plan_{stage}_s": big["s"], f"plan_{stage}_bytes_per_key": per_key})
         assert per_key <= 32, f"{stage}: {per_key:.1f} bytes a stored key while planning"
+        assert big["rss"] <= 1.1 * little["rss"], f"{stage}: {big['rss'] / little['rss']:.3f}x the small run's plan"
     # `passk verify` with one verdict shard (1,000 samples) taken away from each run.
     for run in (big_run, small):
         shard_files(run / "verdicts" / "m")[-1].unlink()
     verify_code = "from passkcore.cli import main\nassert main(['verify', sys.argv[1], '--workers', '2']) == 0"
-    verify, verify_small = _measure(verify_code, str(big_run)), _measure(verify_code, str(small))
+    verify, verify_small = measure_child(verify_code, str(big_run)), measure_child(verify_code, str(small))
     # `passk score`: plans over the whole run, then scores the one item left (256 rows of 48 tokens).
     score_code = "from passkcore.cli import main\nassert main(['score', sys.argv[1]]) == 0"
-    score = benchmark.pedantic(lambda: _measure(score_code, str(big_run)), rounds=1, iterations=1)
-    score_small = _measure(score_code, str(small))
+    score = benchmark.pedantic(lambda: measure_child(score_code, str(big_run)), rounds=1, iterations=1)
+    score_small = measure_child(score_code, str(small))
     benchmark.extra_info.update(samples=PROBLEMS * SAMPLES, counts_s=counts["s"], counts_rss_mib=counts["rss"] / 2**20,
                                 verify_s=verify["s"], verify_rss_mib=verify["rss"] / 2**20,
                                 verify_small_run_rss_mib=verify_small["rss"] / 2**20,
@@ -127,6 +115,6 @@ def test_score_peak_rss_on_a_100k_sample_run(benchmark: Any, tmp_path: Path) -> 
     numba head and one batch, under 1.5 GiB."""
     run = make_run(tmp_path / "run", 100, 1000, tokens=128, scores_except=UNSCORED).root
     score_code = "from passkcore.cli import main\nassert main(['score', sys.argv[1]]) == 0"
-    score = benchmark.pedantic(lambda: _measure(score_code, str(run)), rounds=1, iterations=1)
+    score = benchmark.pedantic(lambda: measure_child(score_code, str(run)), rounds=1, iterations=1)
     benchmark.extra_info.update(samples=100_000, score_s=score["s"], score_rss_mib=score["rss"] / 2**20)
     assert score["rss"] < 1.5 * GIB, f"peak RSS {score['rss'] / 2**20:.0f} MiB"

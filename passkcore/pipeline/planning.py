@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 
 from passkcore.pipeline.executors import Item
-from passkcore.pipeline.run import SAMPLE_SCHEMA, KeyIndex, read_shards
+from passkcore.pipeline.run import SAMPLE_SCHEMA, KeyIndex, read_key_columns
 from passkcore.pipeline.store import SampleStore
 
 
@@ -37,7 +37,7 @@ def missing_rows(store: SampleStore, model: str, indexes: Sequence[KeyIndex],
     """(sample shard, row positions, done flags of those rows: one column per index) for ``model``'s
     samples that some index lacks, in groups of at most ``batch`` rows of one shard, shard by shard."""
     for path in store.files("samples", model):
-        keys = read_shards([path], SAMPLE_SCHEMA, ["model", "problem_id", "sample_index"])
+        keys = read_key_columns(path, ["model", "problem_id", "sample_index"])
         flags = np.stack([index.contains(index.codes(keys)) for index in indexes], axis=1)
         rows = np.flatnonzero(~flags.all(axis=1))
         for at in range(0, rows.size, batch):
