@@ -137,7 +137,9 @@ def test_sampling_killed_then_rerun_with_a_replica_killed_stores_every_key_once(
                                                                                 tmp_path: Path) -> None:
     """Two kills in one run: the driver of a Ray sampling stage is SIGKILLed as its second shard is
     written; the rerun on Ray plans only the missing items, and its vLLM replica is SIGKILLed after
-    the rerun's first shard (Ray restarts it and reruns its item)."""
+    the rerun's first shard (Ray restarts it and reruns its item). In bf16, named by the driver: the
+    replicas sample in it whatever their CPU (vLLM emulates it where the CPU has no bf16), and the
+    rerun resumes the label in the dtype it was started in."""
     out = tmp_path / "run"
     shards = out / "samples" / "base"
     _kill_driver_on_ray(out, "sample", at=2, timeout_s=1200)  # Ray and a vLLM replica start in it
@@ -161,7 +163,7 @@ def test_sampling_killed_then_rerun_with_a_replica_killed_stores_every_key_once(
     one = Cluster(num_cpus=2, replicas=1, verify_workers=2)
     store, stats = commands.sample(out, model="smollm2-135m", problems="arith", limit=6, n=4, label="base",
                                    sampling=SamplingConfig(temperature=1.0, max_tokens=24, chunk=2),
-                                   batch_requests=1, cluster=one)
+                                   batch_requests=1, cluster=one, dtype="bfloat16")
     killer.join(timeout=5)
     assert killed, "no replica was running to kill"
     assert killed[0] not in _replica_pids()
@@ -171,6 +173,7 @@ def test_sampling_killed_then_rerun_with_a_replica_killed_stores_every_key_once(
     assert len(keys) == len(set(keys)) == 24  # nothing lost, nothing duplicated
     on_disk = sum(pq.read_metadata(p).num_rows for p in shard_files(shards))
     assert on_disk == 24 and len(shard_files(shards)) == 12  # one shard per item, none written twice
+    assert store.manifest["models"]["base"]["dtype"] == "bfloat16"
 
 
 @pytest.mark.slow
@@ -275,7 +278,7 @@ env = {"runtime_env": {"env_vars": {"VLLM_LOGGING_LEVEL": "ERROR"}, "worker_proc
 cluster = Cluster(num_cpus=2, replicas=1, verify_workers=1, extra=env)
 if kind == "sample":
     sample(root, model="smollm2-135m", problems="arith", limit=6, n=4, label="base", batch_requests=1,
-           sampling=SamplingConfig(temperature=1.0, max_tokens=24, chunk=2), cluster=cluster)
+           sampling=SamplingConfig(temperature=1.0, max_tokens=24, chunk=2), cluster=cluster, dtype="bfloat16")
 else:
     stage = (VerifyStage(root, workers=1, batch=3) if kind == "verify" else
              ScoreStage(root, scorer=scorer, temperatures=(1.0, 0.5), backend="torch", batch=4))
