@@ -158,13 +158,11 @@ def test_vllm_fused_backend(real_rows: list[dict[str, Any]], reference: Scorer) 
     log-probs and entropies at two temperatures against the fp32 transformers reference, every row
     in order, unscorable rows with their status."""
     rows = real_rows[:40]
-    pooled = Scorer(backend="vllm_fused", token_budget=2048)
-    try:
+    with Scorer(backend="vllm_fused", token_budget=2048) as pooled:  # the block shuts its engine down
         got = pooled.token_scores_at(_pairs(rows), [1.0, 0.7])
         bad = pooled.score([{"prompt_token_ids": [1], "response_token_ids": []},
                             {"prompt_token_ids": [1, 2], "response_token_ids": [pooled.vocab_size]}, rows[0]])
-    finally:
-        pooled.close()
+        assert pooled._llm is not None
     assert pooled._llm is None
     for k, temperature in enumerate([1.0, 0.7]):
         expected = reference.token_scores_at(_pairs(rows), [temperature])[0]
