@@ -1,7 +1,7 @@
 """GPU only (a lent device): issue 14's scoring rows end to end.
 
-- ``test_scoring_paths_on_gpu`` (needs vLLM for CUDA): response tokens/s and peak memory of the default
-  scorer (vLLM backbone + Triton fused head), the exact packed path, and the ``vllm`` backend
+- ``test_scoring_paths_on_gpu`` (needs vLLM for CUDA): response tokens/s and peak memory of
+  ``vllm_fused`` (vLLM backbone + Triton fused head), the exact packed path, and the ``vllm`` backend
   (``prompt_logprobs``), interleaved over rounds. vLLM preallocates its own memory pool, so peak memory
   there is this process's torch allocations (the head and the packed backbone).
 - ``test_fused_vs_full_logits_on_gpu`` (transformers only): the ``fused`` path (packed backbone +
@@ -35,12 +35,14 @@ pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(),
 def test_scoring_paths_on_gpu(benchmark: Any) -> None:
     rows = issue_rows(int(os.environ.get("PASSK_BENCH_ROWS", "512")))
     tokens = sum(len(r) for _, r in rows)
-    default, exact, vllm = Scorer(), Scorer(backend="fused", device="cuda"), Scorer(backend="vllm")
+    # Named: the default (``fused``) is the packed path on CPUs and GPUs alike.
+    default = Scorer(backend="vllm_fused")
+    exact, vllm = Scorer(backend="fused", device="cuda"), Scorer(backend="vllm")
     try:
         for scorer in (default, exact, vllm):
             scorer.token_scores(rows[:2])
         peaks = {}
-        for name, scorer in (("default", default), ("fused", exact)):
+        for name, scorer in (("vllm_fused", default), ("fused", exact)):
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()
             base = torch.cuda.memory_allocated()
@@ -48,7 +50,7 @@ def test_scoring_paths_on_gpu(benchmark: Any) -> None:
             torch.cuda.synchronize()
             peaks[name] = (torch.cuda.max_memory_allocated() - base) / 2**20
         times, results = benchmark.pedantic(
-            interleaved, args=({"default": lambda: default.token_scores(rows), "fused": lambda: exact.token_scores(rows),
+            interleaved, args=({"vllm_fused": lambda: default.token_scores(rows), "fused": lambda: exact.token_scores(rows),
                                 "vllm": lambda: vllm.token_scores(rows)}, 3), rounds=1, iterations=1)
     finally:
         default.close()
@@ -56,9 +58,9 @@ def test_scoring_paths_on_gpu(benchmark: Any) -> None:
     benchmark.extra_info.update(
         response_tokens=tokens, **{f"{k}_tok_s": tokens / statistics.median(v) for k, v in times.items()},
         **{f"peak_{k}_mib": v for k, v in peaks.items()},
-        max_diff_default_vllm=worst_error(results["default"], results["vllm"]),
+        max_diff_vllm_fused_vllm=worst_error(results["vllm_fused"], results["vllm"]),
     )
-    assert statistics.median(times["default"]) <= statistics.median(times["vllm"])
+    assert statistics.median(times["vllm_fused"]) <= statistics.median(times["vllm"])
 
 
 def _run_path(model: str, backend: str, dtype: torch.dtype, rows: list[Any], rounds: int,
