@@ -44,9 +44,8 @@ $(STAMP): $(SOURCES) $(MODULES)
 	touch $(STAMP)
 
 # Two workers, a test file each at a time (module fixtures such as the tiny demo and the local Ray
-# cluster are made once). From a fresh clone on 2 cores: 17 min 14 s for ~23 min of CPU (2026-12-02,
-# docs/benchmarks.md): the demo and engine-exit files run last, one per worker; much of the wall time
-# waits on vLLM start-ups.
+# cluster are made once). From a fresh clone on 2 cores: 14 min 01 s (2026-12-02, docs/benchmarks.md);
+# three workers took 15 min 12 s. Much of the wall time waits on vLLM engine start-ups (~30 s each).
 test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m pytest -n 2 --dist loadfile
