@@ -44,17 +44,16 @@ $(STAMP): $(SOURCES) $(MODULES)
 	touch $(STAMP)
 
 # Two workers, a test file each at a time (module fixtures such as the tiny demo and the local Ray
-# cluster are made once), the longest files first (tests/conftest.py; xdist's own reordering by number
-# of tests ran them last). Much of the wall time waits on vLLM engine start-ups (~30 s each); times
-# from a fresh clone are in docs/benchmarks.md.
+# cluster are made once). From a fresh clone on 2 cores: 14 min 01 s (2026-12-02, docs/benchmarks.md);
+# three workers took 15 min 12 s. Much of the wall time waits on vLLM engine start-ups (~30 s each).
 test: $(STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m pytest -n 2 --dist loadfile --no-loadscope-reorder
+	$(PY) -m pytest -n 2 --dist loadfile
 
 # Everything not marked slow (no vLLM engine start, no local Ray cluster): under 3 minutes on 2 cores.
 test-fast: $(STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m pytest -n 2 --dist loadfile --no-loadscope-reorder -m "not slow"
+	$(PY) -m pytest -n 2 --dist loadfile -m "not slow"
 
 # The whole study on the embedded SmolLM2 (about 12 minutes on 2 cores); continues an interrupted run.
 demo: $(STAMP)

@@ -98,20 +98,3 @@ def make_image(color: tuple[int, int, int], size: tuple[int, int] = (64, 48), fm
     image.save(buf, format=fmt)
     return buf.getvalue()
 
-
-
-# The longest files first (worker seconds on 2 cores, 2026-12-02: Ray ~345, the demos ~250, the
-# scorers ~200, the engine exits ~240, sampling ~170, the visual study ~120). `make test` runs
-# `--dist loadfile --no-loadscope-reorder`: each file goes whole to one worker, in this order. xdist's
-# default reorders files by their number of tests, which sent these few-test, long files last and
-# ended the suite on one core.
-LONGEST_FIRST = ("tests/pipeline/test_ray.py", "tests/test_demo.py", "tests/test_scoring.py",
-                 "tests/test_engine_exit.py", "tests/test_sampling.py", "tests/pipeline/test_visual_study.py",
-                 "tests/test_templates.py", "tests/integrations/test_lm_eval_stack.py",
-                 "tests/integrations/test_lighteval_stack.py")
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
-    # A stable sort: the order within each file, and among the other files, is kept.
-    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
