@@ -2,13 +2,13 @@
 sorted int64 codes, one sample shard at a time; items that name rows by position, not by key.
 
 A plan holds, per stored key, only the 8-byte code of the folder it checks against (a fresh
-``KeyIndex``, dropped with the plan), and reads one group of shards' key columns at a time. An item
+``KeyIndex``, dropped with the plan), and reads one shard's key columns at a time. An item
 is a row range of one sample shard (``file``, ``start``, ``stop``) with a bit mask of the rows it
 covers when they are not all of the range (``mask``: hex of ``numpy.packbits``, None for all), and
 ``rows``, how many. Sample shards are never rewritten, so positions stay valid; the item's shard is
 named at run time by a digest of the keys it read, as every shard is (``shard_name``).
 
-Measured on a synthetic run of 1,000 x 1,000 samples against one of 10 x 100 (``benches/test_pipeline.py``,
+Measured on a synthetic run of 1,000 x 1,000 samples against one of 20 x 100 (``benches/test_pipeline.py``,
 ``docs/benchmarks.md``).
 """
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import InitVar, dataclass, field
-from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
@@ -44,11 +43,6 @@ from passkcore.problems import Problem
 from passkcore.sampling import PlannedRequest, SamplingConfig, iter_requests
 from passkcore.scoring import DEFAULT_BACKEND
 from passkcore.templates import PromptTemplate, template_from_settings
-
-
-def read_item_rows(root: Path, item: Item, columns: Sequence[str]) -> list[dict[str, Any]]:
-    """The rows of one verify or score item, in position order, these columns only."""
-    return read_rows(root, item, columns).to_pylist()
 
 
 @dataclass
@@ -282,12 +276,15 @@ class SampleStage(StageBase):
         the problem and both digests (reads the problem and digest columns, one shard at a time)."""
         if not any(p.images for p in self.problems.values()):
             return
+        digests: dict[str, Optional[str]] = {}  # each problem's images hashed once, not once a shard
         for path in self.store.files("samples", self.label):
             table = read_shards([path], SAMPLE_SCHEMA, ["problem_id", "image_digest"])
             pairs = table.group_by(["problem_id", "image_digest"], use_threads=False).aggregate([])
             for pid, digest in zip(pairs.column("problem_id").to_pylist(), pairs.column("image_digest").to_pylist()):
                 problem = self.problems.get(pid)
-                now = images_digest(problem.images) if problem is not None else None
+                if problem is not None and pid not in digests:
+                    digests[pid] = images_digest(problem.images)
+                now = digests.get(pid)
                 if problem is not None and digest != now:
                     raise ValueError(f"{self.root}: samples of problem {pid!r} ({self.label}) were drawn on images "
                                      f"with digest {digest}, the run's images now have {now}; use another --out")

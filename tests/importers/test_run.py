@@ -173,7 +173,8 @@ def test_ensure_token_ids_uses_template_or_imported_text() -> None:
 def test_score_stage_tokenizes_imported_items_once(tmp_path: Path) -> None:
     """The scoring stage (either executor runs its items) gives each item's imported rows token ids and
     stores them in one digest-named shard of RUN/tokens/<scorer>/: a retried item adds nothing."""
-    from passkcore.pipeline.stages import ScoreStage, read_item_rows
+    from passkcore.pipeline.planning import read_rows
+    from passkcore.pipeline.stages import ScoreStage
 
     run = tmp_path / "run"
     assert main(["import", "rlvr", RLVR[0], "--out", str(run), "--model", "base"]) == 0
@@ -183,7 +184,7 @@ def test_score_stage_tokenizes_imported_items_once(tmp_path: Path) -> None:
     columns = ["model", "problem_id", "sample_index", "prompt_token_ids", "response_token_ids", "response"]
     for _ in range(2):  # the second pass is a retry of every item
         for item in items:
-            rows = stage.tokenize(read_item_rows(run, item, columns))
+            rows = stage.tokenize(read_rows(run, item, columns).to_pylist())
             assert all(r["prompt_token_ids"] and r["response_token_ids"] for r in rows)
     folder = run / "tokens" / "smollm2-135m"
     assert len(list(folder.glob("*.parquet"))) == 3
