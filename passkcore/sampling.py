@@ -2,8 +2,8 @@
 
 Large n is split into requests of ``chunk`` samples, each with its own seed derived from (seed,
 problem_id, chunk index): a resumed run asks only for the chunks it is missing, under the same
-seeds. Scripts that start ``vllm.LLM`` need an ``if __name__ == "__main__":`` guard (vLLM spawns its
-engine core process).
+seeds. On a CPU the engine usually runs in the calling process (``engine_layout``); elsewhere vLLM spawns
+its engine core process, so scripts that start ``vllm.LLM`` need an ``if __name__ == "__main__":`` guard.
 """
 
 from __future__ import annotations
@@ -11,8 +11,10 @@ from __future__ import annotations
 import atexit
 import hashlib
 import os
+import sys
 import weakref
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal, Optional
@@ -64,6 +66,44 @@ def configure_cpu_env() -> None:
     default binds one core). Variables the user already set win."""
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
     os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", f"0-{max(0, (os.cpu_count() or 1) - 1)}")
+
+
+MULTIPROCESSING_ENV = "VLLM_ENABLE_V1_MULTIPROCESSING"
+
+
+@contextmanager
+def engine_layout(kwargs: dict[str, Any]) -> Iterator[bool]:
+    """Around ``vllm.LLM(**kwargs)``: on a CPU with one worker, the engine core and its worker run in
+    the calling process (vLLM's ``VLLM_ENABLE_V1_MULTIPROCESSING=0`` and its ``uni`` executor, added
+    to ``kwargs``); yields whether they do.
+
+    By default vLLM spawns two processes (engine core, then worker) and each imports torch, vLLM and
+    transformers again: SmolLM2's engine took 29-31 s to start and 5 s to shut down that way, against
+    12-13 s and 1.2 s in process, at the same sampling speed (326-349 against 290-305 tokens/s;
+    2026-12-02, 2 cores); a second engine in the same process starts in ~3 s. Kept separate: GPUs
+    (the engine process overlaps scheduling with the GPU's work), tensor-parallel engines, callers
+    that set ``VLLM_ENABLE_V1_MULTIPROCESSING`` or ``distributed_executor_backend``, and processes
+    that loaded llvmlite (numba's backend; passkcore's CPU head uses it): vLLM 0.32's CPU kernel
+    registration scans every loaded module and fails on llvmlite's library object
+    ("'_lib_fn_wrapper' object has no attribute 'get'"). The variable is set only while the engine
+    is built (vLLM reads it then), so nothing else in the process, or its children, inherits it."""
+    import torch
+
+    if (MULTIPROCESSING_ENV in os.environ or torch.cuda.is_available()
+            or kwargs.get("tensor_parallel_size", 1) != 1 or "distributed_executor_backend" in kwargs):
+        yield False
+        return
+    inside = "llvmlite.binding.ffi" not in sys.modules
+    if inside:
+        kwargs["distributed_executor_backend"] = "uni"
+    os.environ[MULTIPROCESSING_ENV] = "0" if inside else "1"
+    envs = sys.modules.get("vllm.envs")  # only an imported vLLM can have cached the variable
+    if envs is not None:
+        envs.disable_envs_cache()  # an in-process engine before this one cached it
+    try:
+        yield inside
+    finally:
+        del os.environ[MULTIPROCESSING_ENV]
 
 
 def cpu_has_bf16(cpuinfo: Optional[str] = None) -> bool:
@@ -132,8 +172,9 @@ def make_llm(model: str = "smollm2-135m", *, dtype: Any = None, max_model_len: i
     # which the quiet console (passkcore.quiet, every command without --verbose) sets.
     kwargs.setdefault("use_tqdm_on_load", os.environ.get("TQDM_DISABLE", "0").lower() in ("0", "", "false"))
     engine_dtype = default_dtype() if dtype in (None, "auto") else dtype  # other vLLM dtypes pass through
-    llm = LLM(model=str(path), dtype=engine_dtype, max_model_len=max_model_len, seed=seed,
-              enforce_eager=kwargs.pop("enforce_eager", True), **kwargs)
+    with engine_layout(kwargs):
+        llm = LLM(model=str(path), dtype=engine_dtype, max_model_len=max_model_len, seed=seed,
+                  enforce_eager=kwargs.pop("enforce_eager", True), **kwargs)
     if not OPEN_ENGINES and not _EXIT_HOOK:
         # Registered after vLLM's own exit hooks (atexit runs last-in first-out): ours runs first.
         atexit.register(shutdown_open_engines)

@@ -23,6 +23,7 @@ from passkcore.sampling import (
     SamplingConfig,
     cpu_has_bf16,
     default_dtype,
+    engine_layout,
     plan_requests,
     request_seed,
     resolve_dtype,
@@ -190,3 +191,39 @@ def test_dtype_auto_explicit_and_forced_by_the_environment(monkeypatch: pytest.M
         resolve_dtype("fp16")
     with pytest.raises(SystemExit):
         cli_main(["sample", "--problems", "arith", "--n", "1", "--out", "x", "--dtype", "fp16"])
+
+
+@pytest.mark.parametrize("llvmlite_loaded", [False, True])
+def test_engine_layout_on_a_cpu(llvmlite_loaded: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One CPU worker: inside the process unless llvmlite is loaded (vLLM 0.32's kernel registration
+    fails on it); the variable vLLM reads is set only while the engine is built."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.delenv(sampling.MULTIPROCESSING_ENV, raising=False)
+    if llvmlite_loaded:
+        monkeypatch.setitem(sys.modules, "llvmlite.binding.ffi", SimpleNamespace())
+    else:
+        monkeypatch.delitem(sys.modules, "llvmlite.binding.ffi", raising=False)
+    kwargs: dict[str, object] = {"seed": 0}
+    with engine_layout(kwargs) as inside:
+        assert inside is not llvmlite_loaded
+        assert os.environ[sampling.MULTIPROCESSING_ENV] == ("1" if llvmlite_loaded else "0")
+    assert kwargs == ({"seed": 0} if llvmlite_loaded else {"seed": 0, "distributed_executor_backend": "uni"})
+    assert sampling.MULTIPROCESSING_ENV not in os.environ
+
+
+@pytest.mark.parametrize("setting", [{"tensor_parallel_size": 2}, {"distributed_executor_backend": "mp"},
+                                     {"environment": "1"}, {"gpu": True}])
+def test_engine_layout_left_to_vllm(setting: dict[str, object], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tensor-parallel engines, GPUs and a layout the caller chose keep vLLM's own processes."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: bool(setting.get("gpu")))
+    monkeypatch.delitem(sys.modules, "llvmlite.binding.ffi", raising=False)
+    if "environment" in setting:
+        monkeypatch.setenv(sampling.MULTIPROCESSING_ENV, str(setting["environment"]))
+    else:
+        monkeypatch.delenv(sampling.MULTIPROCESSING_ENV, raising=False)
+    kwargs = {k: v for k, v in setting.items() if k not in ("environment", "gpu")}
+    before = dict(kwargs)
+    with engine_layout(kwargs) as inside:
+        assert not inside
+    assert kwargs == before
+    assert os.environ.get(sampling.MULTIPROCESSING_ENV) == setting.get("environment")
