@@ -101,3 +101,13 @@ def test_layout_lists_every_module():
     assert layout.render(f"a\n{begin}\nold\n{end}\nb\n", "x", "new", "f") == f"a\n{begin}\nnew\n{end}\nb\n"
     with pytest.raises(SystemExit, match="exactly one"):
         layout.render("no markers", "x", "new", "f")
+
+
+def test_the_architecture_page_names_every_package():
+    """docs/architecture.md is the design as built: a package added under passkcore/ must take its
+    place in the parts table."""
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    packages = sorted(p.parent.name for p in (ROOT / "passkcore").glob("*/__init__.py"))
+    assert len(packages) >= 7, packages
+    missing = [name for name in packages if f"`passkcore/{name}/`" not in text and f"`{name}/`" not in text]
+    assert not missing, f"docs/architecture.md does not place these packages: {missing}"
