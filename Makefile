@@ -44,8 +44,8 @@ $(STAMP): $(SOURCES) $(MODULES)
 	touch $(STAMP)
 
 # Two workers, a test file each at a time (module fixtures such as the tiny demo and the local Ray
-# cluster are made once). From a fresh clone on 2 cores: 14 min 01 s (2026-12-02, docs/benchmarks.md);
-# three workers took 15 min 12 s. Much of the wall time waits on vLLM engine start-ups (~30 s each).
+# cluster are made once). From a fresh clone on 2 cores: 11 min 03 s (2026-12-02, docs/benchmarks.md);
+# three workers took longer. vLLM engines start inside their processes on CPUs (~5 s, not ~20 s).
 test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m pytest -n 2 --dist loadfile
