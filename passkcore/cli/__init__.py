@@ -75,3 +75,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except VerifierUnavailable as exc:  # the sandbox cannot run: the stage stopped, nothing was stored
         print(f"passk {args.command}: error: the code verifier cannot run: {exc}", file=sys.stderr)
         return 3
+    except KeyboardInterrupt:  # Ctrl-C: every shard already written is whole (written, then renamed)
+        print(f"passk {args.command}: interrupted; what was stored is kept, and the same command continues it",
+              file=sys.stderr)
+        return 130  # the shell's status for a process ended by SIGINT

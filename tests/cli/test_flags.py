@@ -174,3 +174,24 @@ def test_old_list_forms_mean_what_they_meant() -> None:
     args = parse_args(["estimate", "c.csv", "--metric", "pass@k,maj@k", "--tau", "0.5,1.0", "--forecast", "256"])
     assert (args.metric, args.tau, args.forecast) == (["pass@k", "maj@k"], [0.5, 1.0], [256])
     assert parse_args(["estimate", "--metric", "pass^k", "c.csv"]).counts == "c.csv"
+
+
+def test_ctrl_c_exits_130_and_says_the_run_continues(monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """A command interrupted with Ctrl-C ends with the shell's SIGINT status and one line, not a traceback."""
+    import passkcore.cli as cli
+
+    def interrupted(args: object) -> int:
+        raise KeyboardInterrupt
+
+    real = cli.parse_args
+
+    def parse(argv: list[str]) -> object:
+        args = real(argv)
+        args.func = interrupted
+        return args
+
+    monkeypatch.setattr(cli, "parse_args", parse)
+    assert main(["sample", "--problems", "arith", "--n", "2", "--out", "run"]) == 130
+    err = capsys.readouterr().err
+    assert err.strip() == "passk sample: interrupted; what was stored is kept, and the same command continues it"
