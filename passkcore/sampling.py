@@ -86,7 +86,9 @@ def engine_layout(kwargs: dict[str, Any]) -> Iterator[bool]:
     that loaded llvmlite (numba's backend; passkcore's CPU head uses it): vLLM 0.32's CPU kernel
     registration scans every loaded module and fails on llvmlite's library object
     ("'_lib_fn_wrapper' object has no attribute 'get'"). The variable is set only while the engine
-    is built (vLLM reads it then), so nothing else in the process, or its children, inherits it."""
+    is built (vLLM reads it then), so nothing else in the process, or its children, inherits it. In
+    process, vLLM's CPU worker makes ``torch.set_num_threads`` a no-op and seeds the global random
+    generators for the rest of the process; set ``VLLM_ENABLE_V1_MULTIPROCESSING=1`` to avoid both."""
     import torch
 
     if (MULTIPROCESSING_ENV in os.environ or torch.cuda.is_available()
