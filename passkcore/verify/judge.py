@@ -20,7 +20,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Optional
 
@@ -375,8 +375,10 @@ class Judge:
                        first_failure=failure, answer_key=key)
 
     def function_io(self, program: str, entry_point: str, inputs: list[Any], outputs: list[Any],
-                    atol: Optional[float] = None) -> Verdict:
-        """Calls ``entry_point(*inputs[i])`` in one candidate process; each output compared here."""
+                    atol: Optional[float] = None,
+                    equal: Optional[Callable[[Any, Any], bool]] = None) -> Verdict:
+        """Calls ``entry_point(*inputs[i])`` in one candidate process; each output compared here, with
+        ``equal(got, expected)`` when given (plain data only reaches it), else ``values_equal``."""
         ours, theirs = socket.socketpair()
         got: list[Any] = []
         passed, failure = 0, None
@@ -399,7 +401,7 @@ class Judge:
                     if value is _CRASH_MARK:
                         result = _failure_of(status, reply)
                         dead = result if status != "ok" else None
-                    elif not values_equal(value, expected, atol):
+                    elif not (equal(value, expected) if equal else values_equal(value, expected, atol)):
                         result = f"wrong_answer: expected {preview(expected)}, got {preview(value)}"
                     else:
                         passed += 1
