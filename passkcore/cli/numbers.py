@@ -77,7 +77,7 @@ def _print_estimate(report: dict[str, Any], bootstrap: str = "") -> None:
 
 def cmd_estimate(args: argparse.Namespace) -> int:
     source = Source.open(args.counts)  # a run opened once, for the counts and maj@k alike
-    models = source.counts()
+    models = audited_models(source, args) if args.audited or args.auditor is not None else source.counts()
     ks = check_positive(args.k, "--k") or default_ks(models)
     check_ks(models, ks)
     report = estimate_report(models, ks)
@@ -97,15 +97,36 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         if resamples < 1:
             raise ValueError(f"--bootstrap must be at least 1, got {resamples}")
         add_bootstrap(report, models, ks, ci=ci, resamples=resamples, seed=args.seed)
+    if args.audited:
+        report["audited"] = {"auditor": args.auditor, "rule": "a correct sample whose latest label is guess "
+                             "counts as incorrect"}
     if args.json:
         print(json.dumps(report))
     else:
+        if args.audited:
+            who = f"auditor {args.auditor!r}" if args.auditor else "every person's (not the judges')"
+            print(f"audited: correct samples whose latest label ({who}) is guess count as incorrect")
         note = ""
         if "crossings" in report or any("ci_low" in m for m in report["models"].values()):
             note = f"{ci:.0%} paired bootstrap intervals, {resamples} resamples, seed {args.seed}"
         _print_estimate(report, note)
         print_metrics(report)
     return 0
+
+
+def audited_models(source: Source, args: argparse.Namespace) -> dict[str, Any]:
+    """``--audited``: the run's counts with guesses counted as incorrect (``passkcore.audit``)."""
+    from passkcore.audit import audited_counts
+    from passkcore.numbers.counts import split_models, validate
+
+    if not args.audited:
+        raise ValueError("--auditor picks whose labels --audited counts: add --audited")
+    if source.run is None:
+        raise ValueError(f"--audited needs a run directory (its audits/ table); {source.path} is a count file")
+    if "maj@k" in (args.metric or []):
+        raise ValueError("--audited with --metric maj@k: majority votes count answer classes, not audited samples; "
+                         "leave maj@k out")
+    return split_models(validate(audited_counts(source.run, auditor=args.auditor), source=str(source.path)))
 
 
 def print_metrics(report: dict[str, Any]) -> None:
@@ -227,6 +248,10 @@ def add_numbers_commands(sub: Any) -> None:
              help="forecast pass@K beyond n at these Ks from a zero-inflated beta-binomial fit")
     p.add_argument("--forecast-resamples", type=int, default=DEFAULT_FORECAST_RESAMPLES, metavar="R",
                    help=f"bootstrap refits of each forecast (default {DEFAULT_FORECAST_RESAMPLES})")
+    p.add_argument("--audited", action="store_true",
+                   help="a run's counts with each correct sample whose latest label is guess counted as incorrect "
+                        "(passk audit; default: every person's labels, not a judge's)")
+    p.add_argument("--auditor", metavar="NAME", help="with --audited: only this auditor's labels (judge:MODEL for a judge)")
     p.set_defaults(func=cmd_estimate)
 
     p = sub.add_parser("coverage", help="which problems each model solves, pairwise")

@@ -9,6 +9,7 @@ Layout::
     RUN/scores/<scorer>/<shard>.parquet     score rows (SCORE_SCHEMA), one folder per scorer label
     RUN/tokens/<scorer>/<shard>.parquet     token ids a scorer made for imported text (TOKENS_SCHEMA)
     RUN/imported/<model>/prompts.jsonl      an imported model's prompt texts, one per problem
+    RUN/audits/<shard>.parquet              labels of correct samples (AUDIT_SCHEMA; passkcore.audit)
 
 This is the only module that knows these paths. Every shard is written under a dot-prefixed temporary
 name and renamed when complete; its name is a digest of the keys it holds, so writing the same keys
@@ -85,6 +86,17 @@ TOKENS_SCHEMA = pa.schema([
     ("sample_index", pa.int32()),
     ("prompt_token_ids", pa.list_(pa.int32())),
     ("response_token_ids", pa.list_(pa.int32())),
+], metadata=_VERSION_META)
+# Labels of correct samples (passkcore.audit): a row per label given, never rewritten; the latest of an
+# auditor's rows for a sample supersedes the older ones, which stay as history.
+AUDIT_SCHEMA = pa.schema([
+    ("model", pa.string()),
+    ("problem_id", pa.string()),
+    ("sample_index", pa.int32()),
+    ("label", pa.string()),
+    ("note", pa.string()),
+    ("auditor", pa.string()),
+    ("time", pa.timestamp("us", tz="UTC")),
 ], metadata=_VERSION_META)
 KINDS = {"samples": SAMPLE_SCHEMA, "verdicts": VERDICT_SCHEMA, "scores": SCORE_SCHEMA, "tokens": TOKENS_SCHEMA}
 # The key of a row within one folder: samples and verdicts are per model, scores and tokens hold every model.
@@ -314,6 +326,11 @@ def folder(root: Path, kind: str, label: str) -> Path:
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {sorted(KINDS)}, got {kind!r}")
     return root / kind / check_label(label)
+
+
+def audits_folder(root: Path) -> Path:
+    """RUN/audits: every auditor's labels, one shard per file applied or label saved."""
+    return root / "audits"
 
 
 def imported_prompts_path(root: Path, model: str) -> Path:

@@ -1,0 +1,109 @@
+"""What an audit looks at: the correct samples of each model's hardest solved problems.
+
+A problem is *solved* by a model when any of its samples is correct (c > 0); the hardest are those
+with the lowest c/n (ties: fewer correct samples, then the problem id). Of each such problem's correct
+samples, up to ``per_problem`` are chosen at random with a generator seeded by (seed, model, problem),
+so one model's choice does not move when another model is added. The queue runs hardest first across
+models (c/n, then model, problem and sample index): the export file, the review page and the judge
+take it in that order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from passkcore.pipeline.run import check_label
+from passkcore.pipeline.store import SampleStore
+
+DEFAULT_HARDEST = 20
+DEFAULT_PER_PROBLEM = 4
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    """One correct sample to audit, with its problem's counts."""
+
+    model: str
+    problem_id: str
+    sample_index: int
+    n: int
+    c: int
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.model, self.problem_id, self.sample_index)
+
+
+def check_positive(value: int, flag: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{flag}: must be a positive integer, got {value!r}")
+    return value
+
+
+def hardest_problems(counts: pa.Table, model: str, hardest: int) -> list[tuple[str, int, int]]:
+    """``(problem_id, n, c)`` of ``model``'s ``hardest`` hardest solved problems, hardest first."""
+    rows = counts.filter(pc.and_(pc.equal(counts.column("model"), model), pc.greater(counts.column("c"), 0)))
+    found = list(zip(rows.column("problem_id").to_pylist(), rows.column("n").to_pylist(), rows.column("c").to_pylist()))
+    found.sort(key=lambda r: (r[2] / r[1], r[2], r[0]))
+    return found[:hardest]
+
+
+def seeded_choice(indices: Sequence[int], m: int, seed: int, model: str, problem_id: str) -> list[int]:
+    """Up to ``m`` of ``indices``, drawn by a generator seeded by (seed, model, problem), ascending."""
+    if len(indices) <= m:
+        return sorted(indices)
+    digest = hashlib.sha256(f"{seed}\x1f{model}\x1f{problem_id}".encode()).digest()
+    rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
+    picked = rng.choice(np.asarray(sorted(indices), np.int64), size=m, replace=False)
+    return sorted(int(i) for i in picked)
+
+
+def audit_queue(store: SampleStore, *, hardest: int = DEFAULT_HARDEST, per_problem: int = DEFAULT_PER_PROBLEM,
+                models: Optional[Sequence[str]] = None, seed: int = 0) -> list[QueueItem]:
+    """The queue, hardest first: up to ``per_problem`` correct samples of each of ``hardest`` problems
+    per model (``models``: default every model of the run)."""
+    check_positive(hardest, "--hardest")
+    check_positive(per_problem, "--per-problem")
+    chosen = list(models) if models else store.models
+    for m in chosen:
+        if check_label(m) not in store.models:
+            raise ValueError(f"--model: {m!r} is not a model of {store.root} ({', '.join(store.models)})")
+    counts = store.counts(chosen)
+    items: list[tuple[float, int, QueueItem]] = []
+    for order, model in enumerate(chosen):
+        problems = hardest_problems(counts, model, hardest)
+        if not problems:
+            continue
+        table = store.samples(models=[model], columns=["problem_id", "sample_index", "correct"])
+        ids = pa.array([p for p, _, _ in problems], pa.string())
+        table = table.filter(pc.and_(pc.is_in(table.column("problem_id"), value_set=ids),
+                                     pc.fill_null(table.column("correct"), False)))
+        correct: dict[str, list[int]] = {}
+        for pid, idx in zip(table.column("problem_id").to_pylist(), table.column("sample_index").to_pylist()):
+            correct.setdefault(pid, []).append(int(idx))
+        for pid, n, c in problems:
+            for idx in seeded_choice(correct.get(pid, []), per_problem, seed, model, pid):
+                items.append((c / n, order, QueueItem(model, pid, idx, int(n), int(c))))
+    items.sort(key=lambda t: (t[0], t[1], t[2].problem_id, t[2].sample_index))
+    return [item for _, _, item in items]
+
+
+def hardest_correct(store: SampleStore, model: str, hardest: int = DEFAULT_HARDEST) -> tuple[int, set[tuple[str, int]]]:
+    """How many correct samples ``model``'s ``hardest`` hardest solved problems hold, and their keys
+    (problem_id, sample_index): the denominator of the report's audited share."""
+    problems = hardest_problems(store.counts([model]), model, hardest)
+    if not problems:
+        return 0, set()
+    table = store.samples(models=[model], columns=["problem_id", "sample_index", "correct"])
+    ids = pa.array([p for p, _, _ in problems], pa.string())
+    table = table.filter(pc.and_(pc.is_in(table.column("problem_id"), value_set=ids),
+                                 pc.fill_null(table.column("correct"), False)))
+    keys = set(zip(table.column("problem_id").to_pylist(), (int(i) for i in table.column("sample_index").to_pylist())))
+    return len(keys), keys
