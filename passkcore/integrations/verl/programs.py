@@ -20,9 +20,12 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import queue
 import re
 import threading
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Any, Optional
 
 import numpy as np
@@ -143,24 +146,46 @@ def apps_equal(got: Any, expected: Any, atol: Optional[float] = None) -> bool:
                                                  and values_equal(got, expected[0], atol))
 
 
-class JudgePool:
-    """Judges kept for the process, each self-tested once (VerifierUnavailable when the sandbox cannot
-    run or shows the host); ``take``/``give`` lend one to a thread. A forked copy of the process starts
-    its own."""
+class JudgeThreads:
+    """Daemon threads, each owning one judge for the life of the process; ``judge_all`` hands them
+    programs. A sandbox must be started by a thread that outlives it: bubblewrap's --die-with-parent
+    is the parent *thread's* death signal, so sandboxes started in a short-lived pool thread died with
+    it (measured here: the next program on that judge was "crash: None", an honest program failed).
+    Each judge is self-tested once (VerifierUnavailable, on that program's future, when the sandbox
+    cannot run or shows the host). A forked copy of the process starts its own threads."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.pid = os.getpid()
-        self.idle: dict[tuple[float, int], list[Judge]] = {}
-        self.made: list[Judge] = []
+        self.tasks: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.threads: list[threading.Thread] = []
+        self.judges: list[Judge] = []
 
-    def take(self, timeout_s: float, memory_mb: int) -> Judge:
+    def ensure(self, count: int) -> None:
         with self.lock:
             if self.pid != os.getpid():
-                self.pid, self.idle, self.made = os.getpid(), {}, []
-            free = self.idle.get((timeout_s, memory_mb))
-            if free:
-                return free.pop()
+                self.pid, self.tasks, self.threads, self.judges = os.getpid(), queue.SimpleQueue(), [], []
+            while len(self.threads) < count:
+                thread = threading.Thread(target=self._serve, args=(self.tasks,), daemon=True,
+                                          name=f"passk-verl-judge-{len(self.threads)}")
+                thread.start()
+                self.threads.append(thread)
+
+    def _serve(self, tasks: queue.SimpleQueue[Any]) -> None:
+        judge: Optional[Judge] = None
+        while True:
+            future, program, problem, timeout_s, memory_mb, atol = tasks.get()
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                if judge is None:
+                    judge = self._new_judge(timeout_s, memory_mb)
+                judge.timeout_s, judge.memory_mb = timeout_s, memory_mb  # read per program
+                future.set_result(_run(judge, program, problem, atol))
+            except BaseException as exc:  # noqa: BLE001 - the caller's future carries it
+                future.set_exception(exc)
+
+    def _new_judge(self, timeout_s: float, memory_mb: int) -> Judge:
         judge = Judge(timeout_s=timeout_s, memory_mb=memory_mb)
         try:
             self_test(judge)
@@ -168,37 +193,48 @@ class JudgePool:
             judge.close()
             raise
         with self.lock:
-            self.made.append(judge)
+            self.judges.append(judge)
         return judge
 
-    def give(self, judge: Judge) -> None:
-        with self.lock:
-            if self.pid == os.getpid():
-                self.idle.setdefault((judge.timeout_s, judge.memory_mb), []).append(judge)
+    def submit(self, program: str, problem: Problem, timeout_s: float, memory_mb: int,
+               atol: Optional[float]) -> Future[Verdict]:
+        future: Future[Verdict] = Future()
+        self.tasks.put((future, program, problem, timeout_s, memory_mb, atol))
+        return future
+
+    def judge_all(self, jobs: Sequence[tuple[str, Problem]], *, workers: int, timeout_s: float, memory_mb: int,
+                  atol: Optional[float] = None) -> list[Verdict]:
+        """Verdicts of (program, problem) pairs, in order, at most ``workers`` at a time."""
+        self.ensure(workers)
+        todo = deque(range(len(jobs)))
+        running: dict[Future[Verdict], int] = {}
+        out: list[Optional[Verdict]] = [None] * len(jobs)
+        while todo or running:
+            while todo and len(running) < workers:
+                i = todo.popleft()
+                running[self.submit(*jobs[i], timeout_s, memory_mb, atol)] = i
+            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for future in done:
+                out[running.pop(future)] = future.result()
+        return [v for v in out if v is not None]
 
     def close(self) -> None:
         with self.lock:
-            made, self.made, self.idle = self.made, [], {}
+            judges, self.judges = self.judges, []
             mine = self.pid == os.getpid()
-        for judge in made if mine else []:
+        for judge in judges if mine else []:
             judge.close()
 
 
-JUDGES = JudgePool()
+def _run(judge: Judge, program: str, problem: Problem, atol: Optional[float]) -> Verdict:
+    source = HEADER + program
+    assert problem.inputs is not None and problem.outputs is not None
+    if problem.kind == "code_io":
+        assert problem.entry_point is not None
+        return judge.function_io(source, problem.entry_point, problem.inputs, problem.outputs,
+                                 equal=lambda got, expected: apps_equal(got, expected, atol))
+    return judge.stdio(source, problem.inputs, problem.outputs, atol)
+
+
+JUDGES = JudgeThreads()
 atexit.register(JUDGES.close)
-
-
-def judge_program(program: str, problem: Problem, *, timeout_s: float, memory_mb: int,
-                  atol: Optional[float] = None) -> Verdict:
-    """One program's verdict on its tests, by a judge of the pool (``timeout_s`` per test)."""
-    judge = JUDGES.take(timeout_s, memory_mb)
-    try:
-        source = HEADER + program
-        if problem.kind == "code_io":
-            assert problem.entry_point and problem.inputs is not None and problem.outputs is not None
-            return judge.function_io(source, problem.entry_point, problem.inputs, problem.outputs,
-                                     equal=lambda got, expected: apps_equal(got, expected, atol))
-        assert problem.inputs is not None and problem.outputs is not None
-        return judge.stdio(source, problem.inputs, problem.outputs, atol)
-    finally:
-        JUDGES.give(judge)

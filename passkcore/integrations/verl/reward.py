@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from typing import Any, Optional
 
 import numpy as np
 
-from passkcore.integrations.verl.programs import JUDGES, extract_program, judge_program, problem_of, tests_of
+from passkcore.integrations.verl.programs import JUDGES, extract_program, problem_of, tests_of
 from passkcore.problems import Problem
 from passkcore.verify.math import EXTRACT_POLICIES
 from passkcore.verify.math_pool import close_idle_workers, verify_math
@@ -175,39 +175,32 @@ def _code_result(verdict: Optional[Verdict], opts: Options) -> Result:
     return {"score": float(score), "acc": bool(verdict.passed), "pred": verdict.answer_key}
 
 
-def _judge(it: _Item, opts: Options) -> Optional[Verdict]:
-    if it.program is None:
-        return None
-    assert it.problem is not None
-    return judge_program(it.program, it.problem, timeout_s=opts.code_timeout_s, memory_mb=opts.memory_mb,
-                         atol=opts.atol)
+def _math(items: Sequence[_Item], opts: Options) -> list[Verdict]:
+    if not items:
+        return []
+    return verify_math([(it.response, it.gold) for it in items], workers=min(opts.math_workers, len(items)),
+                       timeout_s=opts.math_timeout_s, memory_mb=opts.memory_mb, extract=opts.math_extract)
+
+
+def _code(items: Sequence[_Item], opts: Options) -> list[Verdict]:
+    jobs = [(it.program or "", it.problem) for it in items if it.problem is not None]
+    return JUDGES.judge_all(jobs, workers=opts.code_workers, timeout_s=opts.code_timeout_s, memory_mb=opts.memory_mb,
+                            atol=opts.atol) if jobs else []
 
 
 def score_items(items: Sequence[_Item], opts: Options) -> list[Result]:
-    """Results in order: programs judged by ``code_workers`` threads while this thread runs the math
-    answers through ``math_workers`` worker processes."""
+    """Results in order: the programs go to ``code_workers`` judge threads (fed from a helper thread)
+    while this thread runs the math answers through ``math_workers`` worker processes."""
     math = [i for i, it in enumerate(items) if it.kind == "math"]
-    code = [i for i, it in enumerate(items) if it.kind == "code"]
-    results: list[Optional[Result]] = [None] * len(items)
-    pool = ThreadPoolExecutor(max_workers=min(opts.code_workers, len(code))) if len(code) > 1 else None
-    try:
-        futures: dict[int, Future[Optional[Verdict]]] = {}
-        if pool is not None:
-            futures = {i: pool.submit(_judge, items[i], opts) for i in code}
-        elif code:
-            results[code[0]] = _code_result(_judge(items[code[0]], opts), opts)
-        if math:
-            verdicts = verify_math([(items[i].response, items[i].gold) for i in math],
-                                   workers=min(opts.math_workers, len(math)), timeout_s=opts.math_timeout_s,
-                                   memory_mb=opts.memory_mb, extract=opts.math_extract)
-            for i, verdict in zip(math, verdicts):
-                results[i] = _math_result(verdict)
-        for i, future in futures.items():
-            results[i] = _code_result(future.result(), opts)
-    finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
-    return [r for r in results if r is not None]
+    code = [i for i, it in enumerate(items) if it.kind == "code" and it.program is not None]
+    results: list[Result] = [_code_result(None, opts)] * len(items)  # kept for responses without a program
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="passk-verl-code") as feeder:
+        code_verdicts = feeder.submit(_code, [items[i] for i in code], opts)
+        for i, verdict in zip(math, _math([items[i] for i in math], opts)):
+            results[i] = _math_result(verdict)
+        for i, verdict in zip(code, code_verdicts.result()):
+            results[i] = _code_result(verdict, opts)
+    return results
 
 
 def compute_score(data_source: Any, solution_str: str, ground_truth: Any, extra_info: Optional[dict[str, Any]] = None,
