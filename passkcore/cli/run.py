@@ -121,7 +121,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     out = args.out or (Path(first) / "report" if is_run_dir(first) else Path("report"))
     html_path, json_path = write_report(args.source, out, base=args.base, resamples=args.bootstrap, seed=args.seed,
                                         benchmarks=args.benchmark, series=args.series,
-                                        series_k=args.series_k, forecast_resamples=args.forecast_resamples)
+                                        series_k=args.series_k, forecast_resamples=args.forecast_resamples,
+                                        case_samples=args.case_samples)
     print(f"report: {html_path}\nnumbers: {json_path}")
     return 0
 
@@ -222,6 +223,9 @@ def add_run_commands(sub: Any) -> None:
     p.add_argument("--forecast-resamples", type=int, default=DEFAULT_FORECAST_RESAMPLES, metavar="R",
                    help="bootstrap refits of each model's pass@K forecast and forecast crossing (the slowest "
                         f"part of a report: a few ms per refit and model; default {DEFAULT_FORECAST_RESAMPLES})")
+    p.add_argument("--case-samples", type=int, default=3, metavar="M",
+                   help="case studies (run directories): up to M correct samples per chosen problem, a seeded "
+                        "choice, and one incorrect sample for contrast (default 3; 0 leaves the case studies out)")
     p.add_argument("--seed", type=int, default=0)
     add_verbosity(p, cmd_report)
 

@@ -29,9 +29,18 @@ from passkcore.numbers.coverage import Coverage, coverage_summary
 from passkcore.numbers.estimate import powers_of_two
 from passkcore.numbers.stats import PairedBootstrap, accuracy_histogram
 from passkcore.pipeline.store import SampleStore
+from passkcore.report.cases import (
+    DEFAULT_CASE_SAMPLES,
+    HARDEST,
+    NEEDS_RUN,
+    case_studies,
+    check_case_samples,
+    sample_labels,
+)
 from passkcore.report.entropy import entropy_section, own_scorer
 from passkcore.report.findings import findings
 from passkcore.report.metrics import metrics_section
+from passkcore.report.perplexity import headline, ppl_by_verdict, series_ppl
 from passkcore.report.series import series_groups, series_sections
 
 SCHEMA = "passkcore.report/1"
@@ -78,7 +87,7 @@ def ppl_section(source: Source) -> Optional[dict[str, Any]]:
     scores = source.run.scores(columns=["model", "scorer", "ppl", "status"])
     if scores.num_rows == 0:
         return None
-    return {"summary": ppl_summary(scores), "values": ppl_values(scores)}
+    return {"summary": ppl_summary(scores), "values": ppl_values(scores), "by_verdict": ppl_by_verdict(source.run)}
 
 
 def coverage_difference_ci(only_model: int, only_base: int, problems: int, *, resamples: int, seed: int,
@@ -180,6 +189,7 @@ def build_panel(bench: str, source: Source, models: dict[str, ModelCounts], base
     }
     if panel["ppl"]:
         panel["ppl"]["base_scorer"] = own_scorer(source.run, base)
+        panel["ppl"]["headline"] = headline(panel["ppl"], names)
     for m in names:
         h = accuracy_histogram(*counts[m])
         panel["histograms"][m] = {"labels": h.labels, "counts": h.counts.tolist()}
@@ -196,21 +206,26 @@ def build_data(source: Union[SourceLike, Sequence[SourceLike]], *, base: Optiona
                resamples: int = DEFAULT_BOOTSTRAP,
                seed: int = 0, ci: float = 0.95, k_max_gap: int = 256, benchmarks: Optional[Sequence[str]] = None,
                series: Optional[Sequence[str]] = None, series_k: Optional[Sequence[int]] = None,
-               forecast_resamples: int = DEFAULT_FORECAST_RESAMPLES) -> dict[str, Any]:
+               forecast_resamples: int = DEFAULT_FORECAST_RESAMPLES,
+               case_samples: int = DEFAULT_CASE_SAMPLES) -> dict[str, Any]:
     """Every number the report shows, for one source or several (one benchmark each).
 
     ``benchmarks`` names the sources (default: their file or directory names); ``series`` orders
     checkpoint labels (default: labels sharing a prefix and ending in a number, like ``rl-step100``);
     ``series_k`` the ks of the series figure (default: 1 and the largest power of two <= n);
     ``forecast_resamples`` the bootstrap refits of each panel's pass@K forecast and forecast crossing
-    (200 by default: about 50 s per model pair on MATH500's 500 problems at n = 128, K up to 512).
+    (200 by default: about 50 s per model pair on MATH500's 500 problems at n = 128, K up to 512);
+    ``case_samples`` the correct samples shown per case study (``passkcore.report.cases``; 0: none).
     """
     if isinstance(forecast_resamples, bool) or not isinstance(forecast_resamples, int) or forecast_resamples < 1:
         raise ValueError(f"forecast_resamples must be a positive integer, got {forecast_resamples!r}")
+    check_case_samples(case_samples)
     sources = as_sources(source)
     names = benchmark_names(sources, benchmarks)
     panels, all_series, ids = [], [], []
     entropy_rows: list[dict[str, Any]] = []
+    cases: list[dict[str, Any]] = []
+    cases_absent: list[dict[str, Any]] = []
     # Counts are small ((n, c) per problem); loading them all first lets a bad --series or --series-k
     # fail in a second, not after minutes of bootstrap and forecast refits.
     loaded = [src.counts() for src in sources]
@@ -223,14 +238,24 @@ def build_data(source: Union[SourceLike, Sequence[SourceLike]], *, base: Optiona
         panels.append(panel)
         if len(panel["models"]) >= 2:
             ids.extend(coverage_ids(bench, cov, panel["k"][-1]))
-        all_series.extend(series_sections(bench, models, panel["base"], cov, boot, order=series, ks=series_k, ci=ci))
+        found_series = series_sections(bench, models, panel["base"], cov, boot, order=series, ks=series_k, ci=ci)
+        for s in found_series:
+            s["ppl_base"] = series_ppl(s, panel["ppl"])
+        all_series.extend(found_series)
+        if src.run is None:
+            cases_absent.append({"benchmark": bench, "reason": NEEDS_RUN})
+        else:
+            cases.extend(case_studies(bench, src.run, cov, panel["base"], panel["k"][-1], samples=case_samples,
+                                      seed=seed, base_scorer=own_scorer(src.run, panel["base"]),
+                                      labels=sample_labels(src.run)))
         entropy_rows.extend(entropy_section(bench, src, panel["models"], panel["base"]))
     first = panels[0]
     data: dict[str, Any] = {"schema": SCHEMA, **{key: first[key] for key in PANEL_KEYS},
                             "bootstrap": {"ci": ci, "resamples": resamples, "seed": seed},
                             "benchmarks": panels, "series": all_series,
                             "entropy": {"weighting": ENTROPY_WEIGHTING, "rows": entropy_rows} if entropy_rows else None,
-                            "coverage_ids": ids}
+                            "coverage_ids": ids, "case_studies": cases, "case_studies_absent": cases_absent,
+                            "case_study_rules": {"samples": case_samples, "hardest": HARDEST, "seed": seed}}
     data["findings"] = findings(data)
     return data
 

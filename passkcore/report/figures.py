@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from passkcore.report.perplexity import ppl_figures
+
 
 def _png(fig: Any) -> bytes:
     import matplotlib.pyplot as plt
@@ -163,8 +165,8 @@ def entropy_figure(entropy: dict[str, Any]) -> bytes:
 def figures(data: dict[str, Any]) -> dict[str, bytes]:
     """PNG bytes per figure name: ``pass_at_k`` (a panel per benchmark), ``accuracy``, ``cover`` (cover@tau
     curves per model, a panel per benchmark), ``ppl`` (where
-    scored), ``series``/``series_coverage`` per series (``_1``, ``_2``... after the first) and
-    ``entropy``."""
+    scored), ``series``/``series_coverage`` per series (``_1``, ``_2``... after the first),
+    ``entropy``, and ``ppl_verdict`` / ``series_ppl`` (``passkcore.report.perplexity``)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -196,4 +198,5 @@ def figures(data: dict[str, Any]) -> dict[str, bytes]:
         out[f"series_coverage{suffix}"] = series_coverage_figure(series)
     if data["entropy"]:
         out["entropy"] = entropy_figure(data["entropy"])
+    out.update(ppl_figures(data))  # ppl_verdict, series_ppl: perplexity as the study uses it
     return out

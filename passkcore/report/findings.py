@@ -100,6 +100,42 @@ def _ppl(data: dict[str, Any], i: int, row: dict[str, Any]) -> Optional[_Sentenc
             .text(" (").num(f"{q}{jb}.q1").text(" to ").num(f"{q}{jb}.q3").text(")."))
 
 
+def _ppl_correct(data: dict[str, Any], i: int, row: dict[str, Any]) -> Optional[_Sentence]:
+    """PPL_base(R_correct): the model's correct answers under the base, against the base's own."""
+    head = (data["benchmarks"][i]["ppl"] or {}).get("headline")
+    if head is None:
+        return None
+    where = {r["model"]: j for j, r in enumerate(head["rows"])}
+    jm, jb = where.get(row["model"]), where.get(row["base"])
+    if jm is None or jb is None or not (head["rows"][jm]["correct"] or {}).get("scored") \
+            or not (head["rows"][jb]["correct"] or {}).get("scored"):
+        return None
+    q = f"benchmarks.{i}.ppl.headline.rows."
+    return (_Sentence(data, row, "ppl_correct")
+            .text(f"PPL_base(R_correct): under {head['scorer']}, {row['model']}'s correct answers have median "
+                  "perplexity ").num(f"{q}{jm}.correct.median").text(" (quartiles ").num(f"{q}{jm}.correct.q1")
+            .text(" to ").num(f"{q}{jm}.correct.q3").text("; ").num(f"{q}{jm}.correct.scored")
+            .text(f" answers), {row['base']}'s own correct answers ").num(f"{q}{jb}.correct.median")
+            .text(" (").num(f"{q}{jb}.correct.q1").text(" to ").num(f"{q}{jb}.correct.q3").text("; ")
+            .num(f"{q}{jb}.correct.scored").text(" answers)."))
+
+
+def _series_ppl(data: dict[str, Any], s_i: int, series: dict[str, Any]) -> Optional[_Sentence]:
+    """How the median PPL under the base of the checkpoints' correct answers moves from first to last."""
+    sp = series.get("ppl_base")
+    med = (sp or {}).get("correct", {}).get("median") or []
+    if len(med) < 2 or med[0] is None or med[-1] is None:
+        return None
+    last = len(med) - 1
+    p = f"series.{s_i}."
+    row = {"benchmark": series["benchmark"], "model": series["labels"][-1]}
+    return (_Sentence(data, row, "series_ppl")
+            .text(f"Over the series {', '.join(series['labels'])}, the median perplexity under {sp['scorer']} "
+                  "of the correct answers goes from ").num(f"{p}ppl_base.correct.median.0")
+            .text(" at step ").num(f"{p}steps.0").text(" to ").num(f"{p}ppl_base.correct.median.{last}")
+            .text(" at step ").num(f"{p}steps.{last}").text("."))
+
+
 def _entropy(data: dict[str, Any], r: int, row: dict[str, Any]) -> Optional[_Sentence]:
     if row["self"] is None or row["under_base"] is None or row["model"] == row["base"]:
         return None
@@ -117,8 +153,13 @@ def findings(data: dict[str, Any]) -> list[dict[str, Any]]:
     for i, bench in enumerate(data["benchmarks"]):
         for j, row in enumerate(bench["summary"]):
             p = f"benchmarks.{i}.summary.{j}."
-            sentences = [_crossing(data, p, row), _coverage(data, p, row), _gap(data, p, row), _ppl(data, i, row)]
+            sentences = [_crossing(data, p, row), _coverage(data, p, row), _gap(data, p, row), _ppl(data, i, row),
+                         _ppl_correct(data, i, row)]
             out.extend(s.done() for s in sentences if s is not None)
+    for s_i, series in enumerate(data["series"]):
+        s = _series_ppl(data, s_i, series)
+        if s is not None:
+            out.append(s.done())
     for r, row in enumerate((data.get("entropy") or {}).get("rows", [])):
         s = _entropy(data, r, row)
         if s is not None:

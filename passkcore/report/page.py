@@ -3,25 +3,16 @@ path (``data-key``) so the browser test can compare each one with the JSON."""
 
 from __future__ import annotations
 
-import base64
 import html
 import json
 from typing import Any
 
+from passkcore.report.case_page import cases_html
+from passkcore.report.markup import img, num
+from passkcore.report.perplexity import series_ppl_html, verdict_html
+
 _ = html.escape
-
-
-def num(key: str, value: Any, fmt: str = "{:.4f}") -> str:
-    """A number bound to its JSON path: the browser test compares data-value with report.json."""
-    if value is None:
-        return f'<span data-key="{_(key)}" data-value="null">-</span>'
-    text = fmt.format(value) if isinstance(value, float) else str(value)
-    return f'<span data-key="{_(key)}" data-value="{_(json.dumps(value))}">{text}</span>'
-
-
-def img(name: str, png: bytes, alt: str) -> str:
-    data = base64.b64encode(png).decode()
-    return f'<figure><img id="fig-{name}" alt="{_(alt)}" src="data:image/png;base64,{data}"></figure>'
+__all__ = ["img", "num", "render_html"]
 
 
 def _interval(key_low: str, low: Any, key_high: str, high: Any, fmt: str = "{:.4f}") -> str:
@@ -240,6 +231,7 @@ def series_html(data: dict[str, Any], figs: dict[str, bytes]) -> str:
         out.append("</table>")
         out.append(img(f"series_coverage{suffix}", figs[f"series_coverage{suffix}"],
                        "problems solved by the row model and not by the column model"))
+        out.append(series_ppl_html(s_i, s, figs))
     return "".join(out)
 
 
@@ -266,7 +258,8 @@ def ppl_html(data: dict[str, Any], figs: dict[str, bytes]) -> str:
     if not scored:
         return ('<h2>Perplexity</h2><p id="ppl-absent">Absent: this report was made from counts alone '
                 "(no stored samples were scored).</p>")
-    out = ["<h2>Perplexity</h2>", img("ppl", figs["ppl"], "perplexity box plots")]
+    out = ["<h2>Perplexity</h2>", verdict_html(data, figs), "<h3>Every sample under every scorer</h3>",
+           img("ppl", figs["ppl"], "perplexity box plots")]
     for i, bench in scored:
         out.append(f"<h4>{_(bench['name'])}</h4><table><tr><th>samples by</th><th>scored under</th><th>scored</th>"
                    "<th>q1</th><th>median</th><th>q3</th></tr>")
@@ -312,5 +305,6 @@ def render_html(data: dict[str, Any], figs: dict[str, bytes]) -> str:
     parts.append("<h2>cover@tau</h2><p>Share of problems with at least a share tau of their samples correct.</p>"
                  + img("cover", figs["cover"], "cover@tau curves per model, per benchmark"))
     parts += [series_html(data, figs), entropy_html(data, figs), ppl_html(data, figs)]
+    parts.append(cases_html(data))
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>passkcore report</title><style>{STYLE}</style>"
             f"<script>{SCRIPT}</script></head><body>{''.join(parts)}</body></html>")
