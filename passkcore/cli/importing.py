@@ -21,6 +21,12 @@ def cmd_import(args: argparse.Namespace) -> int:
             options["id_field"] = args.id_field
     if args.format == "evalplus":
         options["tests"] = args.tests
+    if args.format in ("inspect", "evalscope", "verl"):
+        options["threshold"] = args.threshold
+    if args.format in ("inspect", "evalscope") and args.scorer:
+        options["scorer"] = args.scorer
+    elif args.scorer:
+        raise ValueError("--scorer chooses the score of an inspect log or an evalscope review file")
     if Path(args.out).suffix.lower() in (".parquet", ".csv"):
         from passkcore.importers.run import import_counts
 
@@ -61,7 +67,9 @@ def add_import_command(sub: Any) -> None:
     p.add_argument("format", choices=FORMATS, help="lm-eval (--log_samples JSONL), lighteval (details Parquet), "
                                                    "evalplus (eval_results.json), livecodebench (*_eval_all.json), "
                                                    "rlvr (the RLVR paper's per-problem JSONL), samples (generic "
-                                                   "JSONL/Parquet)")
+                                                   "JSONL/Parquet), inspect (.eval/.json logs), opencompass "
+                                                   "(results + predictions JSON), evalscope (reviews JSONL), verl "
+                                                   "(validation/rollout dumps {step}.jsonl)")
     p.add_argument("paths", nargs="+", help="result files (several: concatenated in order)")
     p.add_argument("--out", required=True, help="run directory (created, or extended with a new model label), or a "
                                                 "counts file (.parquet/.csv)")
@@ -80,5 +88,10 @@ def add_import_command(sub: Any) -> None:
     p.add_argument("--metric", help="lighteval: recover c from this per-document mean-over-samples metric (counts "
                                     "output only)")
     p.add_argument("--n", type=int, help="lighteval --metric: samples per document when the file does not say")
+    p.add_argument("--scorer", help="inspect: the scorer whose values are the verdicts (needed when a log has several); "
+                                    "evalscope: the metric of the score (default its main score)")
+    p.add_argument("--threshold", type=float, default=1.0,
+                   help="inspect, evalscope: correct = value >= THRESHOLD (inspect: C 1, P 0.5, I/N 0); verl: correct = "
+                        "score >= THRESHOLD where a line has no acc (default 1.0)")
     p.add_argument("--workers", type=int, help="parallel verifiers for texts verified at import")
     add_verbosity(p, cmd_import)

@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from passkcore._atomic import write_atomically, write_text_atomically
-from passkcore.importers import FORMATS, ITERATORS
+from passkcore.importers import FORMATS, ITERATORS, import_note
 from passkcore.importers.common import COUNTS
 from passkcore.pipeline.run import (
     IMPORTED_PROMPTS,
@@ -208,6 +208,9 @@ def import_run(fmt: str, paths: Sequence[Union[str, Path]], out: Union[str, Path
     labels = sorted({m for m, _ in plan.keys})
     settings = {"imported": fmt, "sources": [str(Path(p).resolve()) for p in paths],
                 "source_bytes": [Path(p).stat().st_size for p in paths], **prompt_template.settings()}
+    note = import_note(fmt, options)
+    if note is not None:
+        settings["note"] = note
     for label in labels:
         done = set(shard_names(store.folder("samples", label)))
         if done and (store.manifest["models"].get(label) != settings or not done <= plan.shards[label]):
@@ -254,6 +257,8 @@ def import_counts(fmt: str, paths: Sequence[Union[str, Path]], out: Union[str, P
                           "n": [tally[k][0] for k in keys], "c": [tally[k][1] for k in keys]}, schema=COUNTS)
         note = (f"{fmt}: per-sample verdicts counted; {verified} samples verified at import with math-verify "
                 "against the source's reference answer" if verified else f"{fmt}: the source's per-sample verdicts counted")
+        extra = import_note(fmt, options)
+        note = f"{note}; {extra}" if extra else note
     dupes = table.num_rows - len(set(zip(table.column("model").to_pylist(), table.column("problem_id").to_pylist())))
     if dupes:
         raise ValueError(f"{dupes} (model, problem) pairs appear twice in {', '.join(map(str, paths))}")
