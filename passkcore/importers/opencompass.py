@@ -35,10 +35,10 @@ _PART = re.compile(r"^(?P<stem>.+)_(?P<part>\d+)$")
 
 
 class _Problem:
-    __slots__ = ("pid", "verdicts", "preds", "gold")
+    __slots__ = ("pid", "verdicts", "preds", "gold", "answer")
 
-    def __init__(self, pid: str, verdicts: list[bool], preds: list[Optional[str]]) -> None:
-        self.pid, self.verdicts, self.preds = pid, verdicts, preds
+    def __init__(self, pid: str, verdicts: list[bool], preds: list[Optional[str]], answer: Optional[str]) -> None:
+        self.pid, self.verdicts, self.preds, self.answer = pid, verdicts, preds, answer
         self.gold: Optional[str] = None
 
 
@@ -53,7 +53,9 @@ def _detail(detail: Any, where: str) -> _Problem:
     verdicts = [as_bool(v, f"{where}: {key}[{r}]", key) for r, v in enumerate(raw)]
     preds = detail.get("pred") if isinstance(detail.get("pred"), list) else [None] * len(verdicts)
     pid = detail["example_abbr"].rsplit("_", 1)[-1]
-    return _Problem(pid, verdicts, [None if p is None else str(p) for p in preds])
+    answers = detail.get("answer") if isinstance(detail.get("answer"), list) else []
+    answer = _gold(answers[0]) if answers and all(a == answers[0] for a in answers) else None
+    return _Problem(pid, verdicts, [None if p is None else str(p) for p in preds], answer)
 
 
 def _results(path: Path) -> list[_Problem]:
@@ -103,6 +105,7 @@ def _rows(path: Path, label: str, predictions: list[Path]) -> Iterator[dict[str,
     if not predictions:
         for r in range(n):
             for j, p in enumerate(problems):
+                p.gold = p.answer  # the evaluator's reference answer
                 yield _row(label, p, r, f"{path}: details[{j}] replica {r}", None, None)
         return
     i = 0
