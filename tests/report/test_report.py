@@ -407,8 +407,8 @@ def test_full_report_in_a_real_browser(full_report: tuple[Path, Path], tmp_path:
     page.feed(dom)
     ids = sorted(img["id"] for img in page.images)
     assert ids == sorted(f"fig-{n}" for n in ("pass_at_k", "accuracy", "cover", "ppl", "series", "series_coverage",
-                                                    "entropy"))
-    assert page.body.get("data-images-rendered") == "7"  # every figure decoded
+                                                    "entropy", "ppl_verdict"))
+    assert page.body.get("data-images-rendered") == "8"  # every figure decoded
     assert all(int(img["data-rendered-width"]) > 300 for img in page.images)
     finding_keys = {p["key"] for f in data["findings"] for p in f["parts"] if isinstance(p, dict)}
     assert finding_keys <= set(page.values)
