@@ -9,7 +9,11 @@ from __future__ import annotations
 
 from typing import Optional, Union
 
-import torch
+from passkcore.extras import needs_extra
+
+with needs_extra("kernels", by=__name__):
+    import torch
+
 from passkcore.kernels._checks import check_inputs
 
 __all__ = ["token_logprobs", "naive_token_logprobs", "chunked_token_logprobs"]

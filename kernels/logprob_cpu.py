@@ -26,8 +26,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
 
 import numpy as np
-import torch
-from numba import njit
+
+from passkcore.extras import needs_extra
+
+with needs_extra("kernels", by=__name__):
+    import torch
+    from numba import njit
 
 TOKEN_BLOCK = 256
 VOCAB_CHUNK = 4096

@@ -15,10 +15,13 @@ from __future__ import annotations
 
 from typing import Optional
 
-import torch
-import triton
-import triton.language as tl
-from triton.runtime.errors import OutOfResources
+from passkcore.extras import needs_extra
+
+with needs_extra("kernels", by=__name__):
+    import torch
+    import triton
+    import triton.language as tl
+    from triton.runtime.errors import OutOfResources
 
 
 @triton.jit

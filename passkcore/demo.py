@@ -16,12 +16,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Union
 
 from passkcore._atomic import write_text_atomically
+from passkcore.extras import require
 from passkcore.problems import arithmetic, load_humaneval
 from passkcore.scoring import DEFAULT_BACKEND
 
 if TYPE_CHECKING:
     from passkcore.pipeline.executors import Cluster
     from passkcore.pipeline.store import SampleStore
+
+# vLLM samples, math-verify and the sandbox verify, the fused head scores: every part of the study.
+require("sampling", "kernels", "vllm", "verify", by=__name__)
 
 
 def demo_problems(out: Path, arith: int, code: int, seed: int) -> Path:

@@ -12,6 +12,10 @@ import tempfile
 from pathlib import Path
 from typing import Any, Union
 
+from passkcore.extras import require
+
+require("sampling", by=__name__)  # transformers and torch, imported where a model is loaded
+
 DEFAULT_MODEL = "smollm2-135m"
 _GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _CONVERTED = "smollm2-135m-instruct"

@@ -11,6 +11,8 @@ from typing import Optional
 
 from passkcore import __version__
 from passkcore.cli.common import FlagValueError, expand_lists, list_kinds, option_arity, positionals_first
+from passkcore.cli.needs import missing_for
+from passkcore.extras import MissingExtra
 from passkcore.verify.judge import VerifierUnavailable
 
 # The command table of `passk --help`, in the order of a study.
@@ -70,8 +72,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except FlagValueError as exc:  # as a command's own ValueError: exit status 2, no usage dump
         print(f"{exc.prog}: error: {exc}", file=sys.stderr)
         return 2
+    missing = missing_for(args)  # an extra the command needs is missing: said before any work is done
+    if missing is not None:
+        print(f"passk {args.command}: error: {missing}", file=sys.stderr)
+        return 2
     try:
         return int(args.func(args))
+    except MissingExtra as exc:  # found only when the data asks for it (an import's texts to verify)
+        print(f"passk {args.command}: error: {exc}", file=sys.stderr)
+        return 2
     except (ValueError, TypeError, ConnectionError) as exc:
         print(f"passk {args.command}: error: {exc}", file=sys.stderr)
         return 2

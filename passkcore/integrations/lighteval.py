@@ -22,11 +22,15 @@ from dataclasses import dataclass
 from typing import Any, Optional, Union
 
 import numpy as np
-from lighteval.metrics.metrics_sample import SampleLevelComputation, SamplingMetric
-from lighteval.metrics.utils.metric_utils import SampleLevelMetricGrouping
-from lighteval.tasks.requests import SamplingMethod
 
 import passkcore
+from passkcore.extras import needs_extra
+
+with needs_extra("lighteval", by=__name__):
+    from lighteval.metrics.metrics_sample import SampleLevelComputation, SamplingMetric
+    from lighteval.metrics.utils.metric_utils import SampleLevelMetricGrouping
+    from lighteval.tasks.requests import SamplingMethod
+
 from passkcore.integrations.judging import MATH_OPTIONS, Judge, checked_ks, checked_options, judged, maj_classes
 
 Ks = Union[int, Sequence[int]]

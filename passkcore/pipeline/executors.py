@@ -27,6 +27,7 @@ from typing import Any, Optional, Protocol
 
 import numpy as np
 
+from passkcore.extras import require
 from passkcore.memory import release_free_memory
 
 Progress = Optional[Callable[[int, int], None]]  # (done now, total) after each item
@@ -159,6 +160,7 @@ def _token_auth_if_available() -> None:
 
 def connect(cluster: Cluster = Cluster()) -> Any:
     """Starts or joins Ray (once per process) and sets Ray Data up for these pipelines."""
+    require("ray", by="--ray (Ray Data)")
     import ray
     from ray.data import DataContext
 
