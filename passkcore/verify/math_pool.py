@@ -14,20 +14,20 @@
 
 Samples travel in chunks (one message each way per chunk, not per sample) and the slot costs no
 system call, so the bookkeeping adds ~nothing to the ~1 ms of CPU a demo answer takes. Workers are
-forked by multiprocessing's forkserver with math-verify and sympy already imported and warmed
-(``math_preload``): a fresh worker costs milliseconds instead of ~1 s of imports, and the forkserver
-is single-threaded, so forking is safe even when the caller has threads (Ray). Workers left idle at
-the end of a call are kept for the next one, caches warm. (If something else in the process started
-the forkserver first, the preload does not apply: workers then import sympy themselves, ~1 s each.)
+forked by passkcore's own fork server (``math_server``), an interpreter started with ``python -c`` that
+never imports the caller's main module, so a script without an ``if __name__ == "__main__":`` guard,
+a notebook or a Ray worker verifies math like any other. It has math-verify and sympy already imported
+and warmed (``math_preload``), so a fresh worker (a replacement after a kill included) costs milliseconds
+instead of ~1 s of imports, and it is single-threaded, so forking is safe even when the caller has threads
+(Ray). One server per process, started on first use; workers left idle at the end of a call are kept
+for the next one, caches warm. Calls from several threads at once each get their own workers.
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import multiprocessing
+import atexit
+import mmap
 import os
-import resource
 import signal
 import threading
 import time
@@ -37,7 +37,8 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any, Optional
 
-from passkcore.verify.math import EXTRACT_POLICIES, VERIFIER, check_math
+from passkcore.verify.math import EXTRACT_POLICIES, VERIFIER
+from passkcore.verify.math_server import SLOT_BYTES, ForkServer, WorkerProcess
 from passkcore.verify.verdict import Verdict
 
 # Samples per message. Each chunk is one round trip; at 16 the parent's share is < 10 us a sample.
@@ -54,60 +55,26 @@ MIN_MEMORY_MB = 512
 MAX_START_FAILURES = 3
 # Idle workers kept for later calls, at most (see _Idle).
 MAX_IDLE = max(2, 2 * (os.cpu_count() or 1))
-PRELOAD = ["passkcore.verify.math_preload"]
-IDLE = -1.0  # a slot's sample index while its worker is between samples
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
-
-
-def _judge(response: str, gold: str, extract: str, memory_mb: int) -> Verdict:
-    try:
-        return check_math(response, gold, extract)
-    except MemoryError:
-        return Verdict(False, "memory", None, VERIFIER, f"over the {memory_mb} MiB address-space limit",
-                       extract_policy=extract)
-    except Exception as exc:  # noqa: BLE001 - a parser failure on one sample is that sample's verdict
-        return Verdict(False, "crashed", None, VERIFIER, f"{type(exc).__name__}: {exc}"[:300], extract_policy=extract)
-
-
-def worker_main(conn: Connection, slot: Any, memory_mb: int) -> None:
-    """A math worker's loop: chunks of (index, response, gold) in, lists of (index, Verdict) out."""
-    # Ctrl-C reaches the whole process group; the parent decides what happens to its workers.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # If the caller dies without ending us (SIGKILL), its forkserver exits, and this delivers SIGKILL
-    # to a worker still computing, instead of leaving it busy on 9^{9^{9^{9}}} for good.
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    _, hard = resource.getrlimit(resource.RLIMIT_AS)
-    limit = memory_mb * 2**20
-    resource.setrlimit(resource.RLIMIT_AS, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
-    while True:
-        try:
-            extract, samples = conn.recv()
-        except (EOFError, OSError):
-            return
-        out = []
-        for index, response, gold in samples:
-            # Start time first, index second: a parent reading between the two writes sees the old
-            # index with a later start, which only defers its check.
-            slot[1] = time.monotonic()
-            slot[0] = float(index)
-            out.append((index, _judge(response, gold, extract, memory_mb)))
-        slot[0] = IDLE
-        conn.send(out)
 
 
 @dataclass
 class _Worker:
-    proc: Any
+    proc: WorkerProcess
     conn: Connection
-    slot: Any  # shared [sample index or IDLE, time.monotonic() when it started]
+    slot: Any  # shared [sample index or IDLE, time.monotonic() when it started]: a memoryview of mm
+    mm: mmap.mmap
     memory_mb: int
     chunks: deque[list[int]] = field(default_factory=deque)  # sample indices of the chunks in flight
     served: int = 0  # answers this call
     retire: bool = False  # hit its memory limit: not reused
 
     def dead(self) -> bool:
-        return self.proc.exitcode is not None
+        return self.proc.poll() is not None
+
+    def waitables(self) -> list[Any]:
+        """What becomes ready when it answers or ends: its channel (EOF when it dies: it alone holds
+        the other end) and its pidfd."""
+        return [self.conn] + ([self.proc.sentinel] if self.proc.sentinel is not None else [])
 
     def on(self) -> tuple[int, float]:
         """The sample this worker is on (or -1) and when it started."""
@@ -119,9 +86,9 @@ class _Worker:
 
 class _Idle:
     """Workers left idle by earlier calls, reused by later ones: their caches (parsed reference
-    answers, math-verify's parses) stay warm across ``verify_rows`` batches. They are daemons, end
-    with this process (or on EOF when it dies), and hold ~100 MiB each, mostly shared with the
-    forkserver."""
+    answers, math-verify's parses) stay warm across ``verify_rows`` batches. They end with this
+    process (EOF on their channel, or their server's end), and hold ~100 MiB each, mostly shared with
+    the server."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -150,34 +117,47 @@ class _Idle:
         for w in idle:
             _stop(w, kill=False)
 
+    def after_fork_in_child(self) -> None:
+        # The parent's workers: this copy of their channels closes, so they still see EOF when the
+        # parent ends; the lock is new (another thread may have held it at the fork).
+        self.lock = threading.Lock()
+        for w in self.workers:
+            w.conn.close()
+        self.pid, self.workers = os.getpid(), []
+
 
 _IDLE = _Idle()
+_SERVER = ForkServer()
 
 
-def _context() -> Any:
-    ctx = multiprocessing.get_context("forkserver")
-    # Takes effect when the forkserver starts (once per process); later calls change nothing.
-    ctx.set_forkserver_preload(PRELOAD)
-    return ctx
+def _after_fork_in_child() -> None:
+    _IDLE.after_fork_in_child()
+    _SERVER.after_fork_in_child()
 
 
-def _start(ctx: Any, memory_mb: int) -> _Worker:
-    ours, theirs = ctx.Pipe(duplex=True)
-    slot = ctx.RawArray("d", [IDLE, 0.0])
-    proc = ctx.Process(target=worker_main, args=(theirs, slot, memory_mb), daemon=True, name="passk-math")
-    proc.start()
-    theirs.close()
-    return _Worker(proc, ours, slot, memory_mb)
+os.register_at_fork(after_in_child=_after_fork_in_child)
+atexit.register(_SERVER.close)
+
+
+def _start(memory_mb: int) -> _Worker:
+    pid, generation, (conn_fd, slot_fd) = _SERVER.fork(memory_mb)
+    try:
+        mm = mmap.mmap(slot_fd, SLOT_BYTES)
+    finally:
+        os.close(slot_fd)
+    return _Worker(WorkerProcess(_SERVER, pid, generation), Connection(conn_fd), memoryview(mm).cast("d"), mm, memory_mb)
 
 
 def _stop(worker: _Worker, kill: bool) -> None:
-    if kill and not worker.dead():
+    if kill:
         worker.proc.kill()
     worker.conn.close()  # EOF: an idle worker returns
     worker.proc.join(timeout=None if kill else 2.0)
     if worker.proc.exitcode is None:
         worker.proc.kill()
         worker.proc.join()
+    worker.slot.release()
+    worker.mm.close()
 
 
 def _death_verdict(exitcode: int, memory_mb: int, extract: str) -> Verdict:
@@ -206,10 +186,9 @@ class _Run:
         self.results: list[Optional[Verdict]] = [None] * len(items)
         self.remaining = len(items)
         self.todo: deque[int] = deque(range(len(items)))
-        self.ctx = _context()
         count = min(workers, len(items))
         self.workers = _IDLE.take(count, memory_mb)
-        self.workers += [_start(self.ctx, memory_mb) for _ in range(count - len(self.workers))]
+        self.workers += [_start(memory_mb) for _ in range(count - len(self.workers))]
         self.start_failures = 0
         self.reported = 0
 
@@ -270,11 +249,10 @@ class _Run:
         elif w.served == 0:
             self.start_failures += 1
             if self.start_failures >= MAX_START_FAILURES:
-                raise RuntimeError(f"math workers exit before their first answer (exit {w.proc.exitcode}): a script "
-                                   "that verifies math needs an `if __name__ == '__main__':` guard (workers "
-                                   "re-import the main module, as with multiprocessing's spawn)")
+                raise RuntimeError(f"math workers exit before their first answer (exit {w.proc.exitcode}), "
+                                   f"{MAX_START_FAILURES} in a row: their error, if any, is on stderr")
         self.todo.extendleft(reversed(held))
-        self.workers[slot] = _start(self.ctx, self.memory_mb)
+        self.workers[slot] = _start(self.memory_mb)
 
     def deadline(self, w: _Worker, now: float) -> float:
         """When ``w`` is next to be checked: its sample's deadline, or a limit from now between samples
@@ -288,7 +266,7 @@ class _Run:
         now = time.monotonic()
         busy = [w for w in self.workers if w.chunks]
         timeout = max(0.0, min(self.deadline(w, now) for w in busy) - now) if busy else None
-        wait([w.conn for w in busy] + [w.proc.sentinel for w in self.workers], timeout=timeout)
+        wait([x for w in self.workers for x in w.waitables()], timeout=timeout)
         now = time.monotonic()
         for slot, w in enumerate(self.workers):
             self.collect(w)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import inspect
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -119,3 +122,23 @@ def test_code_pass_at_k_judges_every_kind_of_completion() -> None:
     c = sum(passes)
     assert 0 < c < len(programs)
     assert out == pytest.approx({f"pass@{k}": unbiased_pass_at_k(len(programs), c, k) for k in ks}, rel=1e-12)
+
+
+def test_pass_at_k_from_a_script_without_a_main_guard(tmp_path: Path) -> None:
+    """A metric called from a plain script (no `if __name__ == "__main__":`) verifies math, and the
+    script runs once: the math workers never import the caller's main module."""
+    script = tmp_path / "metric.py"
+    script.write_text(
+        "import json, pathlib\n"
+        "runs = pathlib.Path(__file__).with_name('runs')\n"
+        "runs.write_text(runs.read_text() + 'x' if runs.exists() else 'x')\n"
+        "from passkcore.integrations.lm_eval import maj_at_k, pass_at_k\n"
+        "responses = ['\\\\boxed{2}', '3', 'so it is 2', '\\\\boxed{4}']\n"
+        "print(json.dumps([pass_at_k(['2'], [responses], k=[1, 2], workers=2),\n"
+        "                  maj_at_k(['2'], [responses], k=[1])]))\n")
+    run = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-3000:]
+    pass_k, maj_k = json.loads(run.stdout.strip().splitlines()[-1])
+    assert pass_k == pytest.approx({"pass@1": 0.5, "pass@2": 1 - 1 / 6})
+    assert maj_k == pytest.approx({"maj@1": 0.5})
+    assert (tmp_path / "runs").read_text() == "x"

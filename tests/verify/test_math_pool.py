@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import psutil
 import pytest
@@ -169,3 +173,28 @@ def test_policy_and_answer_key_reach_the_verdicts() -> None:
     assert [v.reason for v in boxed] == ["no_answer", "passed", "no_answer"]
     assert {v.extract_policy for v in fallback} == {"fallback"} and {v.extract_policy for v in boxed} == {"boxed"}
     assert fallback[0].answer_key == fallback[1].answer_key == "1/2"
+
+
+# A plain script, no `if __name__ == "__main__":` guard: it counts its own runs in a file next to it.
+UNGUARDED = """\
+import json, pathlib
+runs = pathlib.Path(__file__).with_name("runs")
+runs.write_text(runs.read_text() + "x" if runs.exists() else "x")
+from passkcore.problems import Problem
+from passkcore.verify import verify_rows
+problems = {"p": Problem(id="p", prompt="1+1?", kind="math", answer="2")}
+rows = [{"problem_id": "p", "response": r} for r in ("\\\\boxed{2}", "3", "\\\\boxed{9^{9^{9^{9}}}}", "so it is 2")]
+verdicts = verify_rows(rows, problems, workers=2, timeout_s=1.0, memory_mb=1024)
+print(json.dumps([v.reason for v in verdicts]))
+"""
+
+
+def test_verify_rows_from_a_script_without_a_main_guard(tmp_path: Path) -> None:
+    """Math workers never import the caller's main module: the script runs once, its stalled answer is
+    killed at its limit, and the others get their verdicts."""
+    script = tmp_path / "score.py"
+    script.write_text(UNGUARDED)
+    run = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert json.loads(run.stdout.strip().splitlines()[-1]) == ["passed", "wrong_answer", "timeout", "passed"]
+    assert (tmp_path / "runs").read_text() == "x"  # the script ran once: no worker re-imported it
