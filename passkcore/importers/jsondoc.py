@@ -56,8 +56,15 @@ def items(path: Path, prefix: str, what: str) -> Iterator[Any]:
             for value in ijson.items(fh, prefix, use_float=True):
                 yield value
                 count += 1
+            return
         except (ijson.JSONError, ijson.IncompleteJSONError, UnicodeDecodeError) as exc:
-            raise ValueError(f"{path}: truncated or invalid JSON after {what} {count} ({str(exc).strip()[:120]})") from None
+            if not _nan_or_inf(exc):
+                raise ValueError(f"{path}: truncated or invalid JSON after {what} {count} ({str(exc).strip()[:120]})") from None
+    # NaN and Infinity (Python's json and pydantic write them; Inspect's unscored values are NaN) stop
+    # ijson: the rest comes from one whole parse, after the items already given.
+    for i, value in enumerate(_walk(load_whole(path), prefix)):
+        if i >= count:
+            yield value
 
 
 def kv_items(path: Path, prefix: str, what: str) -> Iterator[tuple[str, Any]]:
@@ -76,8 +83,13 @@ def kv_items(path: Path, prefix: str, what: str) -> Iterator[tuple[str, Any]]:
             for key, value in ijson.kvitems(fh, prefix, use_float=True):
                 yield key, value
                 count += 1
+            return
         except (ijson.JSONError, ijson.IncompleteJSONError, UnicodeDecodeError) as exc:
-            raise ValueError(f"{path}: truncated or invalid JSON after {what} {count} ({str(exc).strip()[:120]})") from None
+            if not _nan_or_inf(exc):
+                raise ValueError(f"{path}: truncated or invalid JSON after {what} {count} ({str(exc).strip()[:120]})") from None
+    for obj in _walk(load_whole(path), prefix):
+        if isinstance(obj, dict):
+            yield from list(obj.items())[count:]
 
 
 def first_key(path: Path) -> Any:
@@ -97,6 +109,13 @@ def first_key(path: Path) -> Any:
         except (ijson.JSONError, ijson.IncompleteJSONError, UnicodeDecodeError) as exc:
             raise ValueError(f"{path}: truncated or invalid JSON ({str(exc).strip()[:120]})") from None
     return None
+
+
+def _nan_or_inf(exc: BaseException) -> bool:
+    """ijson's errors on NaN/Infinity literals (the messages inspect_ai's own reader checks for)."""
+    text = str(exc).lower()
+    return any(m in text for m in ("invalid json character", "invalid char in json text", "unexpected symbol",
+                                   "a digit is required after the minus sign"))
 
 
 def _walk(doc: Any, prefix: str) -> Iterator[Any]:
