@@ -52,6 +52,13 @@ def test_tiny_demo_runs_and_resumes_to_the_same_report(tiny_demo: tuple[Path, An
     scorers = {(s["model"], s["scorer"]) for s in data["ppl"]["summary"]}
     assert {("base", "smollm2-135m"), ("sharpened", "smollm2-135m"), ("sharpened", "smollm2-135m.T0.3")} <= scorers
     assert all(s["scored"] == 8 for s in data["ppl"]["summary"])
+    # PPL as the study uses it (by verdict, PPL_base(R_correct) first) and the case studies behind the numbers.
+    ppl = data["benchmarks"][0]["ppl"]
+    assert ppl["headline"]["scorer"] == "smollm2-135m" and len(ppl["by_verdict"]) == 3 * len(ppl["summary"])
+    solved = SampleStore(out).counts().to_pylist()
+    assert bool(data["case_studies"]) == any(r["c"] > 0 for r in solved)
+    assert all(s["response"] is not None and s["num_tokens"] for c in data["case_studies"] for s in c["samples"])
+    assert 'id="case-studies"' in html_path.read_text() and 'id="ppl-correct"' in html_path.read_text()
     json_path.unlink()
     _demo(out)
     assert json.loads(json_path.read_text()) == data  # every step skipped what was stored: same numbers

@@ -29,6 +29,7 @@ from passkcore.numbers.coverage import Coverage, coverage_summary
 from passkcore.numbers.estimate import powers_of_two
 from passkcore.numbers.stats import PairedBootstrap, accuracy_histogram
 from passkcore.pipeline.store import SampleStore
+from passkcore.report.audit import audit_block, audit_rows
 from passkcore.report.cases import (
     DEFAULT_CASE_SAMPLES,
     HARDEST,
@@ -40,7 +41,7 @@ from passkcore.report.cases import (
 from passkcore.report.entropy import entropy_section, own_scorer
 from passkcore.report.findings import findings
 from passkcore.report.metrics import metrics_section
-from passkcore.report.perplexity import headline, ppl_by_verdict, series_ppl
+from passkcore.report.perplexity import SCORE_COLUMNS, headline, ppl_by_verdict, series_ppl
 from passkcore.report.series import series_groups, series_sections
 
 SCHEMA = "passkcore.report/1"
@@ -84,10 +85,11 @@ def ppl_section(source: Source) -> Optional[dict[str, Any]]:
     One Arrow read of four columns (``passkcore.analysis.ppl_groups``' rule: rows scored ok with a PPL)."""
     if source.run is None:
         return None
-    scores = source.run.scores(columns=["model", "scorer", "ppl", "status"])
+    scores = source.run.scores(columns=SCORE_COLUMNS)
     if scores.num_rows == 0:
         return None
-    return {"summary": ppl_summary(scores), "values": ppl_values(scores), "by_verdict": ppl_by_verdict(source.run)}
+    return {"summary": ppl_summary(scores), "values": ppl_values(scores),
+            "by_verdict": ppl_by_verdict(source.run, scores)}
 
 
 def coverage_difference_ci(only_model: int, only_base: int, problems: int, *, resamples: int, seed: int,
@@ -226,6 +228,7 @@ def build_data(source: Union[SourceLike, Sequence[SourceLike]], *, base: Optiona
     entropy_rows: list[dict[str, Any]] = []
     cases: list[dict[str, Any]] = []
     cases_absent: list[dict[str, Any]] = []
+    audits: list[dict[str, Any]] = []
     # Counts are small ((n, c) per problem); loading them all first lets a bad --series or --series-k
     # fail in a second, not after minutes of bootstrap and forecast refits.
     loaded = [src.counts() for src in sources]
@@ -249,13 +252,15 @@ def build_data(source: Union[SourceLike, Sequence[SourceLike]], *, base: Optiona
                                       seed=seed, base_scorer=own_scorer(src.run, panel["base"]),
                                       labels=sample_labels(src.run)))
         entropy_rows.extend(entropy_section(bench, src, panel["models"], panel["base"]))
+        audits.extend(audit_rows(bench, src, panel["k"]))
     first = panels[0]
     data: dict[str, Any] = {"schema": SCHEMA, **{key: first[key] for key in PANEL_KEYS},
                             "bootstrap": {"ci": ci, "resamples": resamples, "seed": seed},
                             "benchmarks": panels, "series": all_series,
                             "entropy": {"weighting": ENTROPY_WEIGHTING, "rows": entropy_rows} if entropy_rows else None,
                             "coverage_ids": ids, "case_studies": cases, "case_studies_absent": cases_absent,
-                            "case_study_rules": {"samples": case_samples, "hardest": HARDEST, "seed": seed}}
+                            "case_study_rules": {"samples": case_samples, "hardest": HARDEST, "seed": seed},
+                            "audit": audit_block(audits)}
     data["findings"] = findings(data)
     return data
 

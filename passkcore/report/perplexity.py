@@ -26,12 +26,13 @@ from passkcore.report.markup import esc, img, num
 VERDICTS = ("correct", "incorrect", "all")
 _QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 _KEY = ["model", "problem_id", "sample_index"]
+SCORE_COLUMNS = ["model", "scorer", "problem_id", "sample_index", "ppl", "status"]  # one read for the PPL section
 
 
-def _with_verdicts(run: SampleStore) -> pa.Table:
+def _with_verdicts(run: SampleStore, scores: Optional[pa.Table]) -> pa.Table:
     """Scores scored ok with a PPL (model, scorer, ppl), each with its sample's ``correct`` (null when
     unverified): an Arrow join of six score columns with the verdicts' key and ``correct`` columns."""
-    scores = run.scores(columns=["model", "scorer", "problem_id", "sample_index", "ppl", "status"])
+    scores = (run.scores(columns=SCORE_COLUMNS) if scores is None else scores).select(SCORE_COLUMNS)
     keep = pc.fill_null(pc.and_(pc.equal(scores.column("status"), "ok"), pc.is_valid(scores.column("ppl"))), False)
     scores = scores.filter(keep).drop(["status"])
     models = [m for m in pc.unique(scores.column("model")).to_pylist() if m in run.models]
@@ -47,10 +48,11 @@ def _stats(values: np.ndarray) -> dict[str, Any]:
     return {"scored": int(values.size), "p5": p5, "q1": q1, "median": med, "q3": q3, "p95": p95}
 
 
-def ppl_by_verdict(run: SampleStore) -> list[dict[str, Any]]:
+def ppl_by_verdict(run: SampleStore, scores: Optional[pa.Table] = None) -> list[dict[str, Any]]:
     """Per (model, scorer), sorted, three rows: PPL quantiles of the correct, incorrect and all samples
-    (``scored``: how many count; ``p5``/``p95`` are the figure's whiskers)."""
-    table = _with_verdicts(run)
+    (``scored``: how many count; ``p5``/``p95`` are the figure's whiskers). ``scores``: the run's
+    ``SCORE_COLUMNS`` when the caller read them already (read here otherwise)."""
+    table = _with_verdicts(run, scores)
     if table.num_rows == 0:
         return []
     model = pc.dictionary_encode(table.column("model")).combine_chunks()
