@@ -12,7 +12,7 @@ from tests.conftest import ROOT
 PACKAGE = ROOT / "passkcore"
 # Modules that sit above the engines: nothing at or below the engines may import them.
 ABOVE = ("passkcore.pipeline", "passkcore.importers", "passkcore.analysis", "passkcore.report", "passkcore.cli",
-         "passkcore.demo", "passkcore.integrations")
+         "passkcore.demo", "passkcore.integrations", "passkcore.audit")
 ENGINES = ("passkcore.sampling", "passkcore.scoring", "passkcore.pooled", "passkcore.verify", "passkcore.kernels",
            "passkcore.models", "passkcore.templates", "passkcore.problems", "passkcore.problem_files",
            "passkcore.varlen")

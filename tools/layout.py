@@ -132,6 +132,10 @@ def cli_reference() -> str:
     blocks = ["### `passk --help`", "", "```text", parser.format_help().rstrip(), "```"]
     for name, sub in commands.items():
         blocks += ["", f"### `passk {name}`", "", "```text", sub.format_help().rstrip(), "```"]
+        # A command with verbs of its own (passk audit export|apply|...): each verb's help too.
+        verbs = next((a for a in sub._actions if isinstance(a, argparse._SubParsersAction)), None)
+        for verb, inner in (verbs.choices.items() if verbs else []):
+            blocks += ["", f"### `passk {name} {verb}`", "", "```text", inner.format_help().rstrip(), "```"]
     return "\n".join(blocks)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 import pyarrow as pa
@@ -107,3 +107,39 @@ def hardest_correct(store: SampleStore, model: str, hardest: int = DEFAULT_HARDE
                                  pc.fill_null(table.column("correct"), False)))
     keys = set(zip(table.column("problem_id").to_pylist(), (int(i) for i in table.column("sample_index").to_pylist())))
     return len(keys), keys
+
+
+def problems_of(store: SampleStore) -> list[Any]:
+    try:
+        return store.problems()
+    except ValueError:  # a run without problems.jsonl: the page shows the samples alone
+        return []
+
+
+def sample_details(store: SampleStore, queue: Sequence[QueueItem]) -> dict[tuple[str, str, int], dict[str, Any]]:
+    """Response, verdict reason and extracted answer of each queued sample (one read per model)."""
+    out: dict[tuple[str, str, int], dict[str, Any]] = {}
+    columns = ["problem_id", "sample_index", "response", "reason", "extracted_answer"]
+    for model in dict.fromkeys(item.model for item in queue):
+        wanted = {item.key for item in queue if item.model == model}
+        table = store.samples(models=[model], columns=columns)
+        ids = pa.array(sorted({k[1] for k in wanted}), pa.string())
+        for row in table.filter(pc.is_in(table.column("problem_id"), value_set=ids)).to_pylist():
+            key = (model, row["problem_id"], int(row["sample_index"]))
+            if key in wanted:
+                out[key] = row
+    return out
+
+
+def sample_ppl(store: SampleStore, keys: set[tuple[str, str, int]]) -> dict[tuple[str, str, int], list[dict[str, Any]]]:
+    """Each queued sample's PPL under every scorer that scored it ok."""
+    out: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
+    scores = store.scores(columns=["model", "scorer", "problem_id", "sample_index", "ppl", "status"])
+    if scores.num_rows == 0 or not keys:
+        return out
+    ids = pa.array(sorted({k[1] for k in keys}), pa.string())
+    for row in scores.filter(pc.is_in(scores.column("problem_id"), value_set=ids)).to_pylist():
+        key = (row["model"], row["problem_id"], int(row["sample_index"]))
+        if key in keys and row["status"] == "ok":
+            out.setdefault(key, []).append({"scorer": row["scorer"], "ppl": row["ppl"]})
+    return out

@@ -20,11 +20,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Optional, Union
 
-import pyarrow as pa
-import pyarrow.compute as pc
-
 from passkcore.audit.page import content_security_policy, render_page
-from passkcore.audit.queue import DEFAULT_HARDEST, DEFAULT_PER_PROBLEM, QueueItem, audit_queue
+from passkcore.audit.queue import (
+    DEFAULT_HARDEST,
+    DEFAULT_PER_PROBLEM,
+    QueueItem,
+    audit_queue,
+    problems_of,
+    sample_details,
+    sample_ppl,
+)
 from passkcore.audit.store import (
     DEFAULT_AUDITOR,
     LABELS,
@@ -100,42 +105,6 @@ class AuditSession:
             self.labels[item.key] = {"label": label, "note": note}
             done, left = self.counts()
         return {"stored": stored, "label": label, "note": note, "done": done, "left": left}
-
-
-def problems_of(store: SampleStore) -> list[Any]:
-    try:
-        return store.problems()
-    except ValueError:  # a run without problems.jsonl: the page shows the samples alone
-        return []
-
-
-def sample_details(store: SampleStore, queue: Sequence[QueueItem]) -> dict[tuple[str, str, int], dict[str, Any]]:
-    """Response, verdict reason and extracted answer of each queued sample (one read per model)."""
-    out: dict[tuple[str, str, int], dict[str, Any]] = {}
-    columns = ["problem_id", "sample_index", "response", "reason", "extracted_answer"]
-    for model in dict.fromkeys(item.model for item in queue):
-        wanted = {item.key for item in queue if item.model == model}
-        table = store.samples(models=[model], columns=columns)
-        ids = pa.array(sorted({k[1] for k in wanted}), pa.string())
-        for row in table.filter(pc.is_in(table.column("problem_id"), value_set=ids)).to_pylist():
-            key = (model, row["problem_id"], int(row["sample_index"]))
-            if key in wanted:
-                out[key] = row
-    return out
-
-
-def sample_ppl(store: SampleStore, keys: set[tuple[str, str, int]]) -> dict[tuple[str, str, int], list[dict[str, Any]]]:
-    """Each queued sample's PPL under every scorer that scored it ok."""
-    out: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
-    scores = store.scores(columns=["model", "scorer", "problem_id", "sample_index", "ppl", "status"])
-    if scores.num_rows == 0 or not keys:
-        return out
-    ids = pa.array(sorted({k[1] for k in keys}), pa.string())
-    for row in scores.filter(pc.is_in(scores.column("problem_id"), value_set=ids)).to_pylist():
-        key = (row["model"], row["problem_id"], int(row["sample_index"]))
-        if key in keys and row["status"] == "ok":
-            out.setdefault(key, []).append({"scorer": row["scorer"], "ppl": row["ppl"]})
-    return out
 
 
 def make_handler(session: AuditSession, hosts: set[str]) -> type[BaseHTTPRequestHandler]:

@@ -61,7 +61,7 @@ def add_queue(p: argparse.ArgumentParser, model_flag: str = "--model") -> None:
                    help=f"up to M correct samples per problem, a seeded choice (default {DEFAULT_PER_PROBLEM})")
     add_list(p, model_flag, kind=NAMES, metavar="LABEL", dest="model" if model_flag == "--model" else "sample_model",
              help="the model labels whose samples are audited (default: every model of the run)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the per-problem choice (default 0)")
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the per-problem choice (default 0)")
 
 
 def add_audit_command(sub: Any) -> None:
@@ -73,30 +73,30 @@ def add_audit_command(sub: Any) -> None:
 
     p = verbs.add_parser("export", help="the correct samples of each model's hardest solved problems, as CSV or JSONL")
     p.add_argument("run", help="run directory")
-    p.add_argument("--out", required=True, help="the audit file: FILE.csv or FILE.jsonl")
+    p.add_argument("--out", required=True, metavar="FILE", help="the audit file: FILE.csv or FILE.jsonl")
     add_queue(p)
     p.set_defaults(func=cmd_export)
 
     p = verbs.add_parser("apply", help="store a labelled audit file's labels in the run (all or nothing)")
     p.add_argument("run", help="run directory")
     p.add_argument("file", help="a labelled audit file (.csv or .jsonl), as export wrote it")
-    p.add_argument("--auditor", default=DEFAULT_AUDITOR, help=f"whose labels these are (default {DEFAULT_AUDITOR})")
+    p.add_argument("--auditor", default=DEFAULT_AUDITOR, metavar="NAME", help=f"whose labels these are (default {DEFAULT_AUDITOR})")
     p.set_defaults(func=cmd_apply)
 
     p = verbs.add_parser("serve", help="a local review page: v / g / u label the sample, saved as typed")
     p.add_argument("run", help="run directory")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any free port)")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
-    p.add_argument("--auditor", default=DEFAULT_AUDITOR, help=f"whose labels these are (default {DEFAULT_AUDITOR})")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, metavar="P", help=f"port (default {DEFAULT_PORT}; 0: any free port)")
+    p.add_argument("--host", default="127.0.0.1", metavar="H", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--auditor", default=DEFAULT_AUDITOR, metavar="NAME", help=f"whose labels these are (default {DEFAULT_AUDITOR})")
     add_queue(p)
     p.set_defaults(func=cmd_serve)
 
     p = verbs.add_parser("judge", help="an LLM judge's labels of the queue, stored under judge:<model>")
     p.add_argument("run", help="run directory")
-    p.add_argument("--model", required=True, help="the judge: smollm2-135m (embedded) or a local HF directory")
-    p.add_argument("--template", help="a Jinja FILE for the judge's prompt over problem, answer, response, "
+    p.add_argument("--model", required=True, metavar="M", help="the judge: smollm2-135m (embedded) or a local HF directory")
+    p.add_argument("--template", metavar="FILE", help="a Jinja FILE for the judge's prompt over problem, answer, response, "
                                       "problem_id, model (default: passkcore's, see docs/audit.md)")
-    p.add_argument("--max-tokens", type=int, default=256, help="the judge's answer length (default 256)")
+    p.add_argument("--max-tokens", type=int, default=256, metavar="T", help="the judge's answer length (default 256)")
     p.add_argument("--dtype", choices=DTYPES, default="auto", help="the judge engine's dtype (default auto)")
     add_queue(p, "--sample-model")
     add_verbosity(p, cmd_judge)

@@ -29,6 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from passkcore.audit.store import latest_labels, read_audits
 from passkcore.numbers.coverage import Coverage
 from passkcore.pipeline.run import SAMPLE_SCHEMA, SCORE_SCHEMA, VERDICT_SCHEMA, read_shards
 from passkcore.pipeline.store import SampleStore
@@ -51,8 +52,9 @@ def check_case_samples(value: Any) -> int:
 
 def sample_labels(run: SampleStore) -> dict[tuple[str, str, int], str]:
     """Audit labels of a run's samples, keyed (model, problem_id, sample_index): where the report's
-    case studies get each sample's ``label``. Empty until the run holds audits (issue 38 reads them here)."""
-    return {}
+    case studies get each sample's ``label``: the latest label a person gave (``passkcore.audit``; a
+    judge's labels are not shown here). Empty until the run holds audits."""
+    return {key: row["label"] for key, row in latest_labels(read_audits(run)).items()}
 
 
 def choose_problems(cov: Coverage, base: str, k: int, hardest: int = HARDEST) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from passkcore.report.audit import audit_figure
 from passkcore.report.perplexity import ppl_figures
 
 
@@ -199,4 +200,5 @@ def figures(data: dict[str, Any]) -> dict[str, bytes]:
     if data["entropy"]:
         out["entropy"] = entropy_figure(data["entropy"])
     out.update(ppl_figures(data))  # ppl_verdict, series_ppl: perplexity as the study uses it
+    out.update(audit_figure(data))  # audit_pass_at_k, where an audit found a guess
     return out

@@ -7,6 +7,7 @@ import html
 import json
 from typing import Any
 
+from passkcore.report.audit import audit_html
 from passkcore.report.case_page import cases_html
 from passkcore.report.markup import img, num
 from passkcore.report.perplexity import series_ppl_html, verdict_html
@@ -306,5 +307,6 @@ def render_html(data: dict[str, Any], figs: dict[str, bytes]) -> str:
                  + img("cover", figs["cover"], "cover@tau curves per model, per benchmark"))
     parts += [series_html(data, figs), entropy_html(data, figs), ppl_html(data, figs)]
     parts.append(cases_html(data))
+    parts.append(audit_html(data, figs))
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>passkcore report</title><style>{STYLE}</style>"
             f"<script>{SCRIPT}</script></head><body>{''.join(parts)}</body></html>")
