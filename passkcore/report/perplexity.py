@@ -127,14 +127,17 @@ def _png(fig: Any) -> bytes:
 
 def verdict_figure(panels: list[dict[str, Any]]) -> bytes:
     """The headline figure: per benchmark, a box per model and verdict of PPL under the base scorer
-    (boxes: quartiles; whiskers: 5th and 95th percentiles; from report.json's numbers)."""
+    (boxes: quartiles; whiskers: 5th and 95th percentiles; from report.json's numbers), each box
+    labelled with how many samples it holds."""
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import LogFormatter
 
     fig, axes = plt.subplots(1, len(panels), figsize=(6.0 * len(panels), 4.0), squeeze=False, layout="constrained")
-    colors = {"correct": "#4a7", "incorrect": "#c55", "all": "#888"}
+    colors = {"correct": "#4a7", "incorrect": "#c55", "all": "#999"}
     for ax, bench in zip(axes[0], panels):
         head = bench["ppl"]["headline"]
-        stats, where, tint = [], [], []
+        stats, where, tint, counts = [], [], [], []
         for j, row in enumerate(head["rows"]):
             for v_i, v in enumerate(VERDICTS):
                 c = row[v]
@@ -143,16 +146,24 @@ def verdict_figure(panels: list[dict[str, Any]]) -> bytes:
                                   "whishi": c["p95"], "label": ""})
                     where.append(j * 4 + v_i)
                     tint.append(colors[v])
+                    counts.append(c["scored"])
         if stats:
-            boxes = ax.bxp(stats, positions=where, showfliers=False, patch_artist=True, widths=0.8)
+            boxes = ax.bxp(stats, positions=where, showfliers=False, patch_artist=True, widths=0.8,
+                           medianprops={"color": "black"})
             for patch, color in zip(boxes["boxes"], tint):
                 patch.set_facecolor(color)
-                patch.set_alpha(0.6)
-        ax.set_xticks([j * 4 + 1 for j in range(len(head["rows"]))], [r["model"] for r in head["rows"]], fontsize=8)
+            for x, st, n in zip(where, stats, counts):
+                ax.annotate(str(n), (x, st["whishi"]), textcoords="offset points", xytext=(0, 3), ha="center",
+                            fontsize=7, color="#555")
+        ax.set_xticks([j * 4 + 1 for j in range(len(head["rows"]))], [r["model"] for r in head["rows"]], fontsize=9)
         ax.set_yscale("log")
-        ax.set_ylabel(f"perplexity under {head['scorer']}")
-        ax.set_title(f"{bench['name']}: PPL_base of correct (green), incorrect (red), all (grey)", fontsize=9)
-        ax.grid(alpha=0.3, axis="y")
+        ax.yaxis.set_major_formatter(LogFormatter(labelOnlyBase=False))
+        ax.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
+        ax.set_ylabel(f"perplexity under {head['scorer']} (the base)")
+        ax.set_title(f"{bench['name']}: PPL_base of each model's samples, by verdict", fontsize=10)
+        ax.grid(alpha=0.3, axis="y", which="both")
+        ax.legend(handles=[Patch(facecolor=colors[v], label=v) for v in VERDICTS], fontsize=8, loc="upper left",
+                  title="samples (n above each box)", title_fontsize=7)
     return _png(fig)
 
 
