@@ -57,6 +57,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "passkcore.pipeline.executors": ("ray",),
     "passkcore.integrations.lighteval": ("lighteval",),
     "passkcore.integrations.lm_eval": ("lm-eval",),
+    "passkcore.integrations.inspect": ("inspect-ai",),
     "passkcore.importers.inspect_log": ("inspect-ai",),  # zipfile-zstd: zstd members on Python < 3.14
     "passkcore.importers.jsondoc": ("inspect-ai",),  # ijson, optional: streams big documents when present
     "passkcore.audit.judge": ("sampling", "vllm"),  # the LLM judge samples with vLLM
