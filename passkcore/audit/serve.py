@@ -191,9 +191,9 @@ def make_server(run: Union[str, Path, SampleStore], *, host: str = "127.0.0.1", 
 def serve(run: Union[str, Path, SampleStore], **kwargs: Any) -> None:
     """Serves the review page until Ctrl-C; prints its address first."""
     server, session = make_server(run, **kwargs)
-    host, port = server.server_address[:2]
+    host, port = str(server.server_address[0]), server.server_address[1]
     done, left = session.counts()
-    print(f"audit page: http://{host if ':' not in str(host) else f'[{host}]'}:{port}/ (auditor {session.auditor!r}: "
+    print(f"audit page: http://{host if ':' not in host else f'[{host}]'}:{port}/ (auditor {session.auditor!r}: "
           f"{done} done, {left} left; Ctrl-C stops)", flush=True)
     try:
         server.serve_forever()

@@ -89,6 +89,17 @@ def test_apply_labels_change_audited_estimate(run: SampleStore, tmp_path: Path, 
     first = run.problems()[0].id
     got = {(m, p): c for p, m, c in zip(*(table.column(x).to_pylist() for x in ("problem_id", "model", "c")))}
     assert got[("a", first)] == CORRECT["a"][0] - 1 and got[("b", first)] == CORRECT["b"][0] - 1
+    # The report shows the same: its audited curve is estimate --audited's, beside the raw one.
+    assert main(["report", str(run.root), "--out", str(tmp_path / "report"), "--bootstrap", "20",
+                 "--forecast-resamples", "5"]) == 0
+    capsys.readouterr()
+    rows = {r["model"]: r for r in json.loads((tmp_path / "report" / "report.json").read_text())["audit"]["rows"]}
+    for model in ("a", "b"):
+        assert (rows[model]["audited"], rows[model]["guess"]) == ((1, 1) if model == "a" else (2, 1))
+        curve = rows[model]["curve"]
+        assert [curve["k"][0], curve["k"][-1]] == [1, 8]
+        assert [curve["audited"][0], curve["audited"][-1]] == pytest.approx(audited["models"][model]["pass_at_k"])
+        assert [curve["raw"][0], curve["raw"][-1]] == pytest.approx(raw["models"][model]["pass_at_k"])
     # Applied again: nothing new. Another auditor's labels count only when asked for.
     assert main(["audit", "apply", str(run.root), str(out)]) == 0
     assert "0 stored" in capsys.readouterr().out

@@ -11,6 +11,7 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -140,3 +141,29 @@ def test_the_server_refuses_what_the_page_never_sends(run: SampleStore) -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_sample_shows_its_images_and_ppl(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    from passkcore.images import data_uri
+    from passkcore.pipeline.run import SCORE_SCHEMA, write_shard
+    from passkcore.problems import Problem
+    from tests.conftest import make_image
+
+    png = make_image((200, 30, 30))
+    problem = Problem(id="v1", prompt="What colour is the square?", kind="math", answer="white",
+                      images=[data_uri(png)])
+    store = SampleStore.open_run(tmp_path / "run", [problem], {"spec": "visual"})
+    key = {"model": "m", "problem_id": "v1", "sample_index": 0}
+    store.write_samples([{**key, "seed": 1, "prompt_token_ids": [1], "response_token_ids": [2], "response": "white",
+                          "finish_reason": "stop", "cumulative_logprob": -1.0}])
+    store.write_verdicts([{**key, "correct": True, "extracted_answer": "white", "verifier": "t", "reason": "ok"}])
+    row = {**key, "scorer": "base", "num_tokens": 1, "sum_logprob": -1.0, "mean_logprob": -1.0, "ppl": 2.5,
+           "mean_entropy": 1.0, "status": "ok"}
+    write_shard(pa.Table.from_pylist([row], schema=SCORE_SCHEMA), store.folder("scores", "base"), "s0")
+    server, session = make_server(store, port=0)
+    server.server_close()
+    view = session.item_view(0)
+    assert view["images"] == [data_uri(png)] and view["prompt"] == problem.prompt and view["answer"] == "white"
+    assert view["ppl"] == [{"scorer": "base", "ppl": 2.5}] and view["reason"] == "ok"
