@@ -178,10 +178,11 @@ def test_bad_files_name_file_line_and_field(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="does not exist"):
         read_samples([tmp_path / "missing.jsonl"])
     with pytest.raises(ValueError, match="unknown format"):
-        read("opencompass", [bad])
+        read("helm", [bad])
 
 
 def test_every_format_streams_batches() -> None:
     batches = list(iter_lm_eval([LM_EVAL], batch_rows=5))
     assert [b.num_rows for b in batches] == [5, 5, 5, 5, 4]
-    assert set(FORMATS) == {"lm-eval", "lighteval", "evalplus", "livecodebench", "rlvr", "samples"}
+    assert set(FORMATS) == {"lm-eval", "lighteval", "evalplus", "livecodebench", "rlvr", "samples", "inspect", "opencompass",
+                            "evalscope", "verl"}
