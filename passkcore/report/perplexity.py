@@ -231,9 +231,13 @@ def verdict_html(data: dict[str, Any], figs: dict[str, bytes]) -> str:
     for i, bench in scored:
         head = bench["ppl"].get("headline")
         out.append(f"<h4>{esc(bench['name'])}: median [q1, q3] (samples) by verdict</h4>")
-        if head is None:
+        scorer = bench["ppl"].get("base_scorer")
+        if head is None and scorer is None:
             out.append('<p class="ppl-no-base">No scorer is known to be the base (the run\'s manifest does not record '
                        "the base's model and temperature): every scorer below, none singled out.</p>")
+        elif head is None:
+            out.append(f'<p class="ppl-no-base">The base\'s scorer, {esc(scorer)}, scored none of these samples '
+                       f"(<code>passk score --scorer MODEL --temperature T</code> makes it): every scorer below.</p>")
         out.append('<div class="wide"><table class="ppl-verdict"><tr><th>samples by</th><th>scored under</th>'
                    + "".join(f"<th>{v}</th>" for v in VERDICTS) + "</tr>")
         rows = bench["ppl"]["by_verdict"]

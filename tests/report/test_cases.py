@@ -46,7 +46,8 @@ def _ppl(model: str, p: int, i: int) -> float:
     return 1.0 + 0.5 * p + 0.1 * i + (0.0 if model == "base" else 3.0)
 
 
-def hostile_run(root: Path, *, labels: tuple[str, ...] = ("base", "rl"), image: bool = True) -> SampleStore:
+def hostile_run(root: Path, *, labels: tuple[str, ...] = ("base", "rl"), image: bool = True,
+                register: bool = True) -> SampleStore:
     """Five arithmetic problems (p0 with an image), six samples per model, hostile responses, verdicts
     as in VERDICTS (rl-step labels reuse rl's), every sample scored under the base's scorer (and one
     other scorer) with known PPLs; token ids of length 2 + i."""
@@ -56,7 +57,9 @@ def hostile_run(root: Path, *, labels: tuple[str, ...] = ("base", "rl"), image: 
     store = SampleStore.open_run(root, problems, {"spec": "arith", "limit": 5, "seed": 3})
     samples, verdicts, scores = [], [], []
     for label in labels:
-        store.register_model(label, {"model": "smollm2-135m", "n": N, "temperature": 1.0 if label == "base" else 0.6})
+        if register:  # the manifest says which scorer is the base's: smollm2-135m at T = 1
+            store.register_model(label, {"model": "smollm2-135m", "n": N,
+                                         "temperature": 1.0 if label == "base" else 0.6})
         pattern = VERDICTS["base" if label == "base" else "rl"]
         for p, prob in enumerate(problems):
             for i in range(N):
@@ -321,3 +324,16 @@ def test_series_ppl_against_the_step(tmp_path: Path) -> None:
     page = html_path.read_text()
     assert 'id="fig-series_ppl"' in page and 'data-key="series.0.ppl_base.correct.median.1"' in page
     assert any(f["kind"] == "series_ppl" for f in data["findings"])
+
+
+def test_no_headline_when_no_scorer_is_known_to_be_the_base(tmp_path: Path) -> None:
+    store = hostile_run(tmp_path / "run", image=False, register=False)
+    html_path, json_path = write_report(store, tmp_path / "r", base="base", resamples=20, forecast_resamples=5)
+    data = json.loads(json_path.read_text())
+    ppl = data["benchmarks"][0]["ppl"]
+    assert ppl["base_scorer"] is None and ppl["headline"] is None and len(ppl["by_verdict"]) == 12
+    assert all(c["ppl_scorer"] is None and all(s["ppl_base"] is None for s in c["samples"])
+               for c in data["case_studies"])
+    assert not [f for f in data["findings"] if f["kind"] == "ppl_correct"]
+    page = html_path.read_text()
+    assert 'class="ppl-no-base"' in page and 'id="fig-ppl_verdict"' not in page
