@@ -101,7 +101,7 @@ class AuditSession:
             raise ValueError(f"note must be text of at most {MAX_NOTE} characters")
         item = self.queue[i]
         with self.lock:
-            stored = store_labels(self.store, [Label(*item.key, label, note)], self.auditor)
+            stored = store_labels(self.store, [Label(*item.key, label, note)], self.auditor, current=self.labels)
             self.labels[item.key] = {"label": label, "note": note}
             done, left = self.counts()
         return {"stored": stored, "label": label, "note": note, "done": done, "left": left}
