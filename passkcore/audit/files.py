@@ -87,7 +87,8 @@ def read_rows(path: Path) -> list[tuple[str, dict[str, Any]]]:
     if file_format(path, "FILE") == "jsonl":
         return list(jsonl_objects(path))
     out = []
-    with path.open(newline="", encoding="utf-8") as fh:
+    # utf-8-sig: a spreadsheet's "CSV UTF-8" starts with a byte-order mark, which would hide problem_id.
+    with path.open(newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
         missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
         if missing:

@@ -170,6 +170,8 @@ def judge_run(run: Union[str, Path, SampleStore], *, model: str, template: Union
     if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
         raise ValueError(f"--max-tokens must be a positive integer, got {max_tokens!r}")
     check_dtype(dtype, "--dtype")
+    if isinstance(max_model_len, bool) or not isinstance(max_model_len, int) or max_model_len <= max_tokens:
+        raise ValueError(f"--max-model-len must be an integer above --max-tokens ({max_tokens}), got {max_model_len!r}")
     text = load_template(template)
     store = opened(run)
     auditor = JUDGE_PREFIX + Path(model).name

@@ -41,7 +41,7 @@ def cmd_judge(args: argparse.Namespace) -> int:
 
     result = judge_run(args.run, model=args.model, template=args.template, hardest=args.hardest,
                        per_problem=args.per_problem, models=args.sample_model, seed=args.seed, dtype=args.dtype,
-                       max_tokens=args.max_tokens)
+                       max_tokens=args.max_tokens, max_model_len=args.max_model_len)
     counted = ", ".join(f"{label} {n}" for label, n in result["labels"].items())
     print(f"{result['judged']} samples judged by {result['auditor']}: {counted}; {result['stored']} stored")
     agree = result.get("agreement")
@@ -98,5 +98,7 @@ def add_audit_command(sub: Any) -> None:
                                       "problem_id, model (default: passkcore's, see docs/audit.md)")
     p.add_argument("--max-tokens", type=int, default=256, metavar="T", help="the judge's answer length (default 256)")
     p.add_argument("--dtype", choices=DTYPES, default="auto", help="the judge engine's dtype (default auto)")
+    p.add_argument("--max-model-len", type=int, default=4096, metavar="L",
+                   help="the judge's context in tokens; a longer prompt is labelled unsure unasked (default 4096)")
     add_queue(p, "--sample-model")
     add_verbosity(p, cmd_judge)

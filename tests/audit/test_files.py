@@ -178,3 +178,14 @@ def test_a_sample_labelled_twice_names_both_lines(run: SampleStore, tmp_path: Pa
 def test_estimate_audited_needs_a_run(capsys: pytest.CaptureFixture[str], math500_path: Path) -> None:
     assert main(["estimate", str(math500_path), "--audited"]) == 2
     assert "--audited needs a run directory" in capsys.readouterr().err
+
+
+def test_a_spreadsheet_csv_with_a_byte_order_mark(run: SampleStore, tmp_path: Path) -> None:
+    out = tmp_path / "audit.csv"
+    assert main(["audit", "export", str(run.root), "--out", str(out), "--hardest", "1", "--per-problem", "1"]) == 0
+    rows = _rows(out)
+    rows[0]["label"] = "guess"
+    _write(out, rows)
+    out.write_bytes(b"\xef\xbb\xbf" + out.read_bytes())
+    assert main(["audit", "apply", str(run.root), str(out)]) == 0
+    assert read_audits(run).column("label").to_pylist() == ["guess"]
