@@ -55,7 +55,7 @@ def math_verdicts(responses: list[str], gold: str, opts: dict[str, Any]) -> list
         raise ValueError(f"extract must be one of {EXTRACT_POLICIES}, got extract={opts['extract']!r}")
     require("verify", by="math judging")  # else every response would be a 'crashed' verdict
     return verify_math([(r, gold) for r in responses], workers=int(opts["workers"]), timeout_s=float(opts["timeout_s"]),
-                       memory_mb=int(opts["memory_mb"]))
+                       memory_mb=int(opts["memory_mb"]), extract=str(opts["extract"]))
 
 
 def judged(responses: list[str], gold: str, judge: Judge, opts: dict[str, Any]) -> tuple[list[bool], list[Any]]:

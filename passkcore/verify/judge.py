@@ -222,6 +222,9 @@ def _canonical(message: dict[str, Any]) -> tuple[Any, Any]:
     return wire.from_tree(message.get("r")), wire.from_tree(message.get("a"))
 
 
+# A program whose sandbox's zygote died under it (it signalled every process it could): whether its own
+# process outlived the zygote long enough to answer is a race, so it fails whatever it answered.
+_KILLED_ITS_SANDBOX = "crash: the program killed its sandbox"
 _CRASH_MARK = b"\x00passk:failed"  # stands for a test without an output in answer keys
 
 
@@ -355,11 +358,15 @@ class Judge:
         finally:
             for s in (h_ours, h_theirs, link_h, link_c):
                 s.close()
-        self._reap(["candidate", "harness"])
+        reaped = self._reap(["candidate", "harness"])
         key = report.get("key")
         key = key if isinstance(key, str) and len(key) <= 64 else None
+        failure: Optional[str] = None
         if status != "ok" or "done" not in report:
             failure = "timeout" if status == "timeout" else "crash: the tests' process ended"
+        elif reaped["candidate"] is None:
+            failure = _KILLED_ITS_SANDBOX
+        if failure is not None:
             return Verdict(False, _reason(failure), None, self.verifier, failure, tests_passed=0, tests_total=1,
                            first_failure=failure)
         if report["done"] is True:
@@ -412,7 +419,9 @@ class Judge:
         finally:
             ours.close()
             theirs.close()
-            self._reap(["candidate"])
+            reaped = self._reap(["candidate"])
+        if reaped["candidate"] is None:
+            passed, failure = 0, _KILLED_ITS_SANDBOX
         return self._verdict(passed, len(inputs), failure, got)
 
     def stdio(self, program: str, inputs: list[str], outputs: list[str], atol: Optional[float] = None) -> Verdict:

@@ -110,7 +110,7 @@ def test_every_kind_of_completion_gets_its_own_verdict_in_one_batch() -> None:
     unbound_in_tests = "if False:\n    x = 1\nassert add(x, 1) == 2\n"
     ks = [1, 5, 20]
     pass_at_k, results = code_eval([programs, [HONEST] * 20], [REFERENCE, unbound_in_tests], k=ks, num_workers=2,
-                                   timeout=2.0)
+                                   timeout=5.0)
     rows = [r for _, r in results[0]]
     assert len(rows) == len(programs)
     for program, row, want, text in zip(programs, rows, passes, says):

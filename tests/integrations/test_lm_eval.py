@@ -118,7 +118,7 @@ def test_code_pass_at_k_judges_every_kind_of_completion() -> None:
     unbiased pass@k of their verdicts (the honest ones pass, the others fail), never an exception."""
     programs, passes, _ = batch()
     ks = [1, 4, len(programs)]
-    out = call(le.code_pass_at_k, HUMANEVAL_REFERENCE, programs, k=ks, num_workers=2, timeout=2.0)
+    out = call(le.code_pass_at_k, HUMANEVAL_REFERENCE, programs, k=ks, num_workers=2, timeout=5.0)
     c = sum(passes)
     assert 0 < c < len(programs)
     assert out == pytest.approx({f"pass@{k}": unbiased_pass_at_k(len(programs), c, k) for k in ks}, rel=1e-12)
@@ -142,3 +142,9 @@ def test_pass_at_k_from_a_script_without_a_main_guard(tmp_path: Path) -> None:
     assert pass_k == pytest.approx({"pass@1": 0.5, "pass@2": 1 - 1 / 6})
     assert maj_k == pytest.approx({"maj@1": 0.5})
     assert (tmp_path / "runs").read_text() == "x"
+
+
+def test_extract_option_reaches_the_math_verifier() -> None:
+    responses = ["so it is 2", "\\boxed{2}"]
+    assert call(le.pass_at_k, "2", responses, k=1) == pytest.approx({"pass@1": 1.0})
+    assert call(le.pass_at_k, "2", responses, k=1, extract="boxed") == pytest.approx({"pass@1": 0.5})

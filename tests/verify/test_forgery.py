@@ -182,6 +182,9 @@ def add(a, b):
     return a - b
 """,
     "killing every process it can see": "import os, signal\ndef add(a, b):\n    os.kill(-1, signal.SIGKILL)\n",
+    # Its zygote dies, its own process may live on and answer right: a race, judged failed every time.
+    "killing its sandbox, then answering right": "import os, signal\nos.kill(-1, signal.SIGKILL)\n"
+                                                 "def add(a, b):\n    return a + b\n",
     "deeply nested return": "def add(a, b):\n    x = []\n    for _ in range(10000):\n        x = [x]\n    return x\n",
 }
 
