@@ -194,12 +194,18 @@ def score_items(items: Sequence[_Item], opts: Options) -> list[Result]:
     math = [i for i, it in enumerate(items) if it.kind == "math"]
     code = [i for i, it in enumerate(items) if it.kind == "code" and it.program is not None]
     results: list[Result] = [_code_result(None, opts)] * len(items)  # kept for responses without a program
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="passk-verl-code") as feeder:
-        code_verdicts = feeder.submit(_code, [items[i] for i in code], opts)
-        for i, verdict in zip(math, _math([items[i] for i in math], opts)):
-            results[i] = _math_result(verdict)
-        for i, verdict in zip(code, code_verdicts.result()):
-            results[i] = _code_result(verdict, opts)
+    if code and math:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="passk-verl-code") as feeder:
+            pending = feeder.submit(_code, [items[i] for i in code], opts)
+            math_verdicts = _math([items[i] for i in math], opts)
+            code_verdicts = pending.result()
+    else:  # one kind only (and every single call): no helper thread
+        math_verdicts = _math([items[i] for i in math], opts)
+        code_verdicts = _code([items[i] for i in code], opts)
+    for i, verdict in zip(math, math_verdicts):
+        results[i] = _math_result(verdict)
+    for i, verdict in zip(code, code_verdicts):
+        results[i] = _code_result(verdict, opts)
     return results
 
 
