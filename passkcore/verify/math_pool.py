@@ -123,6 +123,8 @@ class _Idle:
         self.lock = threading.Lock()
         for w in self.workers:
             w.conn.close()
+            if w.proc.sentinel is not None:
+                os.close(w.proc.sentinel)
         self.pid, self.workers = os.getpid(), []
 
 

@@ -187,7 +187,8 @@ class ForkServer:
             raise RuntimeError("math verification starts its worker server with this Python, but sys.executable is empty")
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
-            self.proc = subprocess.Popen([sys.executable, "-c", BOOT, str(theirs.fileno()), json.dumps(sys.path)],
+            path = json.dumps([os.fspath(p) for p in sys.path if isinstance(p, (str, os.PathLike))])
+            self.proc = subprocess.Popen([sys.executable, "-c", BOOT, str(theirs.fileno()), path],
                                          pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         finally:
             theirs.close()

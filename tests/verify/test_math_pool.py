@@ -50,7 +50,7 @@ def _killed_after(detail: str) -> float:
 
 @contextmanager
 def _watch_workers() -> Iterator[dict[str, int]]:
-    """Polls this process's math workers (the forkserver's children) every 20 ms: the highest peak
+    """Polls this process's math workers (the fork server's children) every 20 ms: the highest peak
     RSS (VmHWM) and the address-space limit they run under."""
     seen = {"peak_rss": 0, "workers": 0, "rlimit_as": 0}
     stop = threading.Event()
@@ -61,7 +61,7 @@ def _watch_workers() -> Iterator[dict[str, int]]:
             for child in me.children(recursive=True):
                 try:
                     if child.ppid() == me.pid:
-                        continue  # the forkserver itself, not a worker
+                        continue  # the fork server itself, not a worker
                     with open(f"/proc/{child.pid}/status") as fh:
                         hwm = next(int(line.split()[1]) for line in fh if line.startswith("VmHWM"))
                     seen["peak_rss"] = max(seen["peak_rss"], hwm * 1024)
@@ -131,7 +131,7 @@ def test_killed_worker_reruns_its_queued_samples() -> None:
 def test_worker_killed_from_outside_is_memory_for_its_sample_only() -> None:
     """The kernel's OOM killer sends SIGKILL: simulated here on the worker stalled on the integral."""
     items = [(HOSTILE["integral"], "1"), ("\\boxed{5}", "5"), ("\\boxed{7}", "7")]
-    close_idle_workers()  # the call's one worker is then the forkserver's only child
+    close_idle_workers()  # the call's one worker is then the fork server's only child
 
     def kill_the_busy_worker() -> None:
         deadline = time.monotonic() + 25.0
@@ -198,3 +198,23 @@ def test_verify_rows_from_a_script_without_a_main_guard(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr[-3000:]
     assert json.loads(run.stdout.strip().splitlines()[-1]) == ["passed", "wrong_answer", "timeout", "passed"]
     assert (tmp_path / "runs").read_text() == "x"  # the script ran once: no worker re-imported it
+
+
+def test_calls_from_threads_at_once_share_one_server() -> None:
+    """Four threads verify at once (as a reward function called from a thread pool would): each gets
+    the verdicts it gets alone, from workers forked by the one server this process has."""
+    items = [(f"\\boxed{{{i % 3}}}", str(i % 2)) for i in range(60)]
+    alone = [v.reason for v in verify_math(items, workers=1, timeout_s=10.0, memory_mb=MEMORY_MB)]
+    out: list[list[str]] = [[] for _ in range(4)]
+
+    def run(slot: int) -> None:
+        out[slot] = [v.reason for v in verify_math(items, workers=2, timeout_s=10.0, memory_mb=MEMORY_MB)]
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert out == [alone] * 4 and set(alone) == {"passed", "wrong_answer"}
+    servers = [c for c in psutil.Process().children() if "math_server" in " ".join(c.cmdline())]
+    assert len(servers) == 1
