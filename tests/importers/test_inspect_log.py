@@ -162,3 +162,18 @@ def test_counts_file_and_note(tmp_path: Path) -> None:
                       table.column("c").to_pylist())) == [("q1", 5, 4), ("q2", 4, 3), ("q3", 5, 0)]
     assert "scorer 'includes' value (Inspect's value_to_float) >= 1" in note
     assert "n = scored epochs" in (tmp_path / "c.csv.note.txt").read_text()
+
+
+def test_cli_into_a_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from passkcore.cli import main
+    from passkcore.pipeline.store import SampleStore
+
+    run = tmp_path / "run"
+    assert main(["import", "inspect", str(EVAL), "--scorer", "match", "--out", str(run)]) == 0
+    assert "mockllm_model: 14 samples, 14 with verdicts, 6 correct" in capsys.readouterr().out
+    store = SampleStore(run)
+    assert "scorer 'match'" in store.manifest["models"]["mockllm_model"]["note"]
+    assert main(["import", "inspect", str(EVAL), "--scorer", "match", "--out", str(run)]) == 0  # exactly once
+    assert "mockllm_model: 14 samples" in capsys.readouterr().out
+    assert main(["import", "rlvr", str(EVAL), "--scorer", "match", "--out", str(tmp_path / "x")]) == 2
+    assert "--scorer chooses the score of an inspect log or an evalscope review file" in capsys.readouterr().err
