@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 from passkcore._atomic import write_atomically
-from passkcore.audit.queue import QueueItem, audit_queue
+from passkcore.audit.queue import QueueItem, audit_queue, sample_details
 from passkcore.audit.store import DEFAULT_AUDITOR, LABELS, Label, check_auditor, check_labels, opened, store_labels
 from passkcore.jsonio import jsonl_objects
 from passkcore.pipeline.store import SampleStore
@@ -46,13 +46,7 @@ def problem_texts(store: SampleStore) -> dict[str, tuple[str, str]]:
 def export_rows(store: SampleStore, queue: list[QueueItem]) -> list[dict[str, Any]]:
     """The file rows of a queue: each sample's response and its problem's prompt and answer."""
     texts = problem_texts(store)
-    responses: dict[tuple[str, str, int], str] = {}
-    for model in dict.fromkeys(item.model for item in queue):
-        table = store.read("samples", model, ["problem_id", "sample_index", "response"])
-        wanted = {item.key for item in queue if item.model == model}
-        for pid, idx, text in zip(*(table.column(c).to_pylist() for c in ("problem_id", "sample_index", "response"))):
-            if (model, pid, int(idx)) in wanted:
-                responses[(model, pid, int(idx))] = text or ""
+    responses = {key: row["response"] or "" for key, row in sample_details(store, queue).items()}
     return [{"problem_id": i.problem_id, "model": i.model, "sample_index": i.sample_index,
              "prompt": texts.get(i.problem_id, ("", ""))[0], "response": responses.get(i.key, ""),
              "answer": texts.get(i.problem_id, ("", ""))[1], "n": i.n, "c": i.c, "label": "", "note": ""}

@@ -5,7 +5,8 @@ with the lowest c/n (ties: fewer correct samples, then the problem id). Of each 
 samples, up to ``per_problem`` are chosen at random with a generator seeded by (seed, model, problem),
 so one model's choice does not move when another model is added. The queue runs hardest first across
 models (c/n, then model, problem and sample index): the export file, the review page and the judge
-take it in that order.
+take it in that order. ``sample_details`` and ``sample_ppl`` read what each queued sample shows, only
+for the queued problems.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from passkcore.pipeline.run import check_label
+from passkcore.pipeline.run import KINDS, check_label, read_shards
 from passkcore.pipeline.store import SampleStore
 
 DEFAULT_HARDEST = 20
@@ -116,18 +117,31 @@ def problems_of(store: SampleStore) -> list[Any]:
         return []
 
 
+def rows_of(store: SampleStore, kind: str, model: str, columns: Sequence[str],
+            problem_ids: set[str]) -> list[dict[str, Any]]:
+    """One model's sample or verdict rows of these problems, only ``columns`` (and the key): the
+    filter is applied while reading, so a run's other responses are never loaded."""
+    ids = pa.array(sorted(problem_ids), pa.string())
+    table = read_shards(store.files(kind, model), KINDS[kind], ["problem_id", "sample_index", *columns],
+                        filter=pc.field("problem_id").isin(ids))
+    return table.to_pylist()
+
+
 def sample_details(store: SampleStore, queue: Sequence[QueueItem]) -> dict[tuple[str, str, int], dict[str, Any]]:
-    """Response, verdict reason and extracted answer of each queued sample (one read per model)."""
+    """Response, verdict reason and extracted answer of each queued sample (one filtered read of its
+    model's samples and verdicts)."""
     out: dict[tuple[str, str, int], dict[str, Any]] = {}
-    columns = ["problem_id", "sample_index", "response", "reason", "extracted_answer"]
     for model in dict.fromkeys(item.model for item in queue):
         wanted = {item.key for item in queue if item.model == model}
-        table = store.samples(models=[model], columns=columns)
-        ids = pa.array(sorted({k[1] for k in wanted}), pa.string())
-        for row in table.filter(pc.is_in(table.column("problem_id"), value_set=ids)).to_pylist():
+        ids = {k[1] for k in wanted}
+        for row in rows_of(store, "samples", model, ["response"], ids):
             key = (model, row["problem_id"], int(row["sample_index"]))
             if key in wanted:
-                out[key] = row
+                out[key] = {"response": row["response"], "reason": None, "extracted_answer": None}
+        for row in rows_of(store, "verdicts", model, ["reason", "extracted_answer"], ids):
+            key = (model, row["problem_id"], int(row["sample_index"]))
+            if key in out:
+                out[key].update(reason=row["reason"], extracted_answer=row["extracted_answer"])
     return out
 
 
