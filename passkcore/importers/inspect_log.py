@@ -132,7 +132,7 @@ class _Log:
             for name in self.members:
                 yield f"{self.path}!{name}", _member(self.zf, self.path, name)
             return
-        seen: set[tuple[str, int]] = set()
+        seen: set[tuple[str, Any]] = set()
         for name in self.summaries:
             summaries = _member(self.zf, self.path, name)
             if not isinstance(summaries, list):
@@ -183,7 +183,7 @@ def _row(sample: dict[str, Any], where: str, label: str, scorer: str, threshold:
     value = value_to_float(score.get("value"), f"{where}: scores.{scorer}")
     if value is None:
         return None
-    output = sample.get("output") if isinstance(sample.get("output"), dict) else {}
+    output: dict[str, Any] = sample["output"] if isinstance(sample.get("output"), dict) else {}
     choices = output.get("choices") or [{}]
     correct = value >= threshold
     answer = score.get("answer")

@@ -51,9 +51,9 @@ def _detail(detail: Any, where: str) -> _Problem:
                          "keeps none")
     raw = detail[key] if isinstance(detail[key], list) else [detail[key]]
     verdicts = [as_bool(v, f"{where}: {key}[{r}]", key) for r, v in enumerate(raw)]
-    preds = detail.get("pred") if isinstance(detail.get("pred"), list) else [None] * len(verdicts)
+    preds: list[Any] = detail["pred"] if isinstance(detail.get("pred"), list) else [None] * len(verdicts)
     pid = detail["example_abbr"].rsplit("_", 1)[-1]
-    answers = detail.get("answer") if isinstance(detail.get("answer"), list) else []
+    answers: list[Any] = detail["answer"] if isinstance(detail.get("answer"), list) else []
     answer = _gold(answers[0]) if answers and all(a == answers[0] for a in answers) else None
     return _Problem(pid, verdicts, [None if p is None else str(p) for p in preds], answer)
 
