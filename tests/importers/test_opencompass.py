@@ -81,3 +81,13 @@ def test_bad_files(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="11 predictions"):
         import_counts("opencompass", [RESULTS, fewer], out)
     assert not out.exists()  # nothing half-written
+
+
+def test_pass_at_k_equals_opencompass_own_g_pass_at_k_tau_0() -> None:
+    from passkcore.numbers.estimate import pass_at_k
+
+    counts = nc(read_opencompass([RESULTS]))
+    n, c = [v[0] for v in counts.values()], [v[1] for v in counts.values()]
+    doc = json.loads(RESULTS.read_text())  # OpenCompass's G-Pass@k_0.0 is pass@k, in percent
+    for k in (1, 2):
+        assert float(pass_at_k(n, c, k).mean()) == pytest.approx(doc[f"G-Pass@{k}_0.0"] / 100, abs=1e-12)

@@ -111,8 +111,12 @@ def test_two_steps_make_a_series_in_the_report(tmp_path: Path, capsys: pytest.Ca
 
 
 def test_run_import_note(tmp_path: Path) -> None:
+    from passkcore.report.build import build_data
+
     store = import_run("verl", DUMPS, tmp_path / "run")
     assert sorted(m for m in store.manifest["models"]) == ["verl-step0", "verl-step10", "verl-step20"]
+    (series,) = build_data(tmp_path / "run", resamples=50, forecast_resamples=2)["series"]  # from the run too
+    assert series["labels"] == ["verl-step10", "verl-step20"]
     assert "else score >= 1" in store.manifest["models"]["verl-step20"]["note"]
     table, note = import_counts("verl", DUMPS, tmp_path / "c.parquet", threshold=0.5)
     assert note.endswith("else score >= 0.5") and table.num_rows == 9
