@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal, Optional
 
+from passkcore.extras import require
 from passkcore.images import images_digest
 from passkcore.problems import Problem
 from passkcore.templates import resolve_template
@@ -163,6 +164,7 @@ def make_llm(model: str = "smollm2-135m", *, dtype: Any = None, max_model_len: i
     not support, and the engine dies ("CPU Generator does not use offset", seen here with 256 seeded
     sequences of ~70 prompt tokens against the 4096-token step budget).
     """
+    require("sampling", "vllm", by="passkcore.sampling.make_llm")
     from passkcore.models import resolve_model
 
     path = resolve_model(model)
