@@ -6,8 +6,8 @@ Jinja template over ``problem``, ``answer`` (the reference), ``response``, ``ext
 ``problem_id`` and ``model``, sent as one user message through the judge's chat template where it has
 one. The judge sees text only: a problem's images are not sent.
 
-Its answer becomes a label: a ``verdict:`` (or ``label:``/``answer:``) line naming one of the three
-labels, else the answer's first word, else the one label it mentions; an answer naming none, or
+The judge's answer starts after ``Verdict:``, written at the end of the prompt. It becomes a label: a
+``verdict:`` (or ``label:``/``answer:``) line naming one of the three labels, else the answer's first word, else the one label it mentions; an answer naming none, or
 several without a verdict line, is ``unsure`` with the answer kept in the note. A prompt longer than
 the judge's context is ``unsure`` without asking. Labels go into the run's ``audits/`` table like a
 person's (one shard per run of the judge; unchanged labels are not stored again), and the judge's
@@ -57,6 +57,10 @@ Reply VALID if the reasoning leads to the answer, GUESS if the reasoning does no
 UNSURE if you cannot tell. Reply with one word: VALID, GUESS or UNSURE."""
 FIELDS = ("problem", "answer", "response", "extracted_answer", "problem_id", "model")
 NOTE_CHARS = 500  # of the judge's answer kept in the note
+# Written after the prompt, as the start of the judge's answer, so that its first words are the verdict
+# (the embedded SmolLM2-135M, too small to judge, then writes the problem's answer instead of its system
+# message: unsure either way, 7 of 7 samples).
+ANSWER_PREFIX = "Verdict:"
 _VERDICT_LINE = re.compile(r"(?:verdict|label|answer)\s*[:=\-]\s*[*_`\"']*\s*(valid|guess|unsure)\b", re.I)
 _WORD = re.compile(r"\b(valid|guess|unsure)\b", re.I)
 
@@ -106,12 +110,13 @@ def parse_verdict(text: str) -> Optional[str]:
 
 
 def prompt_ids(tokenizer: Any, text: str) -> list[int]:
-    """The judge's prompt ids: one user message through its chat template, or the text itself."""
+    """The judge's prompt ids: one user message through its chat template (or the text itself), then
+    ANSWER_PREFIX, so the judge's first words are its verdict."""
     if getattr(tokenizer, "chat_template", None):
         chat = tokenizer.apply_chat_template([{"role": "user", "content": text}], add_generation_prompt=True,
                                              tokenize=False)
-        return [int(t) for t in tokenizer.encode(chat, add_special_tokens=False)]
-    return [int(t) for t in tokenizer.encode(text, add_special_tokens=True)]
+        return [int(t) for t in tokenizer.encode(chat + ANSWER_PREFIX, add_special_tokens=False)]
+    return [int(t) for t in tokenizer.encode(f"{text}\n{ANSWER_PREFIX}", add_special_tokens=True)]
 
 
 def judge_prompts(store: SampleStore, queue: Sequence[QueueItem], template: str) -> list[str]:
@@ -151,8 +156,8 @@ def ask(llm: Any, prompts: Sequence[str], max_tokens: int, context: int, params:
 def to_label(item: QueueItem, answer: Optional[str], context: int) -> Label:
     if answer is None:
         return Label(*item.key, "unsure", f"not asked: the prompt leaves no room to answer in {context} tokens")
-    label = parse_verdict(answer)
-    said = answer.strip()[:NOTE_CHARS]
+    said = (ANSWER_PREFIX + answer).strip()[:NOTE_CHARS]
+    label = parse_verdict(said)
     if label is None:
         return Label(*item.key, "unsure", f"no label in the judge's answer: {said}")
     return Label(*item.key, label, said)

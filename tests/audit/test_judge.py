@@ -61,14 +61,16 @@ def _people(run: SampleStore, tmp_path: Path, labels: list[str]) -> list[Any]:
 
 def test_judge_labels_storage_and_agreement(run: SampleStore, tmp_path: Path) -> None:
     queue = _people(run, tmp_path, ["valid", "guess", "valid", "valid"])
-    answers = ["VALID", "verdict: guess", "GUESS", "valid", "I cannot say", "unsure", "valid"]
+    # What follows the prompt's "Verdict:", as a model writes it.
+    answers = [" VALID", " guess\nverdict: guess", " GUESS", " valid.", " I cannot say", " unsure", " valid"]
     judge = FakeJudge(answers)
     result = judge_run(run, model="/models/fake-judge", hardest=2, per_problem=2, llm=judge, params=object())
     assert result["auditor"] == "judge:fake-judge" and result["judged"] == len(queue) == 7 and result["stored"] == 7
     assert result["labels"] == {"valid": 3, "guess": 2, "unsure": 2}
     mine = latest_labels(read_audits(run), "judge:fake-judge")
     assert [mine[q.key]["label"] for q in queue] == ["valid", "guess", "guess", "valid", "unsure", "unsure", "valid"]
-    assert mine[queue[4].key]["note"] == "no label in the judge's answer: I cannot say"
+    assert mine[queue[4].key]["note"] == "no label in the judge's answer: Verdict: I cannot say"
+    assert mine[queue[0].key]["note"] == "Verdict: VALID"
     # People: valid, guess, valid, valid on the first four; judge: valid, guess, guess, valid.
     # p_o = 3/4; p_e = (3/4 * 2/4) + (1/4 * 2/4) = 1/2; kappa = (3/4 - 1/2) / (1 - 1/2) = 1/2.
     assert result["agreement"] == {"both": 4, "agree": 3, "kappa": pytest.approx(0.5)}
