@@ -205,34 +205,46 @@ _CHILD = """
 import json, sys, time, os
 from verl.utils.reward_score import math_dapo, math_verify, prime_code
 if __name__ == "__main__":
+    open(sys.argv[1] + ".ready", "w").close()
     start = time.perf_counter()
     result = {expr}
-    with open(sys.argv[1], "w") as fh:
+    with open(sys.argv[1] + ".part", "w") as fh:
         json.dump({{"result": repr(result)[:60], "s": time.perf_counter() - start}}, fh)
+    os.replace(sys.argv[1] + ".part", sys.argv[1])
     os._exit(0)  # math_verify's stuck workers would hold a normal exit
 """
+IMPORT_LIMIT_S = 300.0  # verl imports torch and Ray: tens of seconds on this loaded machine
+
+
+def _wait_for(path: Path, proc: subprocess.Popen[bytes], limit_s: float) -> bool:
+    end = time.monotonic() + limit_s
+    while time.monotonic() < end:
+        if path.exists() or proc.poll() is not None:
+            return path.exists()
+        time.sleep(0.05)
+    return path.exists()
 
 
 def verl_side(expr: str, folder: Path, limit_s: float = 60.0) -> tuple[str, float]:
     """verl's call in a child process of its own session (killed, with whatever it started, once it
-    has written its result or at ``limit_s``): what it returned and how long it took."""
+    has written its result or ``limit_s`` after its imports): what it returned and how long it took."""
     out = folder / "verl.json"
+    ready = Path(str(out) + ".ready")
     out.unlink(missing_ok=True)
+    ready.unlink(missing_ok=True)
     proc = subprocess.Popen([sys.executable, "-c", _CHILD.format(expr=expr), str(out)], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        proc.wait(timeout=limit_s)
-    except subprocess.TimeoutExpired:
-        pass
+        finished = _wait_for(ready, proc, IMPORT_LIMIT_S) and _wait_for(out, proc, limit_s)
     finally:
         try:
             os.killpg(proc.pid, signal.SIGKILL)  # its session: the child and the workers it spawned
         except ProcessLookupError:
             pass
         proc.wait()
-    if not out.exists():
-        return (f"still running after {limit_s:g} s", limit_s) if proc.returncode == -signal.SIGKILL else (
-            f"raised (exit {proc.returncode})", float("nan"))
+    if not finished:
+        return (f"still running after {limit_s:g} s", limit_s) if ready.exists() else (
+            f"did not start (exit {proc.returncode})", float("nan"))
     got = json.loads(out.read_text())
     return str(got["result"]), float(got["s"])
 
