@@ -5,6 +5,8 @@
   code pass@k over ``repeats``) and task YAMLs in ``lm_eval_tasks/`` (``--include_path``).
 - :mod:`passkcore.integrations.lighteval`: lighteval metric objects (pass@k, maj@k, G-pass@k, n per document).
 - :mod:`passkcore.integrations.evaluate`: HF evaluate's ``code_eval``, sandboxed, same return shape.
+- :mod:`passkcore.integrations.inspect`: Inspect epoch reducers (exact pass@k, maj@k, G-pass@k) and a pass@k
+  metric with benchmark and population intervals.
 
 Every number comes from the C++ core (exact, unbiased); math is judged by passkcore's math verifier and
 code only in passkcore's sandbox. See docs/integrations.md.
