@@ -13,8 +13,10 @@ guesses as wrong.
 from __future__ import annotations
 
 from passkcore.audit.files import COLUMNS, apply_audit, export_audit, read_labels
+from passkcore.audit.judge import judge_run
 from passkcore.audit.numbers import INTERVAL, agreement, audited_counts, cohen_kappa, wilson_interval
 from passkcore.audit.queue import DEFAULT_HARDEST, DEFAULT_PER_PROBLEM, QueueItem, audit_queue
+from passkcore.audit.serve import make_server, serve
 from passkcore.audit.store import (
     DEFAULT_AUDITOR,
     JUDGE_PREFIX,
@@ -29,6 +31,6 @@ from passkcore.audit.store import (
 __all__ = [
     "COLUMNS", "DEFAULT_AUDITOR", "DEFAULT_HARDEST", "DEFAULT_PER_PROBLEM", "INTERVAL", "JUDGE_PREFIX", "LABELS",
     "Label", "QueueItem", "agreement", "apply_audit", "audit_queue", "audited_counts", "check_labels",
-    "cohen_kappa", "export_audit", "latest_labels", "read_audits", "read_labels", "store_labels",
-    "wilson_interval",
+    "cohen_kappa", "export_audit", "judge_run", "latest_labels", "make_server", "read_audits", "read_labels",
+    "serve", "store_labels", "wilson_interval",
 ]
