@@ -114,3 +114,48 @@ def test_default_vs_vllm_and_peers(benchmark: Any) -> None:
     assert all(e is not None for _, e in results["default"])  # entropy included
     assert worst_error(results["default"], theirs) <= 1e-4 and default.backend == DEFAULT_BACKEND
     assert median["vllm_fused"] <= median["vllm"]
+
+
+# One child per (path, round): the path's whole process (vLLM's engine runs inside it when no numba is
+# loaded first: passkcore.sampling.engine_layout), its peak the child's own VmHWM. `start` is reset
+# right before the timed call, so the child's reported seconds are the scoring alone (weights loaded,
+# engine started, numba compiled on two rows first).
+_CHILD = """
+from benches.test_scoring import issue_rows
+from passkcore.scoring import Scorer
+rows = issue_rows(int(sys.argv[2]))
+scorer = Scorer() if sys.argv[1] == "default" else Scorer(backend=sys.argv[1])
+scorer.token_scores(rows[:2])
+start = time.perf_counter()
+scored = scorer.token_scores(rows)
+assert len(scored) == len(rows) and (sys.argv[1] == "vllm" or all(e is not None for _, e in scored))
+"""
+CHILD_ROWS = int(os.environ.get("PASSK_BENCH_SCORER_ROWS", "16"))
+CHILD_ROUNDS = int(os.environ.get("PASSK_BENCH_SCORER_ROUNDS", "2"))
+
+
+@pytest.mark.slow
+def test_default_scorer_speed_and_peak(benchmark: Any) -> None:
+    """Targets (issue 42): the default scorer (DEFAULT_BACKEND, with entropy) >= 1.3x vLLM's
+    prompt_logprobs (the ``vllm`` backend, fp32) in response tokens/s, each path in a fresh child
+    process, alternating (default, vllm, default, vllm, ...), medians; and the default's peak RSS
+    (its whole process: it starts none) <= 1.5 GiB in the same run."""
+    from benches.conftest import measure_child
+
+    tokens = sum(len(r) for _, r in issue_rows(CHILD_ROWS))
+    benchmark.pedantic(lambda: None, rounds=1, iterations=1)
+    own_time(benchmark)  # skips when benchmarks are disabled
+    runs: dict[str, list[dict[str, float]]] = {"default": [], "vllm": []}
+    for _ in range(CHILD_ROUNDS):
+        for path in runs:
+            runs[path].append(measure_child(_CHILD, path, str(CHILD_ROWS)))
+    median = {path: statistics.median(r["s"] for r in rs) for path, rs in runs.items()}
+    peak = {path: max(r["rss"] for r in rs) for path, rs in runs.items()}
+    ratio = median["vllm"] / median["default"]
+    benchmark.extra_info.update(
+        rows=CHILD_ROWS, response_tokens=tokens, rounds=CHILD_ROUNDS, load_average_1min=os.getloadavg()[0],
+        default_backend=DEFAULT_BACKEND, default_tok_s=tokens / median["default"], vllm_tok_s=tokens / median["vllm"],
+        default_vs_vllm_speed=ratio, default_peak_mib=peak["default"] / 2**20, vllm_peak_mib=peak["vllm"] / 2**20,
+    )
+    assert ratio >= 1.3, benchmark.extra_info
+    assert peak["default"] <= 1.5 * 2**30, benchmark.extra_info

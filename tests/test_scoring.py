@@ -126,6 +126,7 @@ def test_packing_keeps_padding_small() -> None:
 @pytest.mark.slow  # 122 s on 2 loaded cores (model load, scoring every batch): out of make test-fast
 def test_out_of_memory_halves_the_budget(real_rows: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> None:
     scorer = Scorer(backend="fused", token_budget=1024)
+    monkeypatch.setattr(scorer, "_cpu_decoder", lambda: None)  # the transformers path, as on a GPU
     real = scorer._torch_batch
     seen: list[int] = []
 

@@ -131,6 +131,8 @@ class Scorer:
         self._model: Any = None
         self._llm: Any = None
         self._head: Any = None
+        self._decoder: Any = None  # passkcore.scoring.decoder.PackedDecoder, on CPU
+        self._cpu_decoder_ok = True
 
     # -- model access -------------------------------------------------------------------------------
     def close(self) -> None:
@@ -150,6 +152,21 @@ class Scorer:
             self.close()
         except Exception:  # noqa: BLE001 - at interpreter exit vLLM's modules may be gone; the exit hook ran first
             pass
+
+    def _cpu_decoder(self) -> Any:
+        """The packed CPU decoder (``passkcore.scoring.decoder``) when it computes this model on this
+        device; None on a GPU, and for architectures it does not support (transformers' path then)."""
+        if self._decoder is None and self._cpu_decoder_ok:
+            import torch
+
+            from passkcore.scoring.decoder import PackedDecoder, supports, text_config
+
+            device = self._device or ("cuda" if torch.cuda.is_available() else "cpu")
+            self._cpu_decoder_ok = not str(device).startswith("cuda") and supports(text_config(self.path)) is None
+            if self._cpu_decoder_ok:
+                limit_heap_arenas()  # before the worker threads first allocate
+                self._decoder = PackedDecoder.load(self.path, self._dtype or torch.float32)
+        return self._decoder
 
     def _load(self) -> Any:
         if self._model is None:
@@ -207,6 +224,10 @@ class Scorer:
             return [single for _ in temperatures]
         if not pairs:
             return [[] for _ in temperatures]
+        if self.backend == "fused" and self._cpu_decoder() is not None:
+            from passkcore.scoring.cpu import cpu_packed_scores
+
+            return cpu_packed_scores(self._decoder, pairs, temperatures, self.token_budget or CPU_BUDGET, progress)
         out: list[Optional[list[TokenScores]]] = [None] * len(pairs)
         budget = self.token_budget or budget_for(next(self._load().parameters()).device)
         pack = pack_sequences if self.backend == "fused" else pack_batches
