@@ -8,6 +8,7 @@ void register_estimators(py::module_& m);
 void register_coverage(py::module_& m);
 void register_bootstrap(py::module_& m);
 void register_metrics(py::module_& m);
+void register_intervals(py::module_& m);
 }
 
 PYBIND11_MODULE(_core, m) {
@@ -16,4 +17,5 @@ PYBIND11_MODULE(_core, m) {
     passk::register_coverage(m);
     passk::register_bootstrap(m);
     passk::register_metrics(m);
+    passk::register_intervals(m);
 }

@@ -7,37 +7,10 @@
 
 #include "chains.hpp"  // parallel_blocks
 #include "common.hpp"
+#include "rng.hpp"
 
 namespace passk {
 namespace {
-
-// splitmix64 of a counter: a statistically strong 64-bit generator (it seeds xoshiro), and being
-// counter-based, resample r's draws depend only on (seed, r, i), never on the thread split.
-inline uint64_t splitmix64(uint64_t x) {
-    x += 0x9E3779B97F4A7C15ull;
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-    return x ^ (x >> 31);
-}
-
-struct SplitMix {
-    uint64_t state;
-    uint64_t next() {
-        state += 0x9E3779B97F4A7C15ull;
-        uint64_t x = state;
-        x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-        x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-        return x ^ (x >> 31);
-    }
-    // Unbiased integer in [0, range) by Lemire's multiply-shift with rejection.
-    uint64_t bounded(uint64_t range) {
-        const uint64_t threshold = (0 - range) % range;
-        while (true) {
-            const unsigned __int128 m = static_cast<unsigned __int128>(next()) * range;
-            if (static_cast<uint64_t>(m) >= threshold) return static_cast<uint64_t>(m >> 64);
-        }
-    }
-};
 
 // For resamples first..first+R-1: P problems drawn uniformly with replacement; each draw adds 1 to
 // every model's count for that problem's (n, c) pair. outs[m] is model m's [R, widths_m] buffer

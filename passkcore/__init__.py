@@ -39,7 +39,15 @@ from passkcore.numbers.metrics import (
     g_pass_at_k,
     mg_pass_at_k,
 )
-from passkcore.numbers.stats import AccuracyHistogram, Band, Crossing, Gap, PairedBootstrap, accuracy_histogram
+from passkcore.numbers.stats import (
+    AccuracyHistogram,
+    Band,
+    Crossing,
+    Gap,
+    PairedBootstrap,
+    accuracy_histogram,
+    pass_at_k_interval,
+)
 
 if TYPE_CHECKING:
     from passkcore.pipeline.store import SampleStore
@@ -96,6 +104,7 @@ __all__ = [
     "exact_pass_hat_k",
     "pass_at_k",
     "pass_at_k_curve",
+    "pass_at_k_interval",
     "pass_at_k_variance",
     "pass_hat_k",
     "pass_hat_k_curve",

@@ -2,8 +2,8 @@
 
 A *source* (a count file, a run directory or an open run) is resolved once, at the caller's edge, into a
 ``Source``; everything below takes it open. The estimate report (``passk estimate --json``) holds, per
-model, ``pass_at_k``, ``stderr`` and ``problems``, paired-bootstrap ``ci_low``/``ci_high`` and pairwise
-``crossings`` when asked, and the extra metrics of ``--metric ... --forecast K``: ``pass_hat_k`` (per k),
+model, ``pass_at_k``, ``stderr`` and ``problems``, ``ci_low``/``ci_high`` for the ``interval_target``
+(benchmark or population) and pairwise ``crossings`` when asked, and the extra metrics of ``--metric ... --forecast K``: ``pass_hat_k`` (per k),
 ``maj_at_k`` (per k), ``g_pass_at_k`` ({tau: per k}) with ``mg_pass_at_k`` (per k), ``bayes`` ({mean,
 low, high}: per k, over problems), ``cover`` ({tau, value}) and ``forecast`` ({k, value, low, high}).
 All values are means over the model's problems. ``ppl_summary``/``ppl_values``: PPL quartiles per
@@ -38,6 +38,12 @@ DEFAULT_TAUS = (0.25, 0.5, 0.75, 1.0)
 # ms each per model (the slowest part of a report).
 DEFAULT_CI = 0.95
 DEFAULT_BOOTSTRAP = 2000
+# What an interval answers by default: this benchmark (its problems fixed, their samples random), the
+# question a study's claims ask ("on MATH500, ..."); "population" asks about problems like these.
+# Why, and the calibration of both: docs/metrics.md, "What an interval answers".
+DEFAULT_INTERVAL = "benchmark"
+INTERVAL_METHODS = {"benchmark": "posterior draws of each problem's solve rate (problems fixed, samples random)",
+                    "population": "paired bootstrap over problems (problems and samples random)"}
 DEFAULT_FORECAST_RESAMPLES = 200
 
 
@@ -119,11 +125,12 @@ def estimate_report(models: dict[str, ModelCounts], ks: list[int]) -> dict[str, 
 
 
 def add_bootstrap(report: dict[str, Any], models: dict[str, ModelCounts], ks: list[int], *, ci: float,
-                  resamples: int, seed: int) -> None:
-    """Adds paired-bootstrap ``ci_low``/``ci_high`` per model and, for two or more models, the
-    ``crossings`` of every pair, to an estimate report."""
+                  resamples: int, seed: int, target: str = DEFAULT_INTERVAL) -> None:
+    """Adds ``ci_low``/``ci_high`` per model for ``target`` (``"interval_target"`` names it) and, for
+    two or more models, the ``crossings`` of every pair, to an estimate report."""
     _, aligned = align_models(models, intersect=False)
-    boot = PairedBootstrap(aligned, resamples=resamples, seed=seed)
+    boot = PairedBootstrap(aligned, resamples=resamples, seed=seed, target=target)
+    report["interval_target"] = target
     names = list(models)
     boot.prepare(names, ks)
     for name in names:

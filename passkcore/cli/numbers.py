@@ -11,7 +11,9 @@ from passkcore.analysis import (
     DEFAULT_BOOTSTRAP,
     DEFAULT_CI,
     DEFAULT_FORECAST_RESAMPLES,
+    DEFAULT_INTERVAL,
     DEFAULT_TAUS,
+    INTERVAL_METHODS,
     METRICS,
     Source,
     add_bootstrap,
@@ -93,10 +95,11 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         add_metrics(report, models, ks, metrics, source=source, taus=taus, forecast=forecast, ci=ci,
                     resamples=args.forecast_resamples, seed=args.seed)
     resamples = DEFAULT_BOOTSTRAP if args.bootstrap is None else args.bootstrap
-    if args.ci is not None or args.bootstrap is not None:
+    target = DEFAULT_INTERVAL if args.interval is None else args.interval
+    if args.ci is not None or args.bootstrap is not None or args.interval is not None:
         if resamples < 1:
             raise ValueError(f"--bootstrap must be at least 1, got {resamples}")
-        add_bootstrap(report, models, ks, ci=ci, resamples=resamples, seed=args.seed)
+        add_bootstrap(report, models, ks, ci=ci, resamples=resamples, seed=args.seed, target=target)
     if args.audited:
         report["audited"] = {"auditor": args.auditor, "rule": "a correct sample whose latest label is guess "
                              "counts as incorrect"}
@@ -108,7 +111,8 @@ def cmd_estimate(args: argparse.Namespace) -> int:
             print(f"audited: correct samples whose latest label ({who}) is guess count as incorrect")
         note = ""
         if "crossings" in report or any("ci_low" in m for m in report["models"].values()):
-            note = f"{ci:.0%} paired bootstrap intervals, {resamples} resamples, seed {args.seed}"
+            note = (f"{ci:.0%} {target} intervals ({INTERVAL_METHODS[target]}), {resamples} resamples, "
+                    f"seed {args.seed}")
         _print_estimate(report, note)
         print_metrics(report)
     return 0
@@ -235,10 +239,14 @@ def add_numbers_commands(sub: Any) -> None:
     add_list(p, "--k", item=int, kind=NUMBERS, metavar="K",
              help="ks: 1,2,4 or --k 1 2 4 or --k 1 --k 2 (default: powers of two up to the smallest n)")
     p.add_argument("--json", action="store_true", help="print the numbers as JSON")
-    p.add_argument("--ci", type=float, help=f"paired bootstrap interval level (default {DEFAULT_CI} once --ci or "
-                                            "--bootstrap is given: adds ci_low/ci_high and crossings)")
+    p.add_argument("--ci", type=float, help=f"interval level (default {DEFAULT_CI} once --ci, --bootstrap or "
+                                            "--interval is given: adds ci_low/ci_high and crossings)")
     p.add_argument("--bootstrap", type=int, metavar="R",
-                   help=f"paired bootstrap resamples (default {DEFAULT_BOOTSTRAP}; giving it adds the intervals)")
+                   help=f"resamples or posterior draws per interval (default {DEFAULT_BOOTSTRAP}; giving it adds "
+                        "the intervals)")
+    p.add_argument("--interval", choices=("benchmark", "population"),
+                   help=f"what the intervals answer (default {DEFAULT_INTERVAL}; giving it adds the intervals): "
+                        "benchmark = these problems, their samples random; population = problems like these")
     p.add_argument("--seed", type=int, default=0, help="bootstrap and forecast seed (default 0)")
     add_list(p, "--metric", metavar="NAME", help=f"metrics: {','.join(METRICS)} (default pass@k; maj@k needs a "
                                                  "run directory)")

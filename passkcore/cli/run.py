@@ -7,7 +7,7 @@ import argparse
 import sys
 from typing import Any
 
-from passkcore.analysis import DEFAULT_BOOTSTRAP, DEFAULT_FORECAST_RESAMPLES
+from passkcore.analysis import DEFAULT_BOOTSTRAP, DEFAULT_FORECAST_RESAMPLES, DEFAULT_INTERVAL
 from passkcore.cli.common import (
     NAMES,
     NUMBERS,
@@ -122,7 +122,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     html_path, json_path = write_report(args.source, out, base=args.base, resamples=args.bootstrap, seed=args.seed,
                                         benchmarks=args.benchmark, series=args.series,
                                         series_k=args.series_k, forecast_resamples=args.forecast_resamples,
-                                        case_samples=args.case_samples)
+                                        case_samples=args.case_samples, interval=args.interval)
     print(f"report: {html_path}\nnumbers: {json_path}")
     return 0
 
@@ -219,7 +219,10 @@ def add_run_commands(sub: Any) -> None:
     add_list(p, "--series-k", item=int, kind=NUMBERS, metavar="K",
              help="ks of the series figure (default: 1 and the largest power of two <= n)")
     p.add_argument("--bootstrap", type=int, default=DEFAULT_BOOTSTRAP, metavar="R",
-                   help=f"paired bootstrap resamples (default {DEFAULT_BOOTSTRAP})")
+                   help=f"resamples (population) or posterior draws (benchmark) per interval (default {DEFAULT_BOOTSTRAP})")
+    p.add_argument("--interval", choices=("benchmark", "population"), default=DEFAULT_INTERVAL,
+                   help=f"what every band and interval answers (default {DEFAULT_INTERVAL}): benchmark = these "
+                        "problems, their samples random; population = problems like these (paired bootstrap)")
     p.add_argument("--forecast-resamples", type=int, default=DEFAULT_FORECAST_RESAMPLES, metavar="R",
                    help="bootstrap refits of each model's pass@K forecast and forecast crossing (the slowest "
                         f"part of a report: a few ms per refit and model; default {DEFAULT_FORECAST_RESAMPLES})")

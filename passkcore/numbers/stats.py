@@ -1,5 +1,11 @@
-"""Statistics of a base-vs-trained comparison: paired bootstrap bands, crossings, the
-sampling-efficiency gap and accuracy histograms.
+"""Statistics of a base-vs-trained comparison: bands for one of two interval targets, crossings, the
+sampling-efficiency gap, problems solved, and accuracy histograms.
+
+Every interval answers one of two questions (``TARGETS``). ``"benchmark"``: the problems are fixed and
+the n samples drawn per problem are the randomness (how far can *this* benchmark's pass@k be from what
+the samples show); its resamples are posterior draws of every problem's solve rate
+(``passkcore.numbers.posterior_grid``), each model's independently (their samples are). ``"population"``:
+the problems are a draw too (problems like these); its resamples are the paired bootstrap below.
 
 The bootstrap resamples problems with replacement, the same resample for every model. A resample only
 changes how many times each problem is drawn, and every problem with the same joint tuple of (n, c)
@@ -19,11 +25,19 @@ import numpy.typing as npt
 
 from passkcore._native import core
 from passkcore.numbers.inputs import counts_pair, ks_array
+from passkcore.numbers.posterior_grid import GridPosterior
 
 F64 = npt.NDArray[np.float64]
 # Resamples per block are chosen so a block's weights stay under 2^22 doubles (32 MiB): all 10,000
 # MATH500 resamples (213 model pairs) fit in one block, 10^6-problem inputs still run in bounded memory.
 _CHUNK_DOUBLES = 1 << 18
+TARGETS = ("benchmark", "population")
+
+
+def check_target(target: str) -> str:
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {', '.join(map(repr, TARGETS))}, got {target!r}")
+    return target
 
 
 @dataclass(frozen=True)
@@ -75,13 +89,17 @@ def _check_ci(ci: float) -> None:
 
 
 class PairedBootstrap:
-    """Seeded paired bootstrap over problems for several models' counts, aligned by position.
+    """Seeded resamples of several models' mean pass@k curves, aligned by position, for one target.
 
     ``counts[model] = (n, c)``, every model over the same problems in the same order (``Coverage``
-    aligns count files by problem_id).
+    aligns count files by problem_id). ``target="population"``: a paired bootstrap over problems;
+    ``target="benchmark"``: ``resamples`` posterior draws per model (``GridPosterior``). Bands,
+    differences, crossings, the gap and problems solved all read the same resamples.
     """
 
-    def __init__(self, counts: Mapping[str, tuple[Any, Any]], *, resamples: int = 10_000, seed: int = 0) -> None:
+    def __init__(self, counts: Mapping[str, tuple[Any, Any]], *, resamples: int = 10_000, seed: int = 0,
+                 target: str = "benchmark") -> None:
+        self.target = check_target(target)
         if not counts:
             raise ValueError("no models given")
         if isinstance(resamples, bool) or not isinstance(resamples, (int, np.integer)) or resamples < 1:
@@ -108,6 +126,7 @@ class PairedBootstrap:
         self._pair_index = np.ascontiguousarray(np.stack(pair_ids), dtype=np.int64)  # [models, problems]
         self._widths = np.array([src[0].size for src in self._tables_src.values()], dtype=np.int64)
         self._curve_cache: dict[tuple[str, tuple[int, ...]], F64] = {}
+        self._posteriors: dict[str, GridPosterior] = {}
 
     @property
     def distinct_tuples(self) -> int:
@@ -163,8 +182,18 @@ class PairedBootstrap:
             n_min = int(self._tables_src[model][2].min())
             if n_min < int(k_arr.max()):
                 raise ValueError(f"k={int(k_arr.max())} exceeds n={n_min} for model {model!r}")
-        for model, curve in zip(todo, self._resample_curves(todo, k_arr)):
+        curves = self._resample_curves(todo, k_arr) if self.target == "population" else [
+            self._posterior(model).curves(k_arr) for model in todo]
+        for model, curve in zip(todo, curves):
             self._curve_cache[(model, key)] = curve
+
+    def _posterior(self, model: str) -> GridPosterior:
+        """The model's posterior draws; each model's own seed, from (seed, its position)."""
+        if model not in self._posteriors:
+            seed = int(np.random.SeedSequence([self.seed, self.models.index(model)]).generate_state(1, np.uint64)[0])
+            n_arr, c_arr = self._tables_src[model][2:]
+            self._posteriors[model] = GridPosterior(n_arr, c_arr, draws=self.resamples, seed=seed)
+        return self._posteriors[model]
 
     def curves(self, model: str, ks: Any) -> F64:
         """Mean pass@k of every resample, shape (resamples, K)."""
@@ -230,6 +259,30 @@ class PairedBootstrap:
         diff = self.curves(trained, [1])[:, 0] - self.curves(base, [k])[:, 0]
         low, high = np.quantile(diff, [(1 - ci) / 2, (1 + ci) / 2])
         return Gap(trained, base, k, est, float(low), float(high))
+
+    def solved(self, model: str, k: int, ci: float = 0.95) -> Band:
+        """Problems solved with k samples, P x pass@k (at k = n: the problems with c > 0), and its interval."""
+        band = self.band(model, [k], ci)
+        return Band(band.ks, band.estimate * self.problems, band.low * self.problems, band.high * self.problems)
+
+    def solved_difference(self, a: str, b: str, k: int, ci: float = 0.95) -> Band:
+        """Problems solved with k samples by ``a`` minus by ``b``, with its (paired, for the population) interval."""
+        band = self.difference(a, b, [k], ci)
+        return Band(band.ks, band.estimate * self.problems, band.low * self.problems, band.high * self.problems)
+
+
+def pass_at_k_interval(n: Any, c: Any, k: Any, *, target: str = "benchmark", ci: float = 0.95,
+                       resamples: int = 2000, seed: int = 0) -> tuple[F64, F64, F64]:
+    """Mean pass@k over problems and its ``ci`` interval for ``target``, one entry per k.
+
+    ``target="benchmark"``: these problems fixed, their samples random (posterior draws of each
+    problem's rate, calibrated by simulation at every k up to n); ``"population"``: problems like these
+    (a bootstrap over problems). n may differ per problem; every k must be <= the smallest n.
+    Returns ``(value, low, high)``: value is the unbiased estimate, identical for both targets.
+    """
+    check_target(target)
+    band = PairedBootstrap({"m": (n, c)}, resamples=resamples, seed=seed, target=target).band("m", k, ci)
+    return band.estimate, band.low, band.high
 
 
 def numpy_bootstrap(matrices: Sequence[F64], resamples: int, seed: int = 0) -> list[F64]:

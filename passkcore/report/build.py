@@ -19,6 +19,8 @@ import numpy as np
 from passkcore.analysis import (
     DEFAULT_BOOTSTRAP,
     DEFAULT_FORECAST_RESAMPLES,
+    DEFAULT_INTERVAL,
+    INTERVAL_METHODS,
     Source,
     SourceLike,
     ppl_summary,
@@ -27,7 +29,7 @@ from passkcore.analysis import (
 from passkcore.numbers.counts import ModelCounts
 from passkcore.numbers.coverage import Coverage, coverage_summary
 from passkcore.numbers.estimate import powers_of_two
-from passkcore.numbers.stats import PairedBootstrap, accuracy_histogram
+from passkcore.numbers.stats import PairedBootstrap, accuracy_histogram, check_target
 from passkcore.pipeline.store import SampleStore
 from passkcore.report.audit import audit_block, audit_rows
 from passkcore.report.cases import (
@@ -104,6 +106,16 @@ def coverage_difference_ci(only_model: int, only_base: int, problems: int, *, re
     return [int(low), int(high)]
 
 
+def _coverage_ci(boot: PairedBootstrap, base: str, model: str, k: int, table: Any, ci: float) -> list[int]:
+    """The coverage difference's interval for the bootstrap's target: population, the multinomial above;
+    benchmark, posterior draws of problems solved with k samples (P x pass@k), widened to whole problems."""
+    if boot.target == "population":
+        return coverage_difference_ci(table.only_b, table.only_a, table.problems, resamples=boot.resamples,
+                                      seed=boot.seed, ci=ci)
+    band = boot.solved_difference(model, base, k, ci)
+    return [int(np.floor(band.low[0] + 1e-9)), int(np.ceil(band.high[0] - 1e-9))]
+
+
 def _summary_row(bench: str, base: str, model: str, boot: PairedBootstrap, cov: Coverage, n_min: int,
                  gap: dict[str, Any], ci: float) -> dict[str, Any]:
     """pass@1, pass@k_max, crossing, coverage and gap of one model against the base."""
@@ -121,8 +133,7 @@ def _summary_row(bench: str, base: str, model: str, boot: PairedBootstrap, cov: 
     row.update({"solved_base": table.both + table.only_a, "solved_model": table.both + table.only_b,
                 "only_base": table.only_a, "only_model": table.only_b, "problems": table.problems,
                 "coverage_difference": table.only_b - table.only_a,
-                "coverage_difference_ci": coverage_difference_ci(table.only_b, table.only_a, table.problems,
-                                                                 resamples=boot.resamples, seed=boot.seed, ci=ci)})
+                "coverage_difference_ci": _coverage_ci(boot, base, model, n_min, table, ci)})
     row.update({"gap_k_max": gap["k_max"], "gap": gap["gap"], "gap_ci_low": gap["ci_low"],
                 "gap_ci_high": gap["ci_high"]})
     return row
@@ -153,7 +164,8 @@ def sampling_section(source: Source, models: Sequence[str]) -> Optional[list[dic
 
 def build_panel(bench: str, source: Source, models: dict[str, ModelCounts], base: Optional[str], *,
                 resamples: int, seed: int, ci: float, k_max_gap: int,
-                forecast_resamples: int = DEFAULT_FORECAST_RESAMPLES) -> tuple[dict[str, Any], Coverage, PairedBootstrap]:
+                forecast_resamples: int = DEFAULT_FORECAST_RESAMPLES,
+                interval: str = DEFAULT_INTERVAL) -> tuple[dict[str, Any], Coverage, PairedBootstrap]:
     """One benchmark's curves, bands, crossings, coverage, histograms, gaps, PPL, summary and the
     ``metrics`` block (maj@k, G-pass@k, Bayes@N, cover@tau, forecast; ``forecast_resamples`` refits)."""
     names = list(models)
@@ -164,7 +176,7 @@ def build_panel(bench: str, source: Source, models: dict[str, ModelCounts], base
     counts = {m: cov.counts(m) for m in names}
     n_min = min(int(n.min()) for n, _ in counts.values())
     ks = list(range(1, n_min + 1))
-    boot = PairedBootstrap(counts, resamples=resamples, seed=seed)
+    boot = PairedBootstrap(counts, resamples=resamples, seed=seed, target=interval)
     boot.prepare(names, ks)
     curves = {}
     for m in names:
@@ -173,6 +185,7 @@ def build_panel(bench: str, source: Source, models: dict[str, ModelCounts], base
     panel: dict[str, Any] = {
         "name": bench,
         "source": str(source.path),
+        "interval_target": interval,
         "base": base,
         "models": names,
         "problems": {m: int(counts[m][0].size) for m in names},
@@ -209,7 +222,7 @@ def build_data(source: Union[SourceLike, Sequence[SourceLike]], *, base: Optiona
                seed: int = 0, ci: float = 0.95, k_max_gap: int = 256, benchmarks: Optional[Sequence[str]] = None,
                series: Optional[Sequence[str]] = None, series_k: Optional[Sequence[int]] = None,
                forecast_resamples: int = DEFAULT_FORECAST_RESAMPLES,
-               case_samples: int = DEFAULT_CASE_SAMPLES) -> dict[str, Any]:
+               case_samples: int = DEFAULT_CASE_SAMPLES, interval: str = DEFAULT_INTERVAL) -> dict[str, Any]:
     """Every number the report shows, for one source or several (one benchmark each).
 
     ``benchmarks`` names the sources (default: their file or directory names); ``series`` orders
@@ -217,8 +230,11 @@ def build_data(source: Union[SourceLike, Sequence[SourceLike]], *, base: Optiona
     ``series_k`` the ks of the series figure (default: 1 and the largest power of two <= n);
     ``forecast_resamples`` the bootstrap refits of each panel's pass@K forecast and forecast crossing
     (200 by default: about 50 s per model pair on MATH500's 500 problems at n = 128, K up to 512);
-    ``case_samples`` the correct samples shown per case study (``passkcore.report.cases``; 0: none).
+    ``case_samples`` the correct samples shown per case study (``passkcore.report.cases``; 0: none);
+    ``interval`` what every band and interval answers: ``"benchmark"`` (these problems, their samples
+    random) or ``"population"`` (problems like these); ``interval_target`` in report.json names it.
     """
+    check_target(interval)
     if isinstance(forecast_resamples, bool) or not isinstance(forecast_resamples, int) or forecast_resamples < 1:
         raise ValueError(f"forecast_resamples must be a positive integer, got {forecast_resamples!r}")
     check_case_samples(case_samples)
@@ -237,7 +253,7 @@ def build_data(source: Union[SourceLike, Sequence[SourceLike]], *, base: Optiona
         raise ValueError(f"--series {list(series)}: no benchmark has all of these models")
     for bench, src, models in zip(names, sources, loaded):
         panel, cov, boot = build_panel(bench, src, models, base, resamples=resamples, seed=seed, ci=ci,
-                                       k_max_gap=k_max_gap, forecast_resamples=forecast_resamples)
+                                       k_max_gap=k_max_gap, forecast_resamples=forecast_resamples, interval=interval)
         panels.append(panel)
         if len(panel["models"]) >= 2:
             ids.extend(coverage_ids(bench, cov, panel["k"][-1]))
@@ -255,7 +271,9 @@ def build_data(source: Union[SourceLike, Sequence[SourceLike]], *, base: Optiona
         audits.extend(audit_rows(bench, src, panel["k"]))
     first = panels[0]
     data: dict[str, Any] = {"schema": SCHEMA, **{key: first[key] for key in PANEL_KEYS},
-                            "bootstrap": {"ci": ci, "resamples": resamples, "seed": seed},
+                            "interval_target": interval,
+                            "bootstrap": {"ci": ci, "resamples": resamples, "seed": seed, "target": interval,
+                                          "method": INTERVAL_METHODS[interval]},
                             "benchmarks": panels, "series": all_series,
                             "entropy": {"weighting": ENTROPY_WEIGHTING, "rows": entropy_rows} if entropy_rows else None,
                             "coverage_ids": ids, "case_studies": cases, "case_studies_absent": cases_absent,

@@ -176,7 +176,7 @@ def figures(data: dict[str, Any]) -> dict[str, bytes]:
     out: dict[str, bytes] = {}
     fig, axes = _grid(len(benches), 7.5 if len(benches) == 1 else 6.0, 4.5)
     for ax, bench in zip(axes, benches):
-        title = f"pass@k with {ci:.0%} paired bootstrap bands"
+        title = f"pass@k with {ci:.0%} {data.get('interval_target', 'population')} bands"
         pass_at_k_panel(ax, bench, ci, title if len(benches) == 1 else f"{bench['name']}: {title}")
     out["pass_at_k"] = _png(fig)
     fig, axes = _grid(len(benches), 7.5 if len(benches) == 1 else 6.0, 3.8)

@@ -56,13 +56,16 @@ def _crossing(data: dict[str, Any], p: str, row: dict[str, Any]) -> _Sentence:
     s = _Sentence(data, row, "crossing").text(f"On {row['benchmark']}, {lower} starts lower at pass@1 ")
     if row["crossing_k"] is None:
         return (s.text(f"and stays below {other} for every k up to ").num(p + "k_max")
-                .text("; the curves cross in ").num(p + "crossing_fraction", "{:.1%}").text(" of bootstrap resamples."))
+                .text("; the curves cross in ").num(p + "crossing_fraction", "{:.1%}").text(" of ")
+                .num("interval_target", "{}").text(" resamples."))
     s.text(f"and reaches {other} at k = ").num(p + "crossing_k").text(" (").num("bootstrap.ci", "{:.0%}")
-    s.text(" interval ").num(p + "crossing_ci_low").text(" to ")
-    if row["crossing_ci_high"] is None:
+    s.text(" ").num("interval_target", "{}").text(" interval ")
+    if row["crossing_ci_low"] is None:  # most resamples never cross: the point k is a tie the draws break
         s.text("beyond k = ").num(p + "k_max")
+    elif row["crossing_ci_high"] is None:
+        s.num(p + "crossing_ci_low").text(" to beyond k = ").num(p + "k_max")
     else:
-        s.num(p + "crossing_ci_high")
+        s.num(p + "crossing_ci_low").text(" to ").num(p + "crossing_ci_high")
     return s.text("; the curves cross in ").num(p + "crossing_fraction", "{:.1%}").text(" of resamples).")
 
 
@@ -71,7 +74,8 @@ def _coverage(data: dict[str, Any], p: str, row: dict[str, Any]) -> _Sentence:
     return (_Sentence(data, row, "coverage").text("With k = ").num(p + "k_max")
             .text(f" samples, {m} solves ").num(p + "solved_model").text(" of ").num(p + "problems")
             .text(f" problems and {b} ").num(p + "solved_base").text(", a coverage difference of ")
-            .num(p + "coverage_difference").text(" (interval ").num(p + "coverage_difference_ci.0").text(" to ")
+            .num(p + "coverage_difference").text(" (").num("interval_target", "{}").text(" interval ")
+            .num(p + "coverage_difference_ci.0").text(" to ")
             .num(p + "coverage_difference_ci.1").text("); ").num(p + "only_base")
             .text(f" are solved only by {b} and ").num(p + "only_model").text(f" only by {m}."))
 
@@ -79,7 +83,8 @@ def _coverage(data: dict[str, Any], p: str, row: dict[str, Any]) -> _Sentence:
 def _gap(data: dict[str, Any], p: str, row: dict[str, Any]) -> _Sentence:
     return (_Sentence(data, row, "gap").text(f"The sampling-efficiency gap, pass@1 of {row['model']} "
                                                           "minus pass@").num(p + "gap_k_max")
-            .text(f" of {row['base']}, is ").num(p + "gap").text(" (interval ").num(p + "gap_ci_low")
+            .text(f" of {row['base']}, is ").num(p + "gap").text(" (").num("interval_target", "{}")
+            .text(" interval ").num(p + "gap_ci_low")
             .text(" to ").num(p + "gap_ci_high").text(").") )
 
 

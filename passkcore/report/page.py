@@ -294,8 +294,9 @@ def render_html(data: dict[str, Any], figs: dict[str, bytes]) -> str:
     parts = [f"<h1>pass@k study: {_(', '.join(models))}</h1>",
              f"<p>Benchmarks: {_(', '.join(names))} (sources: "
              + ", ".join(f"<code>{_(b['source'])}</code>" for b in data["benchmarks"])
-             + f"). Base model: <b>{_(data['base'])}</b>. Bands and intervals: {boot['ci']:.0%} paired bootstrap over "
-             f"problems, {boot['resamples']} resamples, seed {boot['seed']}.</p>",
+             + f"). Base model: <b>{_(data['base'])}</b>. Bands and intervals answer the "
+             + f"<b>{num('interval_target', data['interval_target'], '{}')}</b> target: {boot['ci']:.0%} "
+             + f"{_(boot['method'])}, {boot['resamples']} resamples, seed {boot['seed']}.</p>",
              sampling_html(data), findings_html(data), summary_html(data),
              "<h2>pass@k</h2>", img("pass_at_k", figs["pass_at_k"], "pass@k curves with bootstrap bands, per benchmark")]
     for i, bench in enumerate(data["benchmarks"]):

@@ -98,7 +98,7 @@ def test_estimate_bootstrap_json(math500_path: Path, capsys: pytest.CaptureFixtu
     argv = ["estimate", str(math500_path), "--ci", "0.9", "--bootstrap", "1000", "--seed", "4", "--json"]
     assert main(argv) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert set(doc) == {"k", "models", "crossings"}
+    assert set(doc) == {"k", "models", "crossings", "interval_target"} and doc["interval_target"] == "benchmark"
     for m in doc["models"].values():
         assert set(m) == {"pass_at_k", "stderr", "problems", "ci_low", "ci_high"}
         assert all(lo <= v <= hi for lo, v, hi in zip(m["ci_low"], m["pass_at_k"], m["ci_high"]))
@@ -107,3 +107,30 @@ def test_estimate_bootstrap_json(math500_path: Path, capsys: pytest.CaptureFixtu
     assert main(argv) == 0
     assert json.loads(capsys.readouterr().out) == doc  # seeded: reproducible
     assert main(["estimate", str(math500_path), "--ci", "1.5"]) == 2
+
+
+def test_estimate_interval_targets(math500_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    docs = {}
+    for target in ("benchmark", "population"):
+        # --interval alone adds the intervals (default level and resamples), and names its target.
+        assert main(["estimate", str(math500_path), "--k", "1,128", "--interval", target, "--json"]) == 0
+        docs[target] = json.loads(capsys.readouterr().out)
+        assert docs[target]["interval_target"] == target
+    for name, m in docs["benchmark"]["models"].items():
+        pop = docs["population"]["models"][name]
+        assert m["pass_at_k"] == pop["pass_at_k"]  # the same estimate, another question
+        widths = [(bh - bl, ph - pl) for bl, bh, pl, ph in zip(m["ci_low"], m["ci_high"], pop["ci_low"], pop["ci_high"])]
+        assert widths[0][0] < 0.5 * widths[0][1] and widths[1][0] < widths[1][1]  # k = 1 and k = n = 128
+    with pytest.raises(SystemExit) as exc:  # argparse's choices
+        main(["estimate", str(math500_path), "--interval", "problems"])
+    assert exc.value.code == 2 and "invalid choice: 'problems'" in capsys.readouterr().err
+    assert main(["estimate", str(math500_path), "--k", "1", "--interval", "population"]) == 0
+    assert "95% population intervals (paired bootstrap over problems" in " ".join(capsys.readouterr().out.split())
+
+
+def test_report_interval_flag(math500_path: Path, tmp_path: Path) -> None:
+    assert main(["report", str(math500_path), "--out", str(tmp_path), "--bootstrap", "50", "--forecast-resamples", "2",
+                 "--interval", "population"]) == 0
+    data = json.loads((tmp_path / "report.json").read_text())
+    assert data["interval_target"] == "population" == data["bootstrap"]["target"]
+    assert "<b><span data-key=\"interval_target\"" in (tmp_path / "report.html").read_text()

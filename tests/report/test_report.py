@@ -18,7 +18,7 @@ from passkcore.cli import main
 from passkcore.numbers.forecast import forecast_crossing
 from passkcore.pipeline.store import SampleStore
 from passkcore.problems import arithmetic
-from passkcore.report import build_data, lookup, write_report
+from passkcore.report import build_data, figures, lookup, render_html, write_report
 from passkcore.report.metrics import COVER_TAUS, G_TAUS
 from tests.conftest import PUBLISHED, ROOT, fake_run
 
@@ -513,3 +513,23 @@ def test_maj_at_k_from_a_keyed_run_and_absent_for_counts(tmp_path: Path) -> None
     assert "maj@k needs each sample's answer class" in met["maj_at_k_absent"]
     assert all("maj_at_k" not in b for b in met["models"].values())
     assert met["models"]["rl"]["cover"]["value"][met["cover_taus"].index(0.5)] == 1.0
+
+
+def test_every_interval_names_its_target(tmp_path: Path) -> None:
+    from tests.conftest import MATH500
+
+    datas = {t: build_data(MATH500, resamples=300, forecast_resamples=2, interval=t) for t in ("benchmark", "population")}
+    for target, data in datas.items():
+        assert data["interval_target"] == target == data["bootstrap"]["target"]
+        assert all(b["interval_target"] == target for b in data["benchmarks"])
+        for f in data["findings"]:
+            if f["kind"] in ("crossing", "coverage", "gap") and "interval" in f["text"]:
+                assert f"{target} interval" in f["text"], f["text"]
+    bench, pop = (datas[t]["benchmarks"][0]["summary"][0] for t in ("benchmark", "population"))
+    assert bench["coverage_difference"] == pop["coverage_difference"] == -16
+    lo, hi = bench["coverage_difference_ci"]
+    assert pop["coverage_difference_ci"][0] < lo < -16 < hi < 0 and hi - lo < pop["coverage_difference_ci"][1] - pop["coverage_difference_ci"][0]
+    page = render_html(datas["population"], figures(datas["population"]))
+    assert 'answer the <b><span data-key="interval_target" data-value="&quot;population&quot;">population</span></b>' in page
+    with pytest.raises(ValueError, match="target must be one of"):
+        build_data(MATH500, resamples=10, forecast_resamples=2, interval="both")

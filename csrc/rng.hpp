@@ -1,0 +1,62 @@
+// Counter-seeded random numbers for the core's resampling: splitmix64 (strong, and seeded by a counter,
+// so resample r's draws depend only on (seed, r), never on a thread split), uniform doubles, standard
+// normals and gamma variates (Marsaglia-Tsang) for Dirichlet draws.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+namespace passk {
+
+inline uint64_t splitmix64(uint64_t x) {
+    x += 0x9E3779B97F4A7C15ull;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
+
+struct SplitMix {
+    uint64_t state;
+    uint64_t next() {
+        state += 0x9E3779B97F4A7C15ull;
+        uint64_t x = state;
+        x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+        x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+        return x ^ (x >> 31);
+    }
+    // Unbiased integer in [0, range) by Lemire's multiply-shift with rejection.
+    uint64_t bounded(uint64_t range) {
+        const uint64_t threshold = (0 - range) % range;
+        while (true) {
+            const unsigned __int128 m = static_cast<unsigned __int128>(next()) * range;
+            if (static_cast<uint64_t>(m) >= threshold) return static_cast<uint64_t>(m >> 64);
+        }
+    }
+    // Uniform in (0, 1): 53 random bits, never exactly 0 (logs of it stay finite).
+    double uniform() { return (static_cast<double>(next() >> 11) + 0.5) * 0x1.0p-53; }
+    // Standard normal by the polar method (the spare is dropped: draws stay a function of the stream).
+    double normal() {
+        while (true) {
+            const double u = 2.0 * uniform() - 1.0, v = 2.0 * uniform() - 1.0, s = u * u + v * v;
+            if (s > 0.0 && s < 1.0) return u * std::sqrt(-2.0 * std::log(s) / s);
+        }
+    }
+    // Gamma(shape, 1) by Marsaglia and Tsang; shape < 1 through Gamma(shape + 1) * U^(1/shape).
+    double gamma(double shape) {
+        if (shape < 1.0) return gamma(shape + 1.0) * std::exp(std::log(uniform()) / shape);
+        const double d = shape - 1.0 / 3.0, c = 1.0 / std::sqrt(9.0 * d);
+        while (true) {
+            double x, v;
+            do {
+                x = normal();
+                v = 1.0 + c * x;
+            } while (v <= 0.0);
+            v = v * v * v;
+            const double u = uniform();
+            if (u < 1.0 - 0.0331 * x * x * x * x) return d * v;
+            if (std::log(u) < 0.5 * x * x + d * (1.0 - v + std::log(v))) return d * v;
+        }
+    }
+};
+
+}  // namespace passk
