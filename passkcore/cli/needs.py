@@ -38,6 +38,8 @@ def needed_extras(args: argparse.Namespace) -> list[str]:
         extras.append("verify")
     if args.command == "import" and verifies_texts(args):
         extras.append("verify")
+    if args.command == "audit" and getattr(args, "verb", None) == "judge":  # the judge samples with vLLM
+        extras.extend(("sampling", "vllm"))
     return list(dict.fromkeys(extras))
 
 

@@ -53,6 +53,8 @@ def math_run(tmp_path: Path) -> Path:
     (["import", "lm-eval", "x.jsonl", "--out", "R", "--verify", "filtered"], []),
     (["import", "lighteval", "x.parquet", "--out", "c.parquet", "--metric", "avg@n:n=4"], []),
     (["import", "samples", "x.jsonl", "--out", "R"], []),
+    (["audit", "judge", "R", "--model", "m"], ["sampling", "vllm"]),
+    (["audit", "export", "R", "--out", "a.csv"], []),
 ])
 def test_each_command_names_what_it_needs(argv: list[str], extras: list[str]) -> None:
     assert needed_extras(parse_args(argv)) == extras
