@@ -1,6 +1,7 @@
 """passkcore inside other eval stacks: one module per stack, each importing only its own stack.
 
-- :mod:`passkcore.integrations.verl`: exact ``process_validation_metrics`` and ``install()``.
+- :mod:`passkcore.integrations.verl`: exact ``process_validation_metrics`` and ``install()``; the reward
+  functions ``compute_score`` and ``compute_score_batch`` (math-verify in killable workers, code sandboxed).
 - :mod:`passkcore.integrations.lm_eval`: lm-evaluation-harness metric functions (pass@k, maj@k, sandboxed
   code pass@k over ``repeats``) and task YAMLs in ``lm_eval_tasks/`` (``--include_path``).
 - :mod:`passkcore.integrations.lighteval`: lighteval metric objects (pass@k, maj@k, G-pass@k, n per document).
