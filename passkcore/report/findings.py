@@ -119,10 +119,10 @@ def _ppl_correct(data: dict[str, Any], i: int, row: dict[str, Any]) -> Optional[
     return (_Sentence(data, row, "ppl_correct")
             .text(f"PPL_base(R_correct): under {head['scorer']}, {row['model']}'s correct answers have median "
                   "perplexity ").num(f"{q}{jm}.correct.median").text(" (quartiles ").num(f"{q}{jm}.correct.q1")
-            .text(" to ").num(f"{q}{jm}.correct.q3").text("; ").num(f"{q}{jm}.correct.scored")
-            .text(f" answers), {row['base']}'s own correct answers ").num(f"{q}{jb}.correct.median")
-            .text(" (").num(f"{q}{jb}.correct.q1").text(" to ").num(f"{q}{jb}.correct.q3").text("; ")
-            .num(f"{q}{jb}.correct.scored").text(" answers)."))
+            .text(" to ").num(f"{q}{jm}.correct.q3").text("; n = ").num(f"{q}{jm}.correct.scored")
+            .text(f"), {row['base']}'s own correct answers ").num(f"{q}{jb}.correct.median")
+            .text(" (").num(f"{q}{jb}.correct.q1").text(" to ").num(f"{q}{jb}.correct.q3").text("; n = ")
+            .num(f"{q}{jb}.correct.scored").text(")."))
 
 
 def _series_ppl(data: dict[str, Any], s_i: int, series: dict[str, Any]) -> Optional[_Sentence]:

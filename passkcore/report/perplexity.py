@@ -162,8 +162,10 @@ def verdict_figure(panels: list[dict[str, Any]]) -> bytes:
         ax.set_ylabel(f"perplexity under {head['scorer']} (the base)")
         ax.set_title(f"{bench['name']}: PPL_base of each model's samples, by verdict", fontsize=10)
         ax.grid(alpha=0.3, axis="y", which="both")
-        ax.legend(handles=[Patch(facecolor=colors[v], label=v) for v in VERDICTS], fontsize=8, loc="upper left",
-                  title="samples (n above each box)", title_fontsize=7)
+        # Below the axes: inside, it would cover the tallest box's whisker and count.
+        ax.legend(handles=[Patch(facecolor=colors[v], label=f"{v} samples") for v in VERDICTS], fontsize=8, ncol=3,
+                  loc="upper center", bbox_to_anchor=(0.5, -0.08), frameon=False,
+                  title="how many samples each box holds: the number above it", title_fontsize=7)
     return _png(fig)
 
 
