@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import inspect
 import json
+import subprocess
+import sys
 import threading
 import time
 
 import numpy as np
+import psutil
 import pytest
 
 from passkcore.integrations import verl as pv
@@ -162,3 +165,31 @@ def test_calls_from_threads_that_end_leave_working_sandboxes() -> None:
         worker.join()
     scores.append(pv.compute_score("apps", HONEST, STDIO)["score"])
     assert scores == [1.0, 1.0, 1.0]
+
+
+_EXITING = """
+import json, psutil
+from passkcore.integrations.verl import compute_score_batch
+if __name__ == "__main__":
+    STDIO = json.dumps({"inputs": ["1 2\\n"], "outputs": ["3\\n"]})
+    out = compute_score_batch(["apps", "openai/gsm8k"], ["print(3)", "\\\\boxed{1}"], [STDIO, "1"], None)
+    assert [r["score"] for r in out] == [1.0, 1.0], out
+    print(json.dumps([p.pid for p in psutil.Process().children(recursive=True)]))
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_workers_end_with_the_process() -> None:
+    run = subprocess.run([sys.executable, "-c", _EXITING], capture_output=True, text=True, timeout=120, check=True)
+    pids = json.loads(run.stdout.strip().splitlines()[-1])
+    assert pids  # math workers, the forkserver, the judges' sandboxes
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(p) for p in pids):
+        time.sleep(0.1)
+    assert not [p for p in pids if _alive(p)], "still running after the caller exited"
