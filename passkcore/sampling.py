@@ -88,8 +88,9 @@ def engine_layout(kwargs: dict[str, Any]) -> Iterator[bool]:
     registration scans every loaded module and fails on llvmlite's library object
     ("'_lib_fn_wrapper' object has no attribute 'get'"). The variable is set only while the engine
     is built (vLLM reads it then), so nothing else in the process, or its children, inherits it. In
-    process, vLLM's CPU worker makes ``torch.set_num_threads`` a no-op and seeds the global random
-    generators for the rest of the process; set ``VLLM_ENABLE_V1_MULTIPROCESSING=1`` to avoid both."""
+    process, vLLM's CPU worker makes ``torch.set_num_threads`` a no-op (``shutdown_engine`` puts torch's
+    back once no engine is open) and seeds the global random generators for the rest of the process;
+    set ``VLLM_ENABLE_V1_MULTIPROCESSING=1`` to avoid both."""
     import torch
 
     if (MULTIPROCESSING_ENV in os.environ or torch.cuda.is_available()
@@ -176,7 +177,11 @@ def make_llm(model: str = "smollm2-135m", *, dtype: Any = None, max_model_len: i
     # which the quiet console (passkcore.quiet, every command without --verbose) sets.
     kwargs.setdefault("use_tqdm_on_load", os.environ.get("TQDM_DISABLE", "0").lower() in ("0", "", "false"))
     engine_dtype = default_dtype() if dtype in (None, "auto") else dtype  # other vLLM dtypes pass through
-    with engine_layout(kwargs):
+    with engine_layout(kwargs) as inside:
+        if inside and not _SET_NUM_THREADS:
+            import torch
+
+            _SET_NUM_THREADS.append(torch.set_num_threads)
         llm = LLM(model=str(path), dtype=engine_dtype, max_model_len=max_model_len, seed=seed,
                   enforce_eager=kwargs.pop("enforce_eager", True), **kwargs)
     if not OPEN_ENGINES and not _EXIT_HOOK:
@@ -193,6 +198,10 @@ def make_llm(model: str = "smollm2-135m", *, dtype: Any = None, max_model_len: i
 # still open is shut down by an exit hook, before the interpreter tears its modules down.
 OPEN_ENGINES: weakref.WeakSet[Any] = weakref.WeakSet()
 _EXIT_HOOK: list[bool] = []
+# torch's own set_num_threads, kept before the first in-process engine's CPU worker replaced it with a
+# no-op; put back once no engine is open, so that what runs after sampling in the same process (the
+# CPU scorer's single-threaded workers, `passk demo`) can set its threads again.
+_SET_NUM_THREADS: list[Any] = []
 
 
 def shutdown_engine(llm: Any) -> None:
@@ -203,6 +212,10 @@ def shutdown_engine(llm: Any) -> None:
     core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
     if core is not None:
         core.shutdown()
+    if not OPEN_ENGINES and _SET_NUM_THREADS:
+        import torch
+
+        torch.set_num_threads = _SET_NUM_THREADS[0]
 
 
 def shutdown_open_engines() -> None:

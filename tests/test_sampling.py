@@ -227,3 +227,18 @@ def test_engine_layout_left_to_vllm(setting: dict[str, object], monkeypatch: pyt
         assert not inside
     assert kwargs == before
     assert os.environ.get(sampling.MULTIPROCESSING_ENV) == setting.get("environment")
+
+
+@pytest.mark.slow  # a vLLM engine start (~15-60 s)
+def test_threads_can_be_set_again_once_the_engine_is_shut_down() -> None:
+    """An in-process engine's CPU worker makes torch.set_num_threads a no-op; shutdown_engine puts
+    torch's back, so the CPU scorer run after sampling (passk demo) gets its single-threaded workers."""
+    code = ("import os, torch\nfrom passkcore.sampling import make_llm, shutdown_engine\n"
+            "torch.set_num_threads(2)\nllm = make_llm('smollm2-135m', dtype='float32', max_model_len=512)\n"
+            "torch.set_num_threads(1)\nduring = torch.get_num_threads()\nshutdown_engine(llm)\n"
+            "torch.set_num_threads(1)\nprint(during, torch.get_num_threads())\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    during, after = map(int, out.stdout.split()[-2:])
+    assert after == 1
+    assert during != 1  # the no-op was there while the engine ran (else this test shows nothing)

@@ -6,10 +6,14 @@ Backends (``DEFAULT_BACKEND`` ``fused``: why, next to it):
   entropy of the response tokens from them, at any temperature, without [T, V] logits. Its backbone is
   vLLM's fp32 CPU kernels, not transformers': per-token log-probs differ from the fp32 reference by
   at most 1.2e-4 measured (README). Starting the engine costs 20-70 s on this machine (a second process tree);
-- ``fused`` (the default, the exact fp32 path): sequences packed without padding into rows of ``token_budget`` tokens (positions
-  restarting per sequence, attention per sequence: ``passkcore.varlen``) through the fp32 backbone;
-  prompt positions are dropped and the ``passkcore.kernels`` head computes log-probs and entropy of the
-  response tokens without [T, V] logits. ``dtype=torch.bfloat16`` runs the same path in bf16;
+- ``fused`` (the default, the exact fp32 path): sequences packed without padding into rows of ``token_budget`` tokens
+  (positions restarting per sequence, attention per sequence) through the fp32 backbone; prompt
+  positions are dropped and the ``passkcore.kernels`` head computes log-probs and entropy of the
+  response tokens without [T, V] logits. On a CPU the backbone of Llama-family models is
+  ``passkcore.scoring.decoder`` (a few fused torch calls per layer, weights read from safetensors), one
+  pack per worker thread (``passkcore.scoring.cpu``); on a GPU, and for other architectures, it is
+  transformers' model with ``passkcore.varlen``'s attention. ``dtype=torch.bfloat16`` runs the same
+  path in bf16;
 - ``torch``: the reference, padded batches, full fp32 logits -> log_softmax -> gather;
 - ``vllm``: ``prompt_logprobs=0`` with ``max_tokens=1`` on the concatenated ids (no entropy).
 
@@ -50,12 +54,12 @@ SCORE_SCHEMA = pa.schema([
 ])
 
 BACKENDS = ("fused", "torch", "vllm", "vllm_fused")
-# The one default of Scorer(), `passk score`, `passk demo` and the pipeline: the fastest path that meets
-# the scorer's memory target (peak RSS < 1.5 GiB, flat in run size). vllm_fused runs ~2x fused's tokens/s
-# on CPU, but its engine is a second process tree (20-70 s to start) that reserves VLLM_CPU_KVCACHE_SPACE
-# = 2 GiB of KV cache (passkcore.sampling.make_llm) beside vLLM's runtime and the weights. Measured with
-# tools/measure_score_backends.py (`passk score` of 32 samples, whole process tree, 2 loaded cores):
-# fused 1,325 MiB, vllm_fused 5,656 MiB. Ask for vllm_fused by name where memory allows.
+# The one default of Scorer(), `passk score`, `passk demo` and the pipeline: on CPU the fastest path
+# measured, and the one that meets the memory target (peak < 1.5 GiB, flat in run size). Measured
+# (docs/benchmarks.md, benches/test_scoring.py::test_default_scorer_speed_and_peak: each path in its
+# own process, alternating rounds): fused with the packed CPU decoder 1.5-1.6x vLLM's prompt_logprobs
+# (fp32) in response tokens/s, with entropy, where the transformers backbone it replaced ran at
+# 0.4-0.6x; vllm_fused was 1.22x at 5,656 MiB (vLLM's KV cache for generation and its engine process).
 DEFAULT_BACKEND = "fused"
 TokenScores = tuple[np.ndarray, Optional[np.ndarray]]  # per-token log-probs, entropies (None from vLLM)
 STATUSES = ("ok", "too_long", "empty_response", "empty_prompt", "bad_token_id")
