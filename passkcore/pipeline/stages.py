@@ -156,12 +156,16 @@ class ScoreStage(StageBase):
     batch: int = 256
     name: str = "score"
     pool: str = "actors"
+    dtype: str = "float32"  # passkcore.scoring.SCORE_DTYPES; a bf16 scorer's default label ends in .bf16
 
     def __post_init__(self) -> None:
-        from passkcore.scoring import Scorer
+        from passkcore.scoring import DTYPE_SUFFIX, Scorer, score_torch_dtype
 
+        score_torch_dtype(self.dtype)
         self.temperatures = [float(t) for t in self.temperatures]
         probe = Scorer(self.scorer, backend=self.backend, label=self.label)  # checks arguments; loads no weights
+        if self.label is None and DTYPE_SUFFIX[self.dtype]:
+            probe = Scorer(self.scorer, backend=self.backend, label=probe.label + DTYPE_SUFFIX[self.dtype])
         self.scorer, self.label = str(probe.path), probe.label
         self.labels = [probe.label_for(t) for t in self.temperatures]
 
@@ -179,9 +183,10 @@ class ScoreStage(StageBase):
 
     def setup(self) -> None:
         if self.runtime.engine is None:
-            from passkcore.scoring import Scorer
+            from passkcore.scoring import Scorer, score_torch_dtype
 
-            self.runtime.engine = Scorer(self.scorer, backend=self.backend, label=self.label)
+            self.runtime.engine = Scorer(self.scorer, backend=self.backend, label=self.label,
+                                         dtype=score_torch_dtype(self.dtype))
 
     def close(self) -> None:
         """Shuts down the Scorer's engine, if it started one."""

@@ -115,6 +115,20 @@ class SampleStore:
         self.manifest["models"][model] = dict(settings)
         write_manifest(self.root, self.manifest)
 
+    def record_scorer(self, label: str, settings: Mapping[str, Any]) -> None:
+        """Records a scorer label's settings (``dtype``) under ``scorers``; a label keeps its settings.
+        A label scored before settings were recorded was scored in float32."""
+        known = self.manifest.get("scorers", {}).get(label)
+        if known is None and label in self.scorers():
+            known = {"dtype": "float32"}
+        if known is not None and known != dict(settings):
+            diff = sorted(k for k in set(known) | set(settings) if known.get(k) != settings.get(k))
+            raise ValueError(f"scorer {label!r} was scored with other settings ({', '.join(diff)}: "
+                             f"{known}); score under another label or in the same dtype")
+        if self.manifest.get("scorers", {}).get(label) != dict(settings):
+            self.manifest.setdefault("scorers", {})[label] = dict(settings)
+            write_manifest(self.root, self.manifest)
+
     def record_verifier(self, settings: Mapping[str, Any]) -> None:
         """Records what the code sandbox showed its programs (``verify``: the allowlisted packages);
         settings a run was verified with before, where they differ, are kept in ``verify_earlier``."""

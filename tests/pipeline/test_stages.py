@@ -167,3 +167,24 @@ def test_sample_plan_asks_only_for_missing_indices(tmp_path: Path) -> None:
     items = SampleStage(str(store.root), "m", "synthetic", 6, SamplingConfig(chunk=4), batch_requests=8).plan()
     assert [(r["problem_id"], r["wanted"]) for r in items[0]["requests"]] == [
         (ids[0], [5]), (ids[1], None), (ids[1], None), (ids[2], [0, 1, 2])]
+
+
+def test_score_dtype_is_kept_per_scorer_label(tmp_path: Path) -> None:
+    """`passk score --dtype bfloat16` scores under its own label (.bf16), recorded in the manifest; a
+    label keeps its dtype (fp32 and bf16 scores never mix under one label)."""
+    from passkcore.pipeline import commands
+
+    store = make_run(tmp_path / "run", 2, 3, tokens=12)
+    tiny = str(tiny_llama(tmp_path / "tiny"))
+    _, bf16_labels, _ = commands.score(store.root, scorer=tiny, dtype="bfloat16")
+    _, fp32_labels, _ = commands.score(store.root, scorer=tiny)
+    assert bf16_labels == ["tiny.bf16"] and fp32_labels == ["tiny"]
+    assert SampleStore(store.root).manifest["scorers"] == {"tiny.bf16": {"dtype": "bfloat16"},
+                                                          "tiny": {"dtype": "float32"}}
+    scores = SampleStore(store.root).scores(columns=["scorer", "status", "ppl"]).to_pylist()
+    assert sorted(r["scorer"] for r in scores) == ["tiny"] * 6 + ["tiny.bf16"] * 6
+    assert all(r["status"] == "ok" and r["ppl"] > 1 for r in scores)
+    with pytest.raises(ValueError, match="scorer 'tiny.bf16' was scored with other settings"):
+        commands.score(store.root, scorer=tiny, label="tiny.bf16")
+    with pytest.raises(ValueError, match="dtype must be one of float32, bfloat16"):
+        commands.score(store.root, scorer=tiny, dtype="float16")
