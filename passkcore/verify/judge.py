@@ -30,6 +30,7 @@ from passkcore.verify.compare import preview, stdout_equal, values_equal
 from passkcore.verify.mounts import LIB_IN_SANDBOX, SITE_IN_SANDBOX, sandbox_python
 from passkcore.verify.packages import AllowedPackages, resolve_packages
 from passkcore.verify.sandbox import bwrap_available, bwrap_base
+from passkcore.verify.spawner import popen
 from passkcore.verify.verdict import Verdict
 
 _LIB = Path(__file__).parent
@@ -84,8 +85,9 @@ class Zygote:
             raise VerifierUnavailable(f"cannot list what the sandbox needs of this Python: {exc}") from exc
         env = {"PATH": "/usr/bin:/bin"}
         try:
-            self._proc = subprocess.Popen(cmd, stdin=theirs.fileno(), stdout=subprocess.DEVNULL,
-                                          stderr=self._stderr, env=env, start_new_session=True)
+            # the spawner's thread forks bwrap: its --die-with-parent follows the process, not this thread
+            self._proc = popen(cmd, stdin=theirs.fileno(), stdout=subprocess.DEVNULL,
+                               stderr=self._stderr, env=env, start_new_session=True)
         except OSError as exc:
             raise VerifierUnavailable(f"cannot start the sandbox ({cmd[0]}): {exc}") from exc
         finally:

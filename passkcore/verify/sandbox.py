@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Optional
 
 from passkcore.verify.mounts import sandbox_python, system_args
+from passkcore.verify.spawner import popen
 
 _RUNNER = Path(__file__).with_name("_runner.py")
 _NOBODY = 65534
@@ -152,7 +153,7 @@ def run_sandboxed(source: str, *, timeout_s: float = 10.0, memory_mb: int = 1024
         with out_path.open("wb") as out, err_path.open("wb") as err:
             # Without bwrap the drop to nobody only happens where nobody can still read Python.
             drop = "1" if nobody_can_read_python() else "0"
-            proc = subprocess.Popen(
+            proc = popen(  # from the spawner thread: --die-with-parent then follows the process
                 _command(workdir), stdin=subprocess.PIPE, stdout=out, stderr=err, cwd=workdir,
                 env={"PATH": "/usr/bin:/bin", "HOME": str(workdir), "PASSK_DROP_UID": drop},
                 start_new_session=True,

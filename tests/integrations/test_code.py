@@ -24,3 +24,13 @@ def test_runner_gives_each_program_an_outcome() -> None:
         outcomes = runner.run([(p, REFERENCE) for p in programs])
     assert [o.passed for o in outcomes] == [True, False, False, True]
     assert outcomes[1].result == "failed: NameError: name 'add' is not defined (the program never binds it)"
+
+
+def test_runner_keeps_its_sandboxes_between_batches() -> None:
+    # Each batch's pool threads end with it; the judges' sandboxes, started in those threads, must not
+    # (bwrap's --die-with-parent follows the forking thread: before passkcore.verify.spawner, a honest
+    # program of the second or third batch failed with "crash: the program killed its sandbox").
+    items = [(HONEST["alias"], REFERENCE), (HONEST["globals"], REFERENCE)] * 2
+    with CodeRunner(workers=2, timeout_s=2.0) as runner:
+        batches = [runner.run(items) for _ in range(3)]
+    assert [[o.result for o in b if not o.passed] for b in batches] == [[], [], []]
