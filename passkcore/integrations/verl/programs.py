@@ -23,9 +23,8 @@ import os
 import queue
 import re
 import threading
-from collections import deque
 from collections.abc import Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Optional
 
 import numpy as np
@@ -146,81 +145,63 @@ def apps_equal(got: Any, expected: Any, atol: Optional[float] = None) -> bool:
                                                  and values_equal(got, expected[0], atol))
 
 
-class JudgeThreads:
-    """Daemon threads, each owning one judge for the life of the process; ``judge_all`` hands them
-    programs. A sandbox must be started by a thread that outlives it: bubblewrap's --die-with-parent
-    is the parent *thread's* death signal, so sandboxes started in a short-lived pool thread died with
-    it (measured here: the next program on that judge was "crash: None", an honest program failed).
-    Each judge is self-tested once (VerifierUnavailable, on that program's future, when the sandbox
-    cannot run or shows the host). A forked copy of the process starts its own threads."""
+class JudgePool:
+    """Judges kept for the life of the process (verl calls every step: their sandboxes start once);
+    ``judge_all`` lends them to a batch's threads, one judge per thread at a time. Any thread may start
+    a judge's sandboxes: passkcore.verify.spawner forks them from its own long-lived thread, so they
+    outlive the batch's threads. Each judge is self-tested once (VerifierUnavailable when the sandbox
+    cannot run or shows the host). A forked copy of the process starts its own judges."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.pid = os.getpid()
-        self.tasks: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self.threads: list[threading.Thread] = []
+        self.idle: queue.SimpleQueue[Judge] = queue.SimpleQueue()
         self.judges: list[Judge] = []
 
-    def ensure(self, count: int) -> None:
+    def _take(self, timeout_s: float, memory_mb: int) -> Judge:
         with self.lock:
-            if self.pid != os.getpid():
-                self.pid, self.tasks, self.threads, self.judges = os.getpid(), queue.SimpleQueue(), [], []
-            while len(self.threads) < count:
-                thread = threading.Thread(target=self._serve, args=(self.tasks,), daemon=True,
-                                          name=f"passk-verl-judge-{len(self.threads)}")
-                thread.start()
-                self.threads.append(thread)
-
-    def _serve(self, tasks: queue.SimpleQueue[Any]) -> None:
-        judge: Optional[Judge] = None
-        while True:
-            future, program, problem, timeout_s, memory_mb, atol = tasks.get()
-            if not future.set_running_or_notify_cancel():
-                continue
-            try:
-                if judge is None:
-                    judge = self._new_judge(timeout_s, memory_mb)
-                judge.timeout_s, judge.memory_mb = timeout_s, memory_mb  # read per program
-                future.set_result(_run(judge, program, problem, atol))
-            except BaseException as exc:  # noqa: BLE001 - the caller's future carries it
-                future.set_exception(exc)
-
-    def _new_judge(self, timeout_s: float, memory_mb: int) -> Judge:
-        judge = Judge(timeout_s=timeout_s, memory_mb=memory_mb)
+            if self.pid != os.getpid():  # the parent's judges talk to the parent's sandboxes
+                self.pid, self.idle, self.judges = os.getpid(), queue.SimpleQueue(), []
         try:
-            self_test(judge)
-        except BaseException:
-            judge.close()
-            raise
-        with self.lock:
-            self.judges.append(judge)
+            judge = self.idle.get_nowait()
+        except queue.Empty:
+            judge = Judge(timeout_s=timeout_s, memory_mb=memory_mb)
+            try:
+                self_test(judge)
+            except BaseException:
+                judge.close()
+                raise
+            with self.lock:
+                self.judges.append(judge)
+        judge.timeout_s, judge.memory_mb = timeout_s, memory_mb  # read per program
         return judge
 
-    def submit(self, program: str, problem: Problem, timeout_s: float, memory_mb: int,
-               atol: Optional[float]) -> Future[Verdict]:
-        future: Future[Verdict] = Future()
-        self.tasks.put((future, program, problem, timeout_s, memory_mb, atol))
-        return future
+    def judge(self, program: str, problem: Problem, timeout_s: float, memory_mb: int,
+              atol: Optional[float]) -> Verdict:
+        """One program's verdict, on a judge lent for the call."""
+        judge = self._take(timeout_s, memory_mb)
+        try:
+            verdict = _run(judge, program, problem, atol)
+        except BaseException:
+            with self.lock:
+                if judge in self.judges:
+                    self.judges.remove(judge)
+            judge.close()  # left in an unknown state
+            raise
+        self.idle.put(judge)
+        return verdict
 
     def judge_all(self, jobs: Sequence[tuple[str, Problem]], *, workers: int, timeout_s: float, memory_mb: int,
                   atol: Optional[float] = None) -> list[Verdict]:
         """Verdicts of (program, problem) pairs, in order, at most ``workers`` at a time."""
-        self.ensure(workers)
-        todo = deque(range(len(jobs)))
-        running: dict[Future[Verdict], int] = {}
-        out: list[Optional[Verdict]] = [None] * len(jobs)
-        while todo or running:
-            while todo and len(running) < workers:
-                i = todo.popleft()
-                running[self.submit(*jobs[i], timeout_s, memory_mb, atol)] = i
-            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
-            for future in done:
-                out[running.pop(future)] = future.result()
-        return [v for v in out if v is not None]
+        if workers <= 1 or len(jobs) <= 1:
+            return [self.judge(*job, timeout_s, memory_mb, atol) for job in jobs]
+        with ThreadPoolExecutor(max_workers=min(workers, len(jobs)), thread_name_prefix="passk-verl-judge") as pool:
+            return list(pool.map(lambda job: self.judge(*job, timeout_s, memory_mb, atol), jobs))
 
     def close(self) -> None:
         with self.lock:
-            judges, self.judges = self.judges, []
+            judges, self.judges, self.idle = self.judges, [], queue.SimpleQueue()
             mine = self.pid == os.getpid()
         for judge in judges if mine else []:
             judge.close()
@@ -236,5 +217,5 @@ def _run(judge: Judge, program: str, problem: Problem, atol: Optional[float]) ->
     return judge.stdio(source, problem.inputs, problem.outputs, atol)
 
 
-JUDGES = JudgeThreads()
+JUDGES = JudgePool()
 atexit.register(JUDGES.close)

@@ -156,8 +156,8 @@ def test_judges_are_kept_across_calls() -> None:
 
 
 def test_calls_from_threads_that_end_leave_working_sandboxes() -> None:
-    # verl's reward loop calls from executor threads; a sandbox started in a thread dies with that thread
-    # (bubblewrap's --die-with-parent), so sandboxes live in the reward's own threads.
+    # verl's reward loop calls from executor threads; bubblewrap's --die-with-parent follows the thread
+    # that forked it, so sandboxes are forked by passkcore.verify.spawner's long-lived thread instead.
     scores: list[float] = []
     for _ in range(2):
         worker = threading.Thread(target=lambda: scores.append(pv.compute_score("apps", HONEST, STDIO)["score"]))
