@@ -255,6 +255,6 @@ def add_backend(p: argparse.ArgumentParser) -> None:
     """``--backend`` of ``passk score`` and ``passk demo`` (``--score-backend``: the demo's old name)."""
     p.add_argument("--backend", "--score-backend", dest="backend", choices=BACKENDS, default=DEFAULT_BACKEND,
                    help=f"scoring path (default {DEFAULT_BACKEND}: exact fp32, packed, fused head; on CPU a "
-                        "packed Llama-family decoder, 1.1-1.6x vLLM's prompt_logprobs under 1.5 GiB); vllm_fused: "
+                        "packed Llama-family decoder, 0.6-1.6x vLLM's prompt_logprobs, under 1.5 GiB); vllm_fused: "
                         "vLLM backbone + fused head, its engine up in 20-70 s, 5.5 GiB measured with its KV "
                         "cache; torch: padded reference; vllm: prompt_logprobs")

@@ -55,11 +55,13 @@ SCORE_SCHEMA = pa.schema([
 
 BACKENDS = ("fused", "torch", "vllm", "vllm_fused")
 # The one default of Scorer(), `passk score`, `passk demo` and the pipeline: on CPU the fastest path
-# measured, and the one that meets the memory target (peak < 1.5 GiB, flat in run size). Measured
-# (docs/benchmarks.md, benches/test_scoring.py::test_default_scorer_speed_and_peak: each path in its
-# own process, alternating rounds): fused with the packed CPU decoder 1.5-1.6x vLLM's prompt_logprobs
-# (fp32) in response tokens/s, with entropy, where the transformers backbone it replaced ran at
-# 0.4-0.6x; vllm_fused was 1.22x at 5,656 MiB (vLLM's KV cache for generation and its engine process).
+# measured that meets the memory target (peak < 1.5 GiB, flat in run size). Measured on 2 shared
+# cores (docs/benchmarks.md): fused with the packed CPU decoder ran 1.5-1.6x vLLM's prompt_logprobs
+# (fp32) in response tokens/s, with entropy, against vLLM's engine in its own process, and 0.64-1.14x
+# against vLLM's engine inside the scoring process (benches/test_scoring.py::
+# test_default_scorer_speed_and_peak, each path in its own child), where the transformers backbone it
+# replaced ran at 0.4-0.6x; peak 1,166-1,339 MiB. vllm_fused was 1.22x at 5,656 MiB (vLLM's KV cache
+# for generation and its engine process).
 DEFAULT_BACKEND = "fused"
 # `passk score --dtype`: float32 (the default: within 1e-4 of an fp32 transformers forward) or bfloat16
 # (faster on CPUs with bf16 arithmetic, measured 1.6-1.9x on the AMX Xeon; per token up to 0.26 nats
