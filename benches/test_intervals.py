@@ -15,22 +15,37 @@ from tests.conftest import MATH500
 
 # (nominal, (low, high) for k <= n/2, (low, high) at k = n), as tests/numbers/test_calibration.py.
 BANDS = {0.95: ((0.93, 0.97), (0.90, 0.99)), 0.8: ((0.77, 0.83), (0.72, 0.90))}
-# Measured and documented (docs/metrics.md, "What falls outside"): mostly-hard rates at n = 8 and 16 leave
-# the benchmark target's 80% intervals at 76.9% pooled over n for k <= n/2.
-KNOWN_POOLED_FAILURES = {"benchmark 80% hard"}
+# Pooled rows outside their band that are measured and documented (docs/metrics.md, "What falls
+# outside"). None since the draws are centred and widened by the unbiased variance up to n/2 (before:
+# "benchmark 80% hard", 76.9% for k <= n/2; after: 79.1%).
+KNOWN_POOLED_FAILURES: set[str] = set()
 
 
 def test_benchmark_interval_cost_math500(benchmark: Any) -> None:
-    """500 problems, n = 128, every k, 2,000 resamples: target <= 2x the population bootstrap's cost."""
+    """500 problems, n = 128, every k, 2,000 resamples: target <= 2x the population bootstrap's cost.
+
+    The ratio is of best times over 9 interleaved pairs of calls (ours, then the population's): on the
+    shared 2-core VM the load moves between phases of a run, and timing one side after the other gave
+    1.25x to 2.73x for the same code in four runs; interleaved, both sides see the same load."""
     cov = Coverage.from_counts(MATH500)
     n, c = cov.counts("base")
     ks = np.arange(1, 129)
-    ours = benchmark(lambda: pk.pass_at_k_interval(n, c, ks, target="benchmark", resamples=2000))
-    t_population = peer_time(lambda: pk.pass_at_k_interval(n, c, ks, target="population", resamples=2000), repeats=7)
-    ratio = own_time(benchmark) / t_population
-    benchmark.extra_info.update(population_s=t_population, cost_vs_population=ratio,
-                                width_k1=float(ours[2][0] - ours[1][0]), width_k128=float(ours[2][-1] - ours[1][-1]))
-    assert np.all(ours[1] <= ours[0]) and np.all(ours[0] <= ours[2])
+
+    def ours() -> tuple[Any, Any, Any]:
+        return pk.pass_at_k_interval(n, c, ks, target="benchmark", resamples=2000)
+
+    def population() -> tuple[Any, Any, Any]:
+        return pk.pass_at_k_interval(n, c, ks, target="population", resamples=2000)
+
+    value, low, high = benchmark(ours)
+    t_ours, t_population = own_time(benchmark), float("inf")
+    for _ in range(9):
+        t_ours = min(t_ours, peer_time(ours, repeats=1))
+        t_population = min(t_population, peer_time(population, repeats=1))
+    ratio = t_ours / t_population
+    benchmark.extra_info.update(benchmark_s=t_ours, population_s=t_population, cost_vs_population=ratio,
+                                width_k1=float(high[0] - low[0]), width_k128=float(high[-1] - low[-1]))
+    assert np.all(low <= value) and np.all(value <= high)
     assert ratio <= 2.0, f"benchmark intervals cost {ratio:.2f}x the population bootstrap"
 
 

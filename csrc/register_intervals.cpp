@@ -95,7 +95,8 @@ py::tuple grid_posterior(const F64Array& lik, const I64Array& pair_count, const 
         // Every pair's cumulative table is built once per weight draw and serves `per_weight` draws of
         // the allocation (each, with the weights, a draw from the joint posterior); the last one moves
         // the chain. At MATH500's size the tables and the Dirichlet cost ~2/3 of a step (measured).
-        std::vector<double> cum(grid.G * grid.D), h(grid.G);
+        std::vector<double> cum(grid.G * grid.D);
+        std::vector<uint32_t> h(grid.G);
         // Guide tables (the cutpoint method) for pairs drawn often per table: guide[b] is the first
         // column whose cumulative weight exceeds b/width of the total, so a draw starts next to its
         // answer instead of bisecting. The walk then finds exactly upper_bound's column, so the draws
@@ -132,34 +133,49 @@ py::tuple grid_posterior(const F64Array& lik, const I64Array& pair_count, const 
                 }
             }
             for (int64_t rep = 0; rep < reps; ++rep) {
-                std::fill(h.begin(), h.end(), 0.0);
+                std::fill(h.begin(), h.end(), 0u);
                 for (size_t d = 0; d < grid.D; ++d) {
                     if (m[d] == 0) continue;
                     const double* cd = cum.data() + d * grid.G;
                     const size_t lo = grid.lo[d], width = grid.hi[d] - lo;
                     const double s = cd[width - 1];
+                    uint32_t* hd = h.data() + lo;
                     if (guided[d]) {
+                        // 32 random bits per draw, two draws per 64-bit output: a cell's share is resolved
+                        // to 2^-32 of the pair's total (columns below that are ~1e-9 likely: negligible
+                        // next to the draws' own Monte-Carlo error). The bucket is an integer product, so
+                        // no division; most draws take no step of the walk. Measured ~2x cheaper per draw.
                         const uint16_t* gd = guide.data() + d * grid.G;
-                        const double scale = static_cast<double>(width) / s;
-                        for (int64_t i = 0; i < m[d]; ++i) {
-                            const double u = rng.uniform() * s;
-                            size_t j = gd[std::min(static_cast<size_t>(u * scale), width - 1)];
+                        const double unit = s * 0x1.0p-32;
+                        auto one = [&](uint32_t bits) {
+                            const double u = (static_cast<double>(bits) + 0.5) * unit;
+                            size_t j = gd[(static_cast<uint64_t>(bits) * width) >> 32];
                             while (j > 0 && cd[j - 1] > u) --j;  // rounding in the bucket: step back
                             while (j + 1 < width && !(cd[j] > u)) ++j;
-                            h[lo + j] += 1.0;
+                            ++hd[j];
+                        };
+                        int64_t i = 0;
+                        for (; i + 1 < m[d]; i += 2) {
+                            const uint64_t r = rng.next();
+                            one(static_cast<uint32_t>(r >> 32));
+                            one(static_cast<uint32_t>(r));
                         }
+                        if (i < m[d]) one(static_cast<uint32_t>(rng.next() >> 32));
                         continue;
                     }
                     for (int64_t i = 0; i < m[d]; ++i) {
                         const double u = rng.uniform() * s;
                         const size_t j = static_cast<size_t>(std::upper_bound(cd, cd + width, u) - cd);
-                        h[lo + std::min(j, width - 1)] += 1.0;
+                        ++hd[std::min(j, width - 1)];
                     }
                 }
-                if (it >= burn) std::copy(h.begin(), h.end(), o + static_cast<size_t>(kept++) * grid.G);
+                if (it >= burn) {
+                    double* row = o + static_cast<size_t>(kept++) * grid.G;
+                    for (size_t g = 0; g < grid.G; ++g) row[g] = static_cast<double>(h[g]);
+                }
             }
             double sum = 0.0;
-            for (size_t g = 0; g < grid.G; ++g) sum += (w[g] = rng.gamma(a[g] + h[g]));
+            for (size_t g = 0; g < grid.G; ++g) sum += (w[g] = rng.gamma(a[g] + static_cast<double>(h[g])));
             for (size_t g = 0; g < grid.G; ++g) w[g] /= sum;
         }
     }

@@ -1,0 +1,57 @@
+"""The benchmark target's draws (passkcore.numbers.posterior_grid): the correction ``curves`` applies to
+the posterior draws where an unbiased variance exists (k <= n/2), its fade to none at k = n, and the
+sampler's determinism."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import passkcore as pk
+from passkcore.numbers.posterior_grid import SCALE_BOUNDS, GridPosterior
+
+
+def _study(n: int = 16, problems: int = 200, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return np.full(problems, n), rng.binomial(n, rng.beta(0.3, 3.0, problems))
+
+
+def test_draws_centre_on_the_unbiased_estimate_and_match_its_stderr_up_to_n_half() -> None:
+    n, c = _study()
+    post = GridPosterior(n, c, draws=2000, seed=1)
+    ks = np.arange(1, 9)
+    draws = post.curves(ks)
+    np.testing.assert_allclose(draws.mean(axis=0), pk.pass_at_k(n, c, ks).mean(axis=0), atol=1e-12)
+    # Widened to the unbiased standard error, never narrowed below the raw draws, at most 2x them.
+    se, raw_sd = pk.pass_at_k_variance(n, c, ks).stderr, post.raw_curves(ks).std(axis=0)
+    sd = draws.std(axis=0)
+    assert np.all(sd >= raw_sd * SCALE_BOUNDS[0] - 1e-12) and np.all(sd <= raw_sd * SCALE_BOUNDS[1] + 1e-12)
+    np.testing.assert_allclose(sd, np.clip(se, raw_sd, 2 * raw_sd), rtol=1e-9)
+
+
+def test_correction_fades_to_the_raw_posterior_at_k_n() -> None:
+    n, c = _study()
+    post = GridPosterior(n, c, draws=1000, seed=2)
+    ks = np.arange(1, 17)
+    draws, raw = post.curves(ks), post.raw_curves(ks)
+    np.testing.assert_allclose(draws[:, -1], raw[:, -1], atol=1e-12)
+    # Continuous across n/2: the shift of the mean changes by no more than its size at n/2 per step.
+    shift = draws.mean(axis=0) - raw.mean(axis=0)
+    assert np.all(np.abs(np.diff(shift[7:])) <= abs(shift[7]) + 1e-12)
+    # Asking for one k gives the same draws as asking for it among others (the n/2 anchor is internal).
+    np.testing.assert_allclose(post.curves([12])[:, 0], draws[:, 11], atol=1e-12)
+
+
+def test_all_unsolved_or_all_solved_stay_in_range() -> None:
+    # Up to n/2 the interval holds the estimate; at k = n it is the posterior's own, which for 50
+    # never-solved problems puts the truth above 0 (c = 0 does not mean p = 0): low may exceed 0 there.
+    for c in ([0] * 50, [8] * 50):
+        value, low, high = pk.pass_at_k_interval(8, c, [1, 4, 8], resamples=500)
+        assert np.all((0 <= low) & (low <= high) & (high <= 1))
+        assert np.all((low[:2] <= value[:2]) & (value[:2] <= high[:2]))
+
+
+def test_draws_are_deterministic_in_the_seed() -> None:
+    n, c = _study(n=8, problems=60)
+    a = GridPosterior(n, c, draws=300, seed=5).curves([1, 4, 8])
+    np.testing.assert_array_equal(a, GridPosterior(n, c, draws=300, seed=5).curves([1, 4, 8]))
+    assert not np.array_equal(a, GridPosterior(n, c, draws=300, seed=6).curves([1, 4, 8]))
