@@ -17,7 +17,11 @@ from contextlib import contextmanager
 from typing import Any, Optional
 
 import numpy as np
-import torch
+
+from passkcore.extras import needs_extra
+
+with needs_extra("sampling", by=__name__):
+    import torch
 
 from passkcore.kernels import token_logprobs
 from passkcore.memory import release_free_memory

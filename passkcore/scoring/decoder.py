@@ -25,8 +25,12 @@ from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
-import torch
-import torch.nn.functional as F
+
+from passkcore.extras import needs_extra
+
+with needs_extra("sampling", by=__name__):
+    import torch
+    import torch.nn.functional as F
 
 MODEL_TYPES = ("llama", "mistral", "qwen2")
 _NUMPY = {"F32": np.float32, "F16": np.float16, "BF16": np.uint16, "F64": np.float64}
