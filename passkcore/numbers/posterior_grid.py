@@ -121,11 +121,11 @@ class GridPosterior:
         low = k_all[k_all <= self.half]
         est = count @ pass_at_k(pn, pc, low) / self.problems
         se = np.sqrt(np.maximum(count @ pass_at_k_variance(pn, pc, low).variance, 0.0)) / self.problems
-        centre, spread = raw.mean(axis=0), raw.std(axis=0)
+        centre, spread = raw.mean(axis=0), raw[:, : low.size].std(axis=0)  # spread: only where corrected
         shift, scale = np.empty(k_all.size), np.ones(k_all.size)
         shift[: low.size] = est - centre[: low.size]
-        ok = (spread[: low.size] > 0) & (se > 0)
-        scale[: low.size][ok] = np.clip(se[ok] / spread[: low.size][ok], *SCALE_BOUNDS)
+        ok = (spread > 0) & (se > 0)
+        scale[: low.size][ok] = np.clip(se[ok] / spread[ok], *SCALE_BOUNDS)
         # Beyond n/2: the n/2 correction times t, from 1 at n/2 to 0 at k = n (the smallest n).
         high = k_all[low.size:]
         t = 1.0 - np.log(high / self.half) / np.log(self.n_min / self.half)
