@@ -127,8 +127,8 @@ def _ppl_correct(data: dict[str, Any], i: int, row: dict[str, Any]) -> Optional[
 
 def _series_ppl(data: dict[str, Any], s_i: int, series: dict[str, Any]) -> Optional[_Sentence]:
     """How the median PPL under the base of the checkpoints' correct answers moves from first to last."""
-    sp = series.get("ppl_base")
-    med = (sp or {}).get("correct", {}).get("median") or []
+    sp = series.get("ppl_base") or {}
+    med = sp.get("correct", {}).get("median") or []
     if len(med) < 2 or med[0] is None or med[-1] is None:
         return None
     last = len(med) - 1

@@ -63,7 +63,7 @@ def ppl_by_verdict(run: SampleStore, scores: Optional[pa.Table] = None) -> list[
     group = m_idx.astype(np.int64) * len(scorer.dictionary) + s_idx
     order = np.argsort(group, kind="stable")
     starts = np.flatnonzero(np.r_[True, group[order][1:] != group[order][:-1]])
-    rows = []
+    rows: list[dict[str, Any]] = []
     for at, end in zip(starts, [*starts[1:], order.size]):
         idx = order[at:end]
         g = int(group[idx[0]])

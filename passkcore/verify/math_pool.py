@@ -274,7 +274,7 @@ class _Run:
             self.collect(w)
             on, started = w.on()
             if w.dead():
-                exitcode = w.proc.exitcode
+                exitcode = w.proc.exitcode if w.proc.exitcode is not None else -9  # dead: reaped or killed
                 self.replace(slot, on, _death_verdict(exitcode, self.memory_mb, self.extract) if on >= 0 else None)
             elif w.chunks and on >= 0 and now >= started + self.timeout_s:
                 self.replace(slot, on, Verdict(

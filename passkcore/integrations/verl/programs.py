@@ -79,8 +79,9 @@ def tests_of(ground_truth: Any) -> Optional[dict[str, Any]]:
     """The ground truth as a dict of tests (``inputs``, ``outputs``, maybe ``fn_name``), or None when it is
     not one (a JSON text or mapping without both lists)."""
     if isinstance(ground_truth, (str, bytes)):
-        text = ground_truth.strip()
-        if not text.startswith(b"{" if isinstance(text, bytes) else "{"):
+        text = ground_truth.decode("utf-8", "replace") if isinstance(ground_truth, bytes) else ground_truth
+        text = text.strip()
+        if not text.startswith("{"):
             return None
         try:
             ground_truth = json.loads(text)
@@ -197,7 +198,7 @@ class JudgePool:
         if workers <= 1 or len(jobs) <= 1:
             return [self.judge(*job, timeout_s, memory_mb, atol) for job in jobs]
         with ThreadPoolExecutor(max_workers=min(workers, len(jobs)), thread_name_prefix="passk-verl-judge") as pool:
-            return list(pool.map(lambda job: self.judge(*job, timeout_s, memory_mb, atol), jobs))
+            return list(pool.map(lambda job: self.judge(job[0], job[1], timeout_s, memory_mb, atol), jobs))
 
     def close(self) -> None:
         with self.lock:
