@@ -20,7 +20,7 @@ namespace passk {
 namespace {
 
 // Grid columns whose likelihood is below 1e-18 of the row's largest cannot be drawn in practice; each
-// pair keeps its [lo, hi) run of columns, about a third of a 129-point grid at n = 128 (measured).
+// pair keeps its [lo, hi) run of columns, 46 to 63 of a 129-point grid at n = 128 (MATH500, measured).
 constexpr double kNegligible = 1e-18;
 
 struct Grid {
@@ -44,6 +44,109 @@ void em(const Grid& grid, const double* count, double total, std::vector<double>
         }
         for (size_t g = 0; g < grid.G; ++g) w[g] *= next[g] / total;
     }
+}
+
+// How many of cum[0 .. 2^L) are <= u: std::upper_bound's index in a sorted run padded with +inf, by a
+// bisection without branches (a compare feeds an add). The first three compares are independent and
+// pick a quarter. Guide tables with a walk cost ~2x more at MATH500's size (measured): their building
+// is per pair and weight draw, and the walk's exits mispredict.
+template <int L>
+size_t upper_index(const double* cum, double u) {
+    constexpr size_t q = size_t{1} << (L - 2);
+    size_t j = q * (static_cast<size_t>(cum[q - 1] <= u) + static_cast<size_t>(cum[2 * q - 1] <= u) +
+                    static_cast<size_t>(cum[3 * q - 1] <= u));
+    for (int l = L - 3; l >= 0; --l) {
+        const size_t step = size_t{1} << l;
+        j += step & (size_t{0} - static_cast<size_t>(cum[j + step - 1] <= u));
+    }
+    return j;
+}
+
+// One pair's allocation draws for every rep of a weight draw. The stream is read as if reps ran one
+// after another over all pairs (rep r's outputs for this pair start at r * per_rep + first): the same
+// numbers as drawing rep by rep, with the pair's table built once and hot. Pairs drawn >= 16 times
+// per table take two 32-bit draws per output (a cell's share resolved to 2^-32 of the pair's total:
+// negligible next to the draws' own Monte-Carlo error); the rest one 53-bit uniform each.
+struct PairDraws {
+    const double* cum;  // the pair's cumulative weights, padded with +inf to a power of two >= 4
+    size_t width;       // real entries; cum[width - 1] is the total
+    int64_t m, reps;
+    bool halves;
+    uint64_t first, per_rep;  // stream positions (1-based, from the step's state)
+    uint32_t* hist;           // rep r's counts at hist + r * stride, from the pair's first column
+    size_t stride;
+};
+
+// Two 32-bit draws per output. u = (bits + 0.5) * total * 2^-32 stays below the total (by 2^-33 of it,
+// far above rounding) whenever total * 2^-32 is a normal number, so the index is at most width - 1:
+// Clamp only for totals under 2^-960, where it could round up (never seen: weights sum to 1).
+template <int L, bool Clamp>
+void draw_halves(const PairDraws& p, const SplitMix& rng) {
+    const double* cum = p.cum;
+    const size_t last = p.width - 1;
+    const double unit = cum[last] * 0x1.0p-32;
+    auto one = [cum, last, unit](uint32_t* h, uint32_t bits) {
+        const size_t j = upper_index<L>(cum, (static_cast<double>(bits) + 0.5) * unit);
+        ++h[Clamp ? std::min(j, last) : j];
+    };
+    for (int64_t r = 0; r < p.reps; ++r) {
+        uint32_t* h = p.hist + static_cast<size_t>(r) * p.stride;
+        uint64_t k = p.first + static_cast<uint64_t>(r) * p.per_rep;
+        int64_t i = 0;
+        for (; i + 1 < p.m; i += 2) {
+            const uint64_t x = rng.at(k++);
+            one(h, static_cast<uint32_t>(x >> 32));
+            one(h, static_cast<uint32_t>(x));
+        }
+        if (i < p.m) one(h, static_cast<uint32_t>(rng.at(k) >> 32));
+    }
+}
+
+template <int L>
+void draw_pair(const PairDraws& p, const SplitMix& rng) {
+    const double* cum = p.cum;
+    const size_t last = p.width - 1;
+    const double total = cum[last];
+    if (p.halves) {
+        if (total >= 0x1.0p-960) draw_halves<L, false>(p, rng);
+        else draw_halves<L, true>(p, rng);
+        return;
+    }
+    for (int64_t r = 0; r < p.reps; ++r) {
+        uint32_t* h = p.hist + static_cast<size_t>(r) * p.stride;
+        uint64_t k = p.first + static_cast<uint64_t>(r) * p.per_rep;
+        for (int64_t i = 0; i < p.m; ++i) {
+            const double u = (static_cast<double>(rng.at(k++) >> 11) + 0.5) * 0x1.0p-53 * total;
+            ++h[std::min(upper_index<L>(cum, u), last)];  // u can round up to the total: as upper_bound's clamp
+        }
+    }
+}
+
+void draw_pair(const PairDraws& p, const SplitMix& rng, int levels) {
+    switch (levels) {
+        case 2: return draw_pair<2>(p, rng);
+        case 3: return draw_pair<3>(p, rng);
+        case 4: return draw_pair<4>(p, rng);
+        case 5: return draw_pair<5>(p, rng);
+        case 6: return draw_pair<6>(p, rng);
+        case 7: return draw_pair<7>(p, rng);
+        case 8: return draw_pair<8>(p, rng);
+        case 9: return draw_pair<9>(p, rng);
+        case 10: return draw_pair<10>(p, rng);
+        case 11: return draw_pair<11>(p, rng);
+        case 12: return draw_pair<12>(p, rng);
+        case 13: return draw_pair<13>(p, rng);
+        case 14: return draw_pair<14>(p, rng);
+        case 15: return draw_pair<15>(p, rng);
+        default: return draw_pair<16>(p, rng);
+    }
+}
+
+// Bisection levels for a run of `width` columns: at least 2 (upper_index's quarters).
+int levels_for(size_t width) {
+    int levels = 2;
+    while ((size_t{1} << levels) < width) ++levels;
+    return levels;
 }
 
 py::tuple grid_posterior(const F64Array& lik, const I64Array& pair_count, const F64Array& alpha, int64_t draws,
@@ -94,88 +197,49 @@ py::tuple grid_posterior(const F64Array& lik, const I64Array& pair_count, const 
         SplitMix rng{splitmix64(seed)};
         // Every pair's cumulative table is built once per weight draw and serves `per_weight` draws of
         // the allocation (each, with the weights, a draw from the joint posterior); the last one moves
-        // the chain. At MATH500's size the tables and the Dirichlet cost ~2/3 of a step (measured).
-        std::vector<double> cum(grid.G * grid.D);
-        std::vector<uint32_t> h(grid.G);
-        // Guide tables (the cutpoint method) for pairs drawn often per table: guide[b] is the first
-        // column whose cumulative weight exceeds b/width of the total, so a draw starts next to its
-        // answer instead of bisecting. The walk then finds exactly upper_bound's column, so the draws
-        // are the same as with bisection, ~2x cheaper at MATH500's size (measured).
-        std::vector<uint16_t> guide(grid.G * grid.D);
-        std::vector<char> guided(grid.D, 0);
+        // the chain. Pair by pair, all reps at once: the table stays in L1 while it is used.
+        std::vector<double> cum(size_t{1} << levels_for(grid.G), HUGE_VAL);
+        std::vector<uint32_t> h(static_cast<size_t>(std::min(per_weight, draws)) * grid.G);
+        std::vector<uint64_t> first(grid.D);
         const int64_t steps = burn + (draws + per_weight - 1) / per_weight;
         int64_t kept = 0;
         for (int64_t it = 0; it < steps; ++it) {
             const int64_t reps = it < burn ? 1 : std::min(per_weight, draws - kept);
+            uint64_t per_rep = 0;  // stream outputs one allocation draw reads
+            for (size_t d = 0; d < grid.D; ++d) {
+                first[d] = per_rep + 1;
+                per_rep += static_cast<uint64_t>(m[d] * reps >= 16 ? (m[d] + 1) / 2 : m[d]);
+            }
+            std::fill(h.begin(), h.begin() + reps * static_cast<int64_t>(grid.G), 0u);
             for (size_t d = 0; d < grid.D; ++d) {
                 if (m[d] == 0) continue;
                 const double* row = grid.lik + d * grid.G;
-                double* cd = cum.data() + d * grid.G;
                 const size_t lo = grid.lo[d], width = grid.hi[d] - lo;
+                const int levels = levels_for(width);
                 double s = 0.0;
-                for (size_t j = 0; j < width; ++j) cd[j] = (s += w[lo + j] * row[lo + j]);
+                for (size_t j = 0; j < width; ++j) cum[j] = (s += w[lo + j] * row[lo + j]);
                 // Weights that vanish on this pair's whole run (a Dirichlet draw can underflow to 0):
                 // the likelihood alone decides, as under a flat prior on the run.
                 if (!(s > 0.0)) {
                     s = 0.0;
-                    for (size_t j = 0; j < width; ++j) cd[j] = (s += row[lo + j]);
+                    for (size_t j = 0; j < width; ++j) cum[j] = (s += row[lo + j]);
                 }
-                guided[d] = m[d] * reps >= 16;
-                if (guided[d]) {
-                    uint16_t* gd = guide.data() + d * grid.G;
-                    const double step = s / static_cast<double>(width);
-                    size_t j = 0;
-                    for (size_t b = 0; b < width; ++b) {
-                        const double edge = step * static_cast<double>(b);
-                        while (j + 1 < width && !(cd[j] > edge)) ++j;
-                        gd[b] = static_cast<uint16_t>(j);
-                    }
-                }
+                std::fill(cum.begin() + static_cast<std::ptrdiff_t>(width),
+                          cum.begin() + (std::ptrdiff_t{1} << levels), HUGE_VAL);
+                const PairDraws p{cum.data(), width, m[d], reps, m[d] * reps >= 16, first[d], per_rep, h.data() + lo, grid.G};
+                draw_pair(p, rng, levels);
             }
-            for (int64_t rep = 0; rep < reps; ++rep) {
-                std::fill(h.begin(), h.end(), 0u);
-                for (size_t d = 0; d < grid.D; ++d) {
-                    if (m[d] == 0) continue;
-                    const double* cd = cum.data() + d * grid.G;
-                    const size_t lo = grid.lo[d], width = grid.hi[d] - lo;
-                    const double s = cd[width - 1];
-                    uint32_t* hd = h.data() + lo;
-                    if (guided[d]) {
-                        // 32 random bits per draw, two draws per 64-bit output: a cell's share is resolved
-                        // to 2^-32 of the pair's total (columns below that are ~1e-9 likely: negligible
-                        // next to the draws' own Monte-Carlo error). The bucket is an integer product, so
-                        // no division; most draws take no step of the walk. Measured ~2x cheaper per draw.
-                        const uint16_t* gd = guide.data() + d * grid.G;
-                        const double unit = s * 0x1.0p-32;
-                        auto one = [&](uint32_t bits) {
-                            const double u = (static_cast<double>(bits) + 0.5) * unit;
-                            size_t j = gd[(static_cast<uint64_t>(bits) * width) >> 32];
-                            while (j > 0 && cd[j - 1] > u) --j;  // rounding in the bucket: step back
-                            while (j + 1 < width && !(cd[j] > u)) ++j;
-                            ++hd[j];
-                        };
-                        int64_t i = 0;
-                        for (; i + 1 < m[d]; i += 2) {
-                            const uint64_t r = rng.next();
-                            one(static_cast<uint32_t>(r >> 32));
-                            one(static_cast<uint32_t>(r));
-                        }
-                        if (i < m[d]) one(static_cast<uint32_t>(rng.next() >> 32));
-                        continue;
-                    }
-                    for (int64_t i = 0; i < m[d]; ++i) {
-                        const double u = rng.uniform() * s;
-                        const size_t j = static_cast<size_t>(std::upper_bound(cd, cd + width, u) - cd);
-                        ++hd[std::min(j, width - 1)];
-                    }
-                }
-                if (it >= burn) {
+            rng.skip(static_cast<uint64_t>(reps) * per_rep);
+            if (it >= burn) {
+                for (int64_t r = 0; r < reps; ++r) {
                     double* row = o + static_cast<size_t>(kept++) * grid.G;
-                    for (size_t g = 0; g < grid.G; ++g) row[g] = static_cast<double>(h[g]);
+                    const uint32_t* hr = h.data() + static_cast<size_t>(r) * grid.G;
+                    for (size_t g = 0; g < grid.G; ++g) row[g] = static_cast<double>(hr[g]);
                 }
             }
+            const uint32_t* last = h.data() + static_cast<size_t>(reps - 1) * grid.G;
             double sum = 0.0;
-            for (size_t g = 0; g < grid.G; ++g) sum += (w[g] = rng.gamma(a[g] + static_cast<double>(h[g])));
+            for (size_t g = 0; g < grid.G; ++g) sum += (w[g] = rng.gamma(a[g] + static_cast<double>(last[g])));
             for (size_t g = 0; g < grid.G; ++g) w[g] /= sum;
         }
     }

@@ -16,14 +16,18 @@ inline uint64_t splitmix64(uint64_t x) {
 }
 
 struct SplitMix {
+    static constexpr uint64_t kStep = 0x9E3779B97F4A7C15ull;
     uint64_t state;
-    uint64_t next() {
-        state += 0x9E3779B97F4A7C15ull;
-        uint64_t x = state;
+    static uint64_t mix(uint64_t x) {
         x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
         x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
         return x ^ (x >> 31);
     }
+    uint64_t next() { return mix(state += kStep); }
+    // The stream is a counter: output k (1-based) from here is mix(state + k * kStep), so a loop may
+    // read its outputs in any order (at) and then move past them (skip) with the same numbers.
+    uint64_t at(uint64_t k) const { return mix(state + k * kStep); }
+    void skip(uint64_t k) { state += k * kStep; }
     // Unbiased integer in [0, range) by Lemire's multiply-shift with rejection.
     uint64_t bounded(uint64_t range) {
         const uint64_t threshold = (0 - range) % range;
