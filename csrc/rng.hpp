@@ -45,20 +45,31 @@ struct SplitMix {
             if (s > 0.0 && s < 1.0) return u * std::sqrt(-2.0 * std::log(s) / s);
         }
     }
+    // Marsaglia and Tsang's constants for a shape >= 1, to be computed once where one shape recurs.
+    struct GammaShape {
+        double d, c;
+        explicit GammaShape(double shape) : d(shape - 1.0 / 3.0), c(1.0 / std::sqrt(9.0 * d)) {}
+    };
     // Gamma(shape, 1) by Marsaglia and Tsang; shape < 1 through Gamma(shape + 1) * U^(1/shape).
     double gamma(double shape) {
-        if (shape < 1.0) return gamma(shape + 1.0) * std::exp(std::log(uniform()) / shape);
-        const double d = shape - 1.0 / 3.0, c = 1.0 / std::sqrt(9.0 * d);
+        if (shape < 1.0) return gamma_below_one(shape, GammaShape(shape + 1.0));
+        return gamma(GammaShape(shape));
+    }
+    // The same numbers as gamma(shape) for shape < 1, with GammaShape(shape + 1) given.
+    double gamma_below_one(double shape, const GammaShape& boosted) {
+        return gamma(boosted) * std::exp(std::log(uniform()) / shape);
+    }
+    double gamma(const GammaShape& s) {
         while (true) {
             double x, v;
             do {
                 x = normal();
-                v = 1.0 + c * x;
+                v = 1.0 + s.c * x;
             } while (v <= 0.0);
             v = v * v * v;
             const double u = uniform();
-            if (u < 1.0 - 0.0331 * x * x * x * x) return d * v;
-            if (std::log(u) < 0.5 * x * x + d * (1.0 - v + std::log(v))) return d * v;
+            if (u < 1.0 - 0.0331 * x * x * x * x) return s.d * v;
+            if (std::log(u) < 0.5 * x * x + s.d * (1.0 - v + std::log(v))) return s.d * v;
         }
     }
 };
