@@ -7,6 +7,7 @@ the Triton kernel on CUDA tensors, the numba CPU twin otherwise.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Optional, Union
 
 from passkcore.extras import needs_extra
@@ -16,7 +17,7 @@ with needs_extra("kernels", by=__name__):
 
 from passkcore.kernels._checks import check_inputs
 
-__all__ = ["token_logprobs", "naive_token_logprobs", "chunked_token_logprobs"]
+__all__ = ["token_logprobs", "token_logprobs_at", "naive_token_logprobs", "chunked_token_logprobs"]
 
 Backend = Optional[str]
 
@@ -50,6 +51,35 @@ def token_logprobs(
         assert entropy is not None
         return logprobs, entropy
     return logprobs
+
+
+def token_logprobs_at(
+    hidden: torch.Tensor,
+    weight: torch.Tensor,
+    targets: torch.Tensor,
+    temperatures: Sequence[float],
+    *,
+    bias: Optional[torch.Tensor] = None,
+    return_entropy: bool = False,
+    backend: Backend = None,
+) -> list[tuple[torch.Tensor, Optional[torch.Tensor]]]:
+    """``token_logprobs`` at each of ``temperatures``: per temperature, (fp32 [T] log-probs, fp32 [T]
+    entropy or None). On CPU one pass of logits tiles serves every temperature (the tile product is
+    ~90% of the head's cost); the Triton kernel runs once per temperature."""
+    if backend not in (None, "triton", "cpu"):
+        raise ValueError(f"backend must be None, 'triton' or 'cpu', got {backend!r}")
+    temperatures = list(temperatures)
+    if not temperatures:
+        raise ValueError("temperatures is empty")
+    for temperature in temperatures:
+        check_inputs(hidden, weight, targets, bias, temperature)
+    if (backend or ("triton" if hidden.is_cuda else "cpu")) == "triton":
+        from passkcore.kernels.logprob_triton import token_logprobs_triton
+
+        return [token_logprobs_triton(hidden, weight, targets, bias, float(t), return_entropy) for t in temperatures]
+    from passkcore.kernels.logprob_cpu import token_logprobs_cpu_at
+
+    return token_logprobs_cpu_at(hidden, weight, targets, bias, [float(t) for t in temperatures], return_entropy)
 
 
 def naive_token_logprobs(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, *,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import weakref
 from typing import Optional
 
 import torch
@@ -30,6 +31,28 @@ def _check_finite(name: str, t: torch.Tensor) -> None:
             r, col = _first_bad(bad)
             idx = (start + r,) if t.dim() == 1 else (start + r, col)
             raise ValueError(f"{name}{list(idx)} is not finite ({t[idx].item()})")
+
+
+# Tensors (at least CACHED_NUMEL elements) already found finite, by (id, data pointer, version): a
+# scorer calls the head once per pack with the same [V, H] weight, and its amax + amin over SmolLM2's
+# 28M-element head cost 6.8 ms a call (1.2% of a 538-token pack, measured single-threaded). An
+# in-place write bumps the version and a new tensor has another id or pointer, so both are checked.
+CACHED_NUMEL = 1 << 20
+_FINITE: dict[tuple[int, int, int], "weakref.ReferenceType[torch.Tensor]"] = {}
+
+
+def _check_finite_once(name: str, t: torch.Tensor) -> None:
+    if t.numel() < CACHED_NUMEL:
+        _check_finite(name, t)
+        return
+    key = (id(t), t.data_ptr(), t._version)
+    ref = _FINITE.get(key)
+    if ref is not None and ref() is t:
+        return
+    _check_finite(name, t)
+    if len(_FINITE) >= 64:  # stale entries of dropped weights
+        _FINITE.clear()
+    _FINITE[key] = weakref.ref(t)
 
 
 def check_inputs(
@@ -83,4 +106,4 @@ def check_inputs(
     checked: list[tuple[str, Optional[torch.Tensor]]] = [("hidden", hidden), ("weight", weight), ("bias", bias)]
     for name, tensor in checked:
         if tensor is not None:
-            _check_finite(name, tensor)
+            _check_finite_once(name, tensor)

@@ -22,6 +22,7 @@ MKL on SmolLM2). With fixed shapes a token scores bit-identically alone or in an
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
 
@@ -61,58 +62,70 @@ def _exp_nonpositive(d, e, bits):
 
 
 @njit(nogil=True, cache=False, fastmath=True)
-def _online_lse_update(tile, v0, bias, inv_temp, targets, row0, m, s, t, z, with_entropy):
-    """Folds one logits tile (rows row0.., vocab v0..) into the running per-token state.
+def _online_lse_update(tile, v0, bias, inv_temps, targets, row0, m, s, t, z, with_entropy):
+    """Folds one logits tile (rows row0.., vocab v0..) into the running per-token state of every
+    temperature (state row k for ``inv_temps[k]``); the tile itself is left as it was.
 
     State is float64: m (max), s (sum of exp(x - m)), t (sum of exp(x - m) * (x - m)), z (target logit).
     Logits are (hidden @ W^T + bias) * inv_temp, the target logit taken from the same fp32 tile. The
     tile's own sums are taken against the tile's max and merged into the running state afterwards.
+    One tile product serves every temperature: the fold is ~1/10 of a tile's cost (measured: 25 of
+    225 ms for SmolLM2's head on 458 tokens), the product the rest.
     """
     rows, cols = tile.shape
     has_bias = bias.shape[0] > 0
+    d = np.empty(cols, np.float32)
+    e = np.empty(cols, np.float32)
+    bits = np.empty(cols, np.int32)
+    scale = bits.view(np.float32)
     for r in range(rows):
         i = row0 + r
         row = tile[r]
-        e = np.empty(cols, np.float32)
-        bits = np.empty(cols, np.int32)
-        scale = bits.view(np.float32)
-        tile_max = np.float32(-np.inf)
-        if has_bias:
+        for q in range(inv_temps.shape[0]):
+            inv_temp = inv_temps[q]
+            tile_max = np.float32(-np.inf)
+            if has_bias:
+                for j in range(cols):
+                    d[j] = (row[j] + bias[j]) * inv_temp
+            else:
+                for j in range(cols):
+                    d[j] = row[j] * inv_temp
             for j in range(cols):
-                row[j] = (row[j] + bias[j]) * inv_temp
-        else:
+                tile_max = max(tile_max, d[j])
+            k = targets[i] - v0
+            if 0 <= k < cols:
+                z[q, i] = d[k]
             for j in range(cols):
-                row[j] = row[j] * inv_temp
-        for j in range(cols):
-            tile_max = max(tile_max, row[j])
-        k = targets[i] - v0
-        if 0 <= k < cols:
-            z[i] = row[k]
-        for j in range(cols):
-            row[j] = row[j] - tile_max
-        _exp_nonpositive(row, e, bits)
-        acc = 0.0
-        acc_t = 0.0
-        if with_entropy:
-            for j in range(cols):
-                x = e[j] * scale[j]
-                acc += x
-                acc_t += x * row[j]
-        else:
-            for j in range(cols):
-                acc += e[j] * scale[j]
-        old_m, tm = m[i], np.float64(tile_max)
-        if s[i] > 0.0 and old_m >= tm:  # rescale the tile's sums to the running max
-            a = math.exp(tm - old_m)
-            s[i] += a * acc
-            t[i] += a * (acc_t + acc * (tm - old_m))
-        elif s[i] > 0.0:  # rescale the running sums to the tile's max
-            a = math.exp(old_m - tm)
-            t[i] = a * (t[i] + s[i] * (old_m - tm)) + acc_t
-            s[i] = a * s[i] + acc
-            m[i] = tm
-        else:
-            s[i], t[i], m[i] = acc, acc_t, tm
+                d[j] = d[j] - tile_max
+            _exp_nonpositive(d, e, bits)
+            acc = 0.0
+            acc_t = 0.0
+            if with_entropy:
+                for j in range(cols):
+                    x = e[j] * scale[j]
+                    acc += x
+                    acc_t += x * d[j]
+            else:
+                for j in range(cols):
+                    acc += e[j] * scale[j]
+            _merge(q, i, np.float64(tile_max), acc, acc_t, m, s, t)
+
+
+@njit(nogil=True, cache=False, inline="always")
+def _merge(q, i, tm, acc, acc_t, m, s, t):
+    """Merges a tile's sums (against its max ``tm``) into the running state of token i, temperature q."""
+    old_m = m[q, i]
+    if s[q, i] > 0.0 and old_m >= tm:  # rescale the tile's sums to the running max
+        a = math.exp(tm - old_m)
+        s[q, i] += a * acc
+        t[q, i] += a * (acc_t + acc * (tm - old_m))
+    elif s[q, i] > 0.0:  # rescale the running sums to the tile's max
+        a = math.exp(old_m - tm)
+        t[q, i] = a * (t[q, i] + s[q, i] * (old_m - tm)) + acc_t
+        s[q, i] = a * s[q, i] + acc
+        m[q, i] = tm
+    else:
+        s[q, i], t[q, i], m[q, i] = acc, acc_t, tm
 
 
 def _token_blocks(hidden: torch.Tensor) -> list[torch.Tensor]:
@@ -138,19 +151,32 @@ def token_logprobs_cpu(
     return_entropy: bool = False,
 ) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
     """Log-probs (and entropy) of the targets, fp32 [T]; inputs already checked."""
+    return token_logprobs_cpu_at(hidden, weight, targets, bias, [temperature], return_entropy)[0]
+
+
+def token_logprobs_cpu_at(
+    hidden: torch.Tensor,
+    weight: torch.Tensor,
+    targets: torch.Tensor,
+    bias: Optional[torch.Tensor],
+    temperatures: Sequence[float],
+    return_entropy: bool = False,
+) -> list[tuple[torch.Tensor, Optional[torch.Tensor]]]:
+    """``token_logprobs_cpu`` at every temperature from one pass of tile products; inputs already checked."""
     T, V = hidden.shape[0], weight.shape[0]
     if T == 0:
         empty = torch.empty(0, dtype=torch.float32)
-        return empty, (empty.clone() if return_entropy else None)
+        return [(empty.clone(), (empty.clone() if return_entropy else None)) for _ in temperatures]
     blocks = _token_blocks(hidden)
     tg = targets.detach().to(device="cpu", dtype=torch.int64).contiguous().numpy()
     b32 = (bias.detach().to(device="cpu", dtype=torch.float32).contiguous().numpy()
            if bias is not None else np.zeros(0, dtype=np.float32))
-    m = np.full(T, -np.inf)
-    s = np.zeros(T)
-    t = np.zeros(T)
-    z = np.zeros(T)
-    inv_temp = np.float32(1.0 / float(temperature))
+    shape = (len(temperatures), T)
+    m = np.full(shape, -np.inf)
+    s = np.zeros(shape)
+    t = np.zeros(shape)
+    z = np.zeros(shape)
+    inv_temps = np.array([1.0 / float(x) for x in temperatures], dtype=np.float32)
     w = weight.detach()
 
     def work(first: int, step: int) -> None:
@@ -164,7 +190,7 @@ def token_logprobs_cpu(
                 torch.matmul(blocks[k], w_chunk.T, out=out)
                 r0 = k * TOKEN_BLOCK
                 rows = min(TOKEN_BLOCK, T - r0)
-                _online_lse_update(out.numpy()[:rows], v0, b_chunk, inv_temp, tg, r0, m, s, t, z, return_entropy)
+                _online_lse_update(out.numpy()[:rows], v0, b_chunk, inv_temps, tg, r0, m, s, t, z, return_entropy)
 
     workers = min(torch.get_num_threads(), len(blocks))
     if workers <= 1:
@@ -178,6 +204,7 @@ def token_logprobs_cpu(
         finally:
             torch.set_num_threads(threads)
     log_s = np.log(s)
-    logprobs = torch.from_numpy((z - m - log_s).astype(np.float32))
-    entropy = torch.from_numpy((log_s - t / s).astype(np.float32)) if return_entropy else None
-    return logprobs, entropy
+    logprobs = (z - m - log_s).astype(np.float32)
+    entropy = (log_s - t / s).astype(np.float32) if return_entropy else None
+    return [(torch.from_numpy(logprobs[q]), torch.from_numpy(entropy[q]) if entropy is not None else None)
+            for q in range(len(temperatures))]

@@ -23,7 +23,7 @@ from passkcore.extras import needs_extra
 with needs_extra("sampling", by=__name__):
     import torch
 
-from passkcore.kernels import token_logprobs
+from passkcore.kernels import token_logprobs_at
 from passkcore.memory import release_free_memory
 from passkcore.varlen import pack_sequences
 
@@ -46,29 +46,74 @@ def single_threaded_workers() -> Iterator[int]:
         torch.set_num_threads(threads)
 
 
+def by_prompt(pairs: Sequence[Pair]) -> list[list[int]]:
+    """Indices of the pairs grouped by identical prompt, groups in order of first appearance."""
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, (prompt, _) in enumerate(pairs):
+        groups.setdefault(tuple(prompt), []).append(i)
+    return list(groups.values())
+
+
+def prompt_units(pairs: Sequence[Pair], budget: int) -> list[list[int]]:
+    """Pairs sharing a prompt in units of at most ``budget`` tokens, the prompt counted once (a pair
+    longer than the budget is a unit of its own): what a pack can hold with its prompt computed once."""
+    units: list[list[int]] = []
+    for group in by_prompt(pairs):
+        lp = len(pairs[group[0]][0])
+        unit: list[int] = []
+        used = lp
+        for i in sorted(group, key=lambda i: -len(pairs[i][1])):
+            if unit and used + len(pairs[i][1]) > budget:
+                units.append(unit)
+                unit, used = [], lp
+            unit.append(i)
+            used += len(pairs[i][1])
+        units.append(unit)
+    return units
+
+
 def score_pack(decoder: Any, pairs: Sequence[Pair], temperatures: Sequence[float]) -> list[list[TokenScores]]:
-    """Per temperature, each pair's (log-probs, entropies) of its response tokens."""
+    """Per temperature, each pair's (log-probs, entropies) of its response tokens; pairs sharing a
+    prompt share its forward (``PackedDecoder.grouped_hidden_states``)."""
+    groups = by_prompt(pairs)
+    order = [i for g in groups for i in g]
+    index = []
+    start = 0
+    for g in groups:
+        lp, sizes = len(pairs[g[0]][0]), [len(pairs[i][1]) for i in g]
+        if len(g) == 1:  # one sequence: position t predicts token t + 1, the response from lp - 1 on
+            index.append(np.arange(start + lp - 1, start + lp - 1 + sizes[0]))
+        else:  # the prompt's last position predicts every first response token; then each its own
+            a = start + lp
+            for n in sizes:
+                index.append(np.concatenate([[start + lp - 1], np.arange(a, a + n - 1)]))
+                a += n
+        start += lp + sum(sizes)
     with torch.inference_mode():
-        hidden = decoder.hidden_states([list(p) + list(r) for p, r in pairs])
-        # Position t predicts token t + 1: a response is predicted from positions len(p)-1 ...
-        starts = np.cumsum([0, *(len(p) + len(r) for p, r in pairs)])[:-1]
-        index = np.concatenate([np.arange(s + len(p) - 1, s + len(p) - 1 + len(r)) for s, (p, r) in zip(starts, pairs)])
-        hidden = hidden[torch.from_numpy(index)]
-        targets = torch.tensor([t for _, r in pairs for t in r], dtype=torch.long)
-        bounds = np.cumsum([0, *(len(r) for _, r in pairs)])
-        out = []
-        for temperature in temperatures:
-            logp, entropy = token_logprobs(hidden, decoder.head, targets, bias=decoder.head_bias,
-                                           temperature=temperature, return_entropy=True)
-            logp_np, ent_np = logp.numpy(), entropy.numpy()
-            out.append([(logp_np[a:b], ent_np[a:b]) for a, b in zip(bounds[:-1], bounds[1:])])
+        hidden = decoder.grouped_hidden_states([(pairs[g[0]][0], [pairs[i][1] for i in g]) for g in groups])
+        hidden = hidden[torch.from_numpy(np.concatenate(index))]
+        targets = torch.tensor([t for i in order for t in pairs[i][1]], dtype=torch.long)
+        bounds = np.cumsum([0, *(len(pairs[i][1]) for i in order)])
+        scored = token_logprobs_at(hidden, decoder.head, targets, temperatures, bias=decoder.head_bias,
+                                   return_entropy=True)
+    out = []
+    for logp, entropy in scored:
+        assert entropy is not None
+        logp_np, ent_np = logp.numpy(), entropy.numpy()
+        row: list[Optional[TokenScores]] = [None] * len(pairs)
+        for j, i in enumerate(order):
+            row[i] = (logp_np[bounds[j]:bounds[j + 1]], ent_np[bounds[j]:bounds[j + 1]])
+        out.append([r for r in row if r is not None])
     return out
 
 
 def cpu_packed_scores(decoder: Any, pairs: Sequence[Pair], temperatures: Sequence[float], budget: int,
                       progress: Optional[Callable[[int], None]] = None) -> list[list[TokenScores]]:
-    """``Scorer.token_scores_at`` on a CPU: packs of at most ``budget`` tokens, one per worker thread."""
-    packs = pack_sequences([len(p) + len(r) for p, r in pairs], budget)
+    """``Scorer.token_scores_at`` on a CPU: packs of at most ``budget`` tokens (a shared prompt counted
+    once), one per worker thread."""
+    units = prompt_units(pairs, budget)
+    costs = [len(pairs[u[0]][0]) + sum(len(pairs[i][1]) for i in u) for u in units]
+    packs = [[i for k in pack for i in units[k]] for pack in pack_sequences(costs, budget)]
     out: list[Optional[list[TokenScores]]] = [None] * len(pairs)
 
     def run(pack: list[int]) -> list[int]:

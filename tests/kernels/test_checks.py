@@ -52,3 +52,18 @@ def test_non_finite_bias_is_named() -> None:
     bias[7] = float("-inf")
     with pytest.raises(ValueError, match=r"bias\[7\] is not finite \(-inf\)"):
         token_logprobs(args["hidden"], args["weight"], args["targets"], bias=bias)
+
+
+def test_large_weight_checked_once_until_written() -> None:
+    """The finite check of a large weight is cached per tensor version: an in-place write (a NaN put
+    into the same tensor) is caught on the next call, as is a NaN in a fresh tensor."""
+    weight = torch.randn((1 << 20) // 64 + 1, 64)  # past CACHED_NUMEL
+    hidden, targets = torch.randn(3, 64), torch.tensor([0, 1, 2])
+    token_logprobs(hidden, weight, targets)
+    token_logprobs(hidden, weight, targets)  # cached
+    weight[7, 3] = float("nan")
+    with pytest.raises(ValueError, match=r"weight\[7, 3\] is not finite"):
+        token_logprobs(hidden, weight, targets)
+    fresh = weight.clone()
+    with pytest.raises(ValueError, match=r"weight\[7, 3\] is not finite"):
+        token_logprobs(hidden, fresh, targets)

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 import torch
-from passkcore.kernels import chunked_token_logprobs, naive_token_logprobs, token_logprobs
+from passkcore.kernels import chunked_token_logprobs, naive_token_logprobs, token_logprobs, token_logprobs_at
 from passkcore.kernels.logprob_triton import token_logprobs_triton
 
 from tests.kernels.conftest import ground_truth, torch_path
@@ -116,3 +116,29 @@ def test_entropy_flag_and_default_backend() -> None:
     assert torch.equal(both[0], lp)
     assert torch.allclose(lp, naive_token_logprobs(x["hidden"], x["weight"], x["targets"]), atol=1e-5)
     assert torch.allclose(lp, chunked_token_logprobs(x["hidden"], x["weight"], x["targets"], chunk=4), atol=1e-5)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_several_temperatures_in_one_pass(backend: str) -> None:
+    """token_logprobs_at: each temperature equals its own token_logprobs call, to fp64 truth."""
+    x = _inputs(37, 24, 333, torch.float32, seed=5, bias=True)
+    temperatures = [1.0, 0.3, 1.7]
+    out = token_logprobs_at(x["hidden"], x["weight"], x["targets"], temperatures, bias=x["bias"],
+                            return_entropy=True, backend=backend)
+    assert len(out) == 3
+    for temperature, (lp, ent) in zip(temperatures, out):
+        one_lp, one_ent = _run(backend, x, temperature)
+        assert ent is not None
+        assert torch.allclose(lp, one_lp, atol=1e-6, rtol=0) and torch.allclose(ent, one_ent, atol=1e-6, rtol=0)
+        ref_lp, ref_ent = ground_truth(x["hidden"], x["weight"], x["targets"], x["bias"], temperature)
+        assert (lp.double() - ref_lp).abs().max() < 1e-5 and (ent.double() - ref_ent).abs().max() < 1e-5
+    lp_only = token_logprobs_at(x["hidden"], x["weight"], x["targets"], [0.5], backend=backend, bias=x["bias"])
+    assert lp_only[0][1] is None
+
+
+def test_several_temperatures_bad_input() -> None:
+    x = _inputs(4, 8, 16, torch.float32)
+    with pytest.raises(ValueError, match="temperatures is empty"):
+        token_logprobs_at(x["hidden"], x["weight"], x["targets"], [])
+    with pytest.raises(ValueError, match="temperature must be finite and > 0, got -1"):
+        token_logprobs_at(x["hidden"], x["weight"], x["targets"], [1.0, -1])
