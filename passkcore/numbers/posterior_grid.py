@@ -96,7 +96,7 @@ class GridPosterior:
 
     def raw_curves(self, ks: Any) -> F64:
         """The posterior draws' mean pass@k over the problems, (draws, K), before ``curves``' correction."""
-        return self.counts @ (pass_table(self.rates, ks_array(ks)) / self.problems)
+        return core.grid_curves(self.counts, pass_table(self.rates, ks_array(ks)) / self.problems)
 
     def curves(self, ks: Any) -> F64:
         """Mean pass@k over the problems in every draw, (draws, K), centred and scaled where an unbiased

@@ -5,9 +5,11 @@ sampler's determinism."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import passkcore as pk
-from passkcore.numbers.posterior_grid import SCALE_BOUNDS, GridPosterior
+from passkcore import _core
+from passkcore.numbers.posterior_grid import SCALE_BOUNDS, GridPosterior, likelihood
 
 
 def _study(n: int = 16, problems: int = 200, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
@@ -55,3 +57,30 @@ def test_draws_are_deterministic_in_the_seed() -> None:
     a = GridPosterior(n, c, draws=300, seed=5).curves([1, 4, 8])
     np.testing.assert_array_equal(a, GridPosterior(n, c, draws=300, seed=5).curves([1, 4, 8]))
     assert not np.array_equal(a, GridPosterior(n, c, draws=300, seed=6).curves([1, 4, 8]))
+
+
+def test_grid_curves_is_the_matrix_product_on_both_paths() -> None:
+    # The sampler's counts are sparse integers; K = 37 leaves a tail past the 16-column blocks.
+    rng = np.random.default_rng(4)
+    counts = rng.poisson(0.4, size=(50, 129)).astype(np.float64)
+    counts[7] = 0.0
+    table = rng.random((129, 37))
+    for simd in (True, False):
+        np.testing.assert_allclose(_core.grid_curves(counts, table, simd=simd), counts @ table, rtol=1e-13, atol=0)
+    assert _core.grid_curves(np.zeros((0, 3)), np.ones((3, 4))).shape == (0, 4)
+
+
+def test_grid_curves_rejects_mismatched_shapes() -> None:
+    with pytest.raises(ValueError, match="counts columns and table rows differ"):
+        _core.grid_curves(np.ones((2, 3)), np.ones((4, 5)))
+    with pytest.raises(ValueError, match="counts must be 2-D"):
+        _core.grid_curves(np.ones(3), np.ones((3, 5)))
+
+
+def test_every_draw_places_every_problem_inside_its_likelihood() -> None:
+    n, c = _study(n=64, problems=300)
+    post = GridPosterior(n, c, draws=100, seed=7)
+    np.testing.assert_array_equal(post.counts.sum(axis=1), np.full(100, 300.0))
+    pn, pc, _ = post.pairs
+    reachable = (likelihood(pn, pc, post.rates) > 1e-18).any(axis=0)
+    assert not post.counts[:, ~reachable].any()
