@@ -25,7 +25,6 @@ import numpy as np
 import numpy.typing as npt
 
 from passkcore._native import core
-from passkcore.numbers.estimate import pass_at_k, pass_at_k_variance
 from passkcore.numbers.inputs import counts_pair, ks_array
 
 F64 = npt.NDArray[np.float64]
@@ -119,8 +118,10 @@ class GridPosterior:
         raw = self.raw_curves(k_all)
         pn, pc, count = self.pairs
         low = k_all[k_all <= self.half]
-        est = count @ pass_at_k(pn, pc, low) / self.problems
-        se = np.sqrt(np.maximum(count @ pass_at_k_variance(pn, pc, low).variance, 0.0)) / self.problems
+        # The core's own calls (the pairs are valid and 2k <= n by construction): the same numbers as
+        # pass_at_k and pass_at_k_variance without their input checks (~0.2 ms at MATH500's size).
+        est = count @ core.pass_matrix(pn, pc, low, "pass_at_k") / self.problems
+        se = np.sqrt(np.maximum(count @ core.pass_variance(pn, pc, low)[0], 0.0)) / self.problems
         centre = raw.mean(axis=0)
         # The draws' spread, only where corrected: np.std's own steps (the same numbers) with one
         # temporary instead of two (~0.1 ms less at MATH500's size).
