@@ -258,41 +258,43 @@ py::tuple grid_posterior(const F64Array& lik, const I64Array& pair_count, const 
 }
 
 // Draws' curves: out[r, k] = sum over g of counts[r, g] * table[g, k]. A draw's counts are sparse (~38
-// of 129 grid points hold a problem at MATH500's size), so each row sums only its non-zero points, 16
-// columns at a time in registers. One thread: BLAS's threaded product of the same shape took 0.6 ms on
-// the quiet 2-core VM but 2-6 ms while another process held a core (its threads wait on each other).
-struct Sparse {
+// of 129 grid points hold a problem at MATH500's size), so two draws at a time sum over the grid points
+// either holds, 16 columns at a time in registers, each table load serving both (1.1 ms for MATH500's
+// 2,000 x 128 on the quiet 2-core VM; one draw at a time 1.5 ms, 4 at a time 1.0 ms). One thread:
+// BLAS's threaded product took 0.6 ms there when quiet but 2-6 ms while another process held a core.
+struct DrawPair {
     std::vector<uint32_t> g;
-    std::vector<double> v;
+    std::vector<double> a, b;  // the two draws' counts at the grid points g[0 .. n)
     size_t n = 0;
-    void load(const double* row, size_t G) {
+    void load(const double* ra, const double* rb, size_t G) {  // rb may be null (an odd last draw)
         n = 0;
-        for (size_t j = 0; j < G; ++j)
-            if (row[j] != 0.0) {
-                g[n] = static_cast<uint32_t>(j);
-                v[n++] = row[j];
-            }
+        for (size_t j = 0; j < G; ++j) {
+            const double x = ra[j], y = rb ? rb[j] : 0.0;
+            if (x == 0.0 && y == 0.0) continue;
+            g[n] = static_cast<uint32_t>(j);
+            a[n] = x;
+            b[n++] = y;
+        }
     }
 };
 
 void curves_generic(const double* counts, const double* table, double* out, size_t R, size_t G, size_t K) {
-    Sparse s{std::vector<uint32_t>(G), std::vector<double>(G)};
-    for (size_t r = 0; r < R; ++r) {
-        s.load(counts + r * G, G);
-        double* o = out + r * K;
-        size_t k = 0;
-        for (; k + 16 <= K; k += 16) {
-            double acc[16] = {};
-            for (size_t i = 0; i < s.n; ++i) {
-                const double* t = table + s.g[i] * K + k;
-                for (size_t c = 0; c < 16; ++c) acc[c] += s.v[i] * t[c];
+    DrawPair p{std::vector<uint32_t>(G), std::vector<double>(G), std::vector<double>(G)};
+    for (size_t r = 0; r < R; r += 2) {
+        const bool two = r + 1 < R;
+        p.load(counts + r * G, two ? counts + (r + 1) * G : nullptr, G);
+        for (size_t k = 0; k < K; k += 16) {
+            const size_t width = std::min<size_t>(16, K - k);
+            double x[16] = {}, y[16] = {};
+            for (size_t i = 0; i < p.n; ++i) {
+                const double* t = table + p.g[i] * K + k;
+                for (size_t c = 0; c < width; ++c) {
+                    x[c] += p.a[i] * t[c];
+                    y[c] += p.b[i] * t[c];
+                }
             }
-            std::copy(acc, acc + 16, o + k);
-        }
-        for (; k < K; ++k) {
-            double acc = 0.0;
-            for (size_t i = 0; i < s.n; ++i) acc += s.v[i] * table[s.g[i] * K + k];
-            o[k] = acc;
+            std::copy(x, x + width, out + r * K + k);
+            if (two) std::copy(y, y + width, out + (r + 1) * K + k);
         }
     }
 }
@@ -300,30 +302,47 @@ void curves_generic(const double* counts, const double* table, double* out, size
 #ifdef PASSK_GRID_AVX2
 __attribute__((target("avx2,fma"))) void curves_avx2(const double* counts, const double* table, double* out, size_t R,
                                                       size_t G, size_t K) {
-    Sparse s{std::vector<uint32_t>(G), std::vector<double>(G)};
-    for (size_t r = 0; r < R; ++r) {
-        s.load(counts + r * G, G);
-        double* o = out + r * K;
+    DrawPair p{std::vector<uint32_t>(G), std::vector<double>(G), std::vector<double>(G)};
+    for (size_t r = 0; r < R; r += 2) {
+        const bool two = r + 1 < R;
+        p.load(counts + r * G, two ? counts + (r + 1) * G : nullptr, G);
+        double* oa = out + r * K;
+        double* ob = oa + K;
         size_t k = 0;
         for (; k + 16 <= K; k += 16) {
-            __m256d a0 = _mm256_setzero_pd(), a1 = a0, a2 = a0, a3 = a0;
-            for (size_t i = 0; i < s.n; ++i) {
-                const double* t = table + s.g[i] * K + k;
-                const __m256d v = _mm256_set1_pd(s.v[i]);
-                a0 = _mm256_fmadd_pd(v, _mm256_loadu_pd(t), a0);
-                a1 = _mm256_fmadd_pd(v, _mm256_loadu_pd(t + 4), a1);
-                a2 = _mm256_fmadd_pd(v, _mm256_loadu_pd(t + 8), a2);
-                a3 = _mm256_fmadd_pd(v, _mm256_loadu_pd(t + 12), a3);
+            __m256d a0 = _mm256_setzero_pd(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+            for (size_t i = 0; i < p.n; ++i) {
+                const double* t = table + p.g[i] * K + k;
+                const __m256d t0 = _mm256_loadu_pd(t), t1 = _mm256_loadu_pd(t + 4), t2 = _mm256_loadu_pd(t + 8),
+                              t3 = _mm256_loadu_pd(t + 12);
+                const __m256d x = _mm256_set1_pd(p.a[i]), y = _mm256_set1_pd(p.b[i]);
+                a0 = _mm256_fmadd_pd(x, t0, a0);
+                a1 = _mm256_fmadd_pd(x, t1, a1);
+                a2 = _mm256_fmadd_pd(x, t2, a2);
+                a3 = _mm256_fmadd_pd(x, t3, a3);
+                b0 = _mm256_fmadd_pd(y, t0, b0);
+                b1 = _mm256_fmadd_pd(y, t1, b1);
+                b2 = _mm256_fmadd_pd(y, t2, b2);
+                b3 = _mm256_fmadd_pd(y, t3, b3);
             }
-            _mm256_storeu_pd(o + k, a0);
-            _mm256_storeu_pd(o + k + 4, a1);
-            _mm256_storeu_pd(o + k + 8, a2);
-            _mm256_storeu_pd(o + k + 12, a3);
+            _mm256_storeu_pd(oa + k, a0);
+            _mm256_storeu_pd(oa + k + 4, a1);
+            _mm256_storeu_pd(oa + k + 8, a2);
+            _mm256_storeu_pd(oa + k + 12, a3);
+            if (!two) continue;
+            _mm256_storeu_pd(ob + k, b0);
+            _mm256_storeu_pd(ob + k + 4, b1);
+            _mm256_storeu_pd(ob + k + 8, b2);
+            _mm256_storeu_pd(ob + k + 12, b3);
         }
         for (; k < K; ++k) {
-            double acc = 0.0;
-            for (size_t i = 0; i < s.n; ++i) acc = std::fma(s.v[i], table[s.g[i] * K + k], acc);
-            o[k] = acc;
+            double x = 0.0, y = 0.0;
+            for (size_t i = 0; i < p.n; ++i) {
+                x = std::fma(p.a[i], table[p.g[i] * K + k], x);
+                y = std::fma(p.b[i], table[p.g[i] * K + k], y);
+            }
+            oa[k] = x;
+            if (two) ob[k] = y;
         }
     }
 }

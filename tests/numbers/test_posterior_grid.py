@@ -60,9 +60,10 @@ def test_draws_are_deterministic_in_the_seed() -> None:
 
 
 def test_grid_curves_is_the_matrix_product_on_both_paths() -> None:
-    # The sampler's counts are sparse integers; K = 37 leaves a tail past the 16-column blocks.
+    # The sampler's counts are sparse integers; 51 draws leave one unpaired, K = 37 a tail past the
+    # 16-column blocks.
     rng = np.random.default_rng(4)
-    counts = rng.poisson(0.4, size=(50, 129)).astype(np.float64)
+    counts = rng.poisson(0.4, size=(51, 129)).astype(np.float64)
     counts[7] = 0.0
     table = rng.random((129, 37))
     for simd in (True, False):
