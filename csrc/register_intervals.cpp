@@ -371,6 +371,56 @@ py::array_t<double> grid_curves(const F64Array& counts, const F64Array& table, b
     return out;
 }
 
+// The correction's passes over the draws' curves (posterior_grid.curves), each a single pass in place of
+// numpy's two to three with temporaries (~1 ms less at MATH500's size), in numpy's order of operations:
+// a column's sums run over the draws in order, as numpy's reduction over axis 0 of a C-ordered array
+// does, so the numbers are numpy's.
+py::tuple grid_moments(const F64Array& raw, int64_t spread_columns) {
+    if (raw.ndim() != 2) throw std::invalid_argument("raw must be 2-D [draws, ks]");
+    const size_t R = static_cast<size_t>(raw.shape(0)), K = static_cast<size_t>(raw.shape(1));
+    if (R == 0) throw std::invalid_argument("raw has no draws");
+    if (spread_columns < 0 || static_cast<size_t>(spread_columns) > K)
+        throw std::invalid_argument("spread_columns must be in [0, " + std::to_string(K) + "], got " + std::to_string(spread_columns));
+    const size_t L = static_cast<size_t>(spread_columns);
+    py::array_t<double> mean_out(static_cast<py::ssize_t>(K)), sd_out(static_cast<py::ssize_t>(L));
+    const double* x = raw.data();
+    double* mean = mean_out.mutable_data();
+    double* sd = sd_out.mutable_data();
+    {
+        py::gil_scoped_release nogil;
+        std::fill(mean, mean + K, 0.0);
+        for (size_t r = 0; r < R; ++r)
+            for (size_t k = 0; k < K; ++k) mean[k] += x[r * K + k];
+        const double n = static_cast<double>(R);
+        for (size_t k = 0; k < K; ++k) mean[k] /= n;
+        std::fill(sd, sd + L, 0.0);
+        for (size_t r = 0; r < R; ++r)
+            for (size_t k = 0; k < L; ++k) {
+                const double d = x[r * K + k] - mean[k];
+                sd[k] += d * d;
+            }
+        for (size_t k = 0; k < L; ++k) sd[k] = std::sqrt(sd[k] / n);
+    }
+    return py::make_tuple(mean_out, sd_out);
+}
+
+// raw = clip(raw * scale + offset, 0, 1), column by column, in place.
+void grid_affine_clip(py::array_t<double, py::array::c_style> raw, const F64Array& scale, const F64Array& offset) {
+    if (raw.ndim() != 2) throw std::invalid_argument("raw must be 2-D [draws, ks]");
+    const size_t R = static_cast<size_t>(raw.shape(0)), K = static_cast<size_t>(raw.shape(1));
+    same_length(K, length_1d(scale, "scale"), "raw columns", "scale");
+    same_length(K, length_1d(offset, "offset"), "raw columns", "offset");
+    double* x = raw.mutable_data();
+    const double* a = scale.data();
+    const double* b = offset.data();
+    py::gil_scoped_release nogil;
+    for (size_t r = 0; r < R; ++r)
+        for (size_t k = 0; k < K; ++k) {
+            const double v = x[r * K + k] * a[k] + b[k];
+            x[r * K + k] = v < 0.0 ? 0.0 : (v > 1.0 ? 1.0 : v);
+        }
+}
+
 }  // namespace
 
 void register_intervals(py::module_& m) {
@@ -382,6 +432,11 @@ void register_intervals(py::module_& m) {
     m.def("grid_curves", &grid_curves, py::arg("counts"), py::arg("table"), py::arg("simd") = true,
           "counts [draws, G] @ table [G, K], one thread, summing each draw's non-zero counts only "
           "(simd=False: the portable loop, which machines without AVX2 and FMA run anyway).");
+    m.def("grid_moments", &grid_moments, py::arg("raw"), py::arg("spread_columns"),
+          "Per-column mean of raw [draws, K] and the standard deviation (ddof 0) of its first spread_columns "
+          "columns, with numpy's numbers.");
+    m.def("grid_affine_clip", &grid_affine_clip, py::arg("raw").noconvert(), py::arg("scale"), py::arg("offset"),
+          "In place: raw[:, k] = clip(raw[:, k] * scale[k] + offset[k], 0, 1).");
 }
 
 }  // namespace passk

@@ -85,3 +85,27 @@ def test_every_draw_places_every_problem_inside_its_likelihood() -> None:
     pn, pc, _ = post.pairs
     reachable = (likelihood(pn, pc, post.rates) > 1e-18).any(axis=0)
     assert not post.counts[:, ~reachable].any()
+
+
+def test_grid_moments_and_affine_clip_give_numpys_numbers() -> None:
+    rng = np.random.default_rng(6)
+    raw = rng.random((301, 19)) * 0.1 + 0.45
+    mean, sd = _core.grid_moments(raw, 7)
+    np.testing.assert_array_equal(mean, raw.mean(axis=0))
+    np.testing.assert_array_equal(sd, raw[:, :7].std(axis=0))
+    scale, offset = rng.uniform(1.0, 2.0, 19), rng.uniform(-0.7, 0.4, 19)
+    expected = np.clip(raw * scale + offset, 0.0, 1.0)
+    _core.grid_affine_clip(raw, scale, offset)
+    np.testing.assert_array_equal(raw, expected)
+    assert (raw == 0.0).any() and (raw == 1.0).any()
+
+
+def test_grid_moments_and_affine_clip_reject_bad_shapes() -> None:
+    with pytest.raises(ValueError, match=r"spread_columns must be in \[0, 3\], got 4"):
+        _core.grid_moments(np.ones((2, 3)), 4)
+    with pytest.raises(ValueError, match="raw has no draws"):
+        _core.grid_moments(np.ones((0, 3)), 1)
+    with pytest.raises(ValueError, match="raw columns and scale differ"):
+        _core.grid_affine_clip(np.ones((2, 3)), np.ones(2), np.ones(3))
+    with pytest.raises(TypeError):  # in place: a copy would silently drop the result
+        _core.grid_affine_clip(np.ones((3, 2)).T, np.ones(3), np.ones(3))
