@@ -4,10 +4,12 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from passkcore.bench import best_time
@@ -39,6 +41,34 @@ def measure_child(code: str, *args: str, timeout: float = 1800) -> dict[str, flo
                          timeout=timeout, env={**os.environ, "VLLM_LOGGING_LEVEL": "ERROR"})
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def tree_rss(proc: psutil.Process) -> int:
+    """RSS of a process and all its descendants (vLLM's engine core may be a child process)."""
+    total = 0
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
+def measure_child_tree(code: str, *args: str, timeout: float = 1800, every_s: float = 0.05) -> dict[str, float]:
+    """``measure_child``, plus ``tree_rss``: the largest RSS of the child and all its descendants,
+    sampled every ``every_s`` seconds (a process tree has no common high-water mark)."""
+    wrapped = "import json, sys, time\nstart = time.perf_counter()\n" + code + _PEAK
+    proc = subprocess.Popen([sys.executable, "-c", wrapped, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=ROOT, env={**os.environ, "VLLM_LOGGING_LEVEL": "ERROR"})
+    watched, peak, deadline = psutil.Process(proc.pid), 0, time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        peak = max(peak, tree_rss(watched))
+        time.sleep(every_s)
+    if proc.poll() is None:
+        proc.kill()
+    stdout, stderr = proc.communicate()
+    assert proc.returncode == 0, stderr[-3000:]
+    return {**json.loads(stdout.strip().splitlines()[-1]), "tree_rss": float(peak)}
 
 
 RATIOS: list[tuple[str, dict[str, Any]]] = []

@@ -61,6 +61,13 @@ def test_fused_equals_torch_per_token(real_rows: list[dict[str, Any]], fused: Sc
     worst = max(float(np.abs(a[0] - b[0]).max()) for a, b in zip(ours, theirs))
     worst_entropy = max(float(np.abs(a[1] - b[1]).max()) for a, b in zip(ours, theirs))  # type: ignore[operator]
     assert worst <= 1e-4 and worst_entropy <= 1e-4, (worst, worst_entropy)
+    # A study's shape: 8 responses per prompt, the prompt computed once per pack (passkcore.scoring.cpu).
+    pairs = _pairs(real_rows[:64])
+    shared = [(pairs[i - i % 8][0], r) for i, (_, r) in enumerate(pairs)]
+    ours, theirs = fused.token_scores(shared), reference.token_scores(shared)
+    worst = max(float(np.abs(a[0] - b[0]).max()) for a, b in zip(ours, theirs))
+    worst_entropy = max(float(np.abs(a[1] - b[1]).max()) for a, b in zip(ours, theirs))  # type: ignore[operator]
+    assert worst <= 1e-4 and worst_entropy <= 1e-4, (worst, worst_entropy)
     table = fused.score(real_rows[:20])
     assert table.schema.equals(SCORE_SCHEMA, check_metadata=False) and set(table.column("status").to_pylist()) == {"ok"}
     for row, (logp, ent) in zip(table.to_pylist(), fused.token_scores(_pairs(real_rows[:20]))):
