@@ -277,27 +277,29 @@ py::tuple grid_posterior(const F64Array& lik, const I64Array& pair_count, const 
 
 // Draws' curves: out[r, k] = sum over g of counts[r, g] * table[g, k]. A draw's counts are sparse (~38
 // of 129 grid points hold a problem at MATH500's size), so two draws at a time sum over the grid points
-// either holds, 16 columns at a time in registers, each table load serving both (1.1 ms for MATH500's
-// 2,000 x 128 on the quiet 2-core VM; one draw at a time 1.5 ms, 4 at a time 1.0 ms). One thread:
+// either holds, 16 columns at a time in registers, each table load serving both (0.8-0.9 ms for
+// MATH500's 2,000 x 128 on the quiet 2-core VM; one draw at a time 1.5 ms). One thread:
 // BLAS's threaded product took 0.6 ms there when quiet but 2-6 ms while another process held a core.
 struct DrawPair {
     std::vector<uint32_t> g;
     std::vector<double> a, b;  // the two draws' counts at the grid points g[0 .. n)
     size_t n = 0;
+    // Every point is written and n moves on only past those either draw holds: no branch to
+    // mispredict (a branch per point cost ~0.3 ms of 1.1 at MATH500's size). g, a, b have G + 1 slots.
     void load(const double* ra, const double* rb, size_t G) {  // rb may be null (an odd last draw)
         n = 0;
         for (size_t j = 0; j < G; ++j) {
             const double x = ra[j], y = rb ? rb[j] : 0.0;
-            if (x == 0.0 && y == 0.0) continue;
             g[n] = static_cast<uint32_t>(j);
             a[n] = x;
-            b[n++] = y;
+            b[n] = y;
+            n += static_cast<size_t>((x != 0.0) | (y != 0.0));
         }
     }
 };
 
 void curves_generic(const double* counts, const double* table, double* out, size_t R, size_t G, size_t K) {
-    DrawPair p{std::vector<uint32_t>(G), std::vector<double>(G), std::vector<double>(G)};
+    DrawPair p{std::vector<uint32_t>(G + 1), std::vector<double>(G + 1), std::vector<double>(G + 1)};
     for (size_t r = 0; r < R; r += 2) {
         const bool two = r + 1 < R;
         p.load(counts + r * G, two ? counts + (r + 1) * G : nullptr, G);
@@ -320,7 +322,7 @@ void curves_generic(const double* counts, const double* table, double* out, size
 #ifdef PASSK_GRID_AVX2
 __attribute__((target("avx2,fma"))) void curves_avx2(const double* counts, const double* table, double* out, size_t R,
                                                       size_t G, size_t K) {
-    DrawPair p{std::vector<uint32_t>(G), std::vector<double>(G), std::vector<double>(G)};
+    DrawPair p{std::vector<uint32_t>(G + 1), std::vector<double>(G + 1), std::vector<double>(G + 1)};
     for (size_t r = 0; r < R; r += 2) {
         const bool two = r + 1 < R;
         p.load(counts + r * G, two ? counts + (r + 1) * G : nullptr, G);
