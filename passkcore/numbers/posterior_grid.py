@@ -29,7 +29,8 @@ from passkcore.numbers.inputs import counts_pair, ks_array
 
 F64 = npt.NDArray[np.float64]
 # 129 rates: sin^2 spacing puts 9 of them in [0, 0.012] (a never-solved problem's plausible range at
-# n = 256); a pair's draws touch only the ~60 columns where its likelihood is not negligible.
+# n = 256); a pair's draws touch only the columns where its likelihood is not negligible (46 to 63
+# at n = 128, MATH500).
 GRID_SIZE = 129
 # Dirichlet prior on the grid weights: 10 pseudo-problems spread evenly over the grid (the arcsine,
 # Jeffreys, density). Measured on the calibration simulation (150 studies a cell): worth 1, the weights
@@ -38,13 +39,13 @@ GRID_SIZE = 129
 CONCENTRATION = 10.0
 # EM steps to the NPMLE start, then Gibbs steps of burn-in before the first kept draw. The chain leaves
 # the spiky NPMLE slowly: 30 steps of burn-in left the k = n intervals narrower (u-shaped, n = 256:
-# width 0.0346 against 0.0364 after 200, coverage 87.7% against 92.0%, 300 studies); 100 cost ~2.5 ms
-# at MATH500's size.
+# width 0.0346 against 0.0364 after 200, coverage 87.7% against 92.0%, 300 studies); 100 cost ~1.5 ms
+# of the sampler's ~7.3 at MATH500's size (quiet 2-core VM, 2026-12-06).
 EM_ITERS = 50
 BURN = 100
-# Allocation draws per weight draw: the pairs' cumulative tables and the Dirichlet step (~30 us at
-# MATH500's size, against ~4 us for the 500 rates of one allocation draw) are shared by 16 draws, each
-# with the weights a draw from the joint posterior (8 per weight draw cost 14.4 ms a run, 16: 11.2 ms).
+# Allocation draws per weight draw: the pairs' cumulative tables and the Dirichlet step (~12 us at
+# MATH500's size, against ~2.2 us for the 500 rates of one allocation draw) are shared by 8 draws, each
+# with the weights a draw from the joint posterior (8 per weight draw cost 7.3 ms a run, 16: 5.8 ms).
 PER_WEIGHT = 8
 # Bounds on the ratio of the unbiased standard error to the draws' spread (``curves``): it only widens.
 # Near k = n/2 the unbiased variance is a sum dominated by a few problems, skewed and often too small:
