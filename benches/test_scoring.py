@@ -135,11 +135,12 @@ assert len(scored) == len(rows) and (sys.argv[1] == "vllm" or all(e is not None 
 """
 CHILD_ROWS = int(os.environ.get("PASSK_BENCH_SCORER_ROWS", "16"))
 CHILD_ROUNDS = int(os.environ.get("PASSK_BENCH_SCORER_ROUNDS", "2"))
-# A study scores n responses per problem under one prompt: the study rows give every 4 consecutive rows
-# one prompt (4 prompts at 16 rows). vLLM computes each prompt for each of its rows: a request with
-# prompt_logprobs skips the prefix cache (vLLM 0.32 SamplingParams: skip_reading_prefix_cache defaults
-# to True when prompt_logprobs is set). The unique rows (every prompt its own) are measured alongside.
-PER_PROMPT = int(os.environ.get("PASSK_BENCH_SCORER_PER_PROMPT", "4"))
+# A study scores n responses per problem under one prompt: the study rows are n = 16 responses (the
+# demo's n; pass@k studies draw 16 to 1,024) to one 80-token prompt, the issue-14 lengths otherwise.
+# vLLM computes the prompt for each of its rows: a request with prompt_logprobs skips the prefix cache
+# (vLLM 0.32 SamplingParams: skip_reading_prefix_cache defaults to True when prompt_logprobs is set).
+# The unique rows (every prompt its own: nothing to share) are measured alongside.
+PER_PROMPT = int(os.environ.get("PASSK_BENCH_SCORER_PER_PROMPT", "16"))
 
 
 @pytest.mark.slow

@@ -42,7 +42,9 @@ _FINITE: dict[tuple[int, int, int], "weakref.ReferenceType[torch.Tensor]"] = {}
 
 
 def _check_finite_once(name: str, t: torch.Tensor) -> None:
-    if t.numel() < CACHED_NUMEL:
+    # An inference-mode tensor has no version counter (and may be written in place unseen): checked
+    # every time, as are small ones.
+    if t.numel() < CACHED_NUMEL or t.is_inference():
         _check_finite(name, t)
         return
     key = (id(t), t.data_ptr(), t._version)
@@ -103,7 +105,7 @@ def check_inputs(
         if bool(bad.any()):
             (i,) = _first_bad(bad)
             raise ValueError(f"targets[{i}] = {int(targets[i])} is outside the vocabulary [0, {V})")
-    checked: list[tuple[str, Optional[torch.Tensor]]] = [("hidden", hidden), ("weight", weight), ("bias", bias)]
-    for name, tensor in checked:
+    _check_finite("hidden", hidden)  # new every call: nothing to remember
+    for name, tensor in (("weight", weight), ("bias", bias)):
         if tensor is not None:
             _check_finite_once(name, tensor)

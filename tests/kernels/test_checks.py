@@ -67,3 +67,16 @@ def test_large_weight_checked_once_until_written() -> None:
     fresh = weight.clone()
     with pytest.raises(ValueError, match=r"weight\[7, 3\] is not finite"):
         token_logprobs(hidden, fresh, targets)
+
+
+def test_large_inference_mode_tensors_are_checked() -> None:
+    """Tensors made under inference_mode have no version counter: a large hidden or weight made there
+    is checked every call (a 2,048-token pack of H = 576 once crashed the version lookup)."""
+    with torch.inference_mode():
+        hidden = torch.randn(2048, 576)
+        weight = torch.randn((1 << 20) // 576 + 1, 576)
+        targets = torch.zeros(2048, dtype=torch.long)
+        assert token_logprobs(hidden, weight, targets).shape == (2048,)
+        weight[5, 1] = float("inf")
+        with pytest.raises(ValueError, match=r"weight\[5, 1\] is not finite"):
+            token_logprobs(hidden, weight, targets)
