@@ -11,6 +11,7 @@ the same process makes it a no-op: ``passkcore.sampling.engine_layout``) one wor
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -54,22 +55,20 @@ def by_prompt(pairs: Sequence[Pair]) -> list[list[int]]:
     return list(groups.values())
 
 
-def prompt_units(pairs: Sequence[Pair], budget: int) -> list[list[int]]:
-    """Pairs sharing a prompt in units of at most ``budget`` tokens, the prompt counted once (a pair
-    longer than the budget is a unit of its own): what a pack can hold with its prompt computed once."""
-    units: list[list[int]] = []
-    for group in by_prompt(pairs):
-        lp = len(pairs[group[0]][0])
-        unit: list[int] = []
-        used = lp
-        for i in sorted(group, key=lambda i: -len(pairs[i][1])):
-            if unit and used + len(pairs[i][1]) > budget:
-                units.append(unit)
-                unit, used = [], lp
-            unit.append(i)
-            used += len(pairs[i][1])
-        units.append(unit)
-    return units
+def head_scores(decoder: Any, hidden: torch.Tensor, responses: Sequence[Sequence[int]],
+                temperatures: Sequence[float]) -> list[list[TokenScores]]:
+    """Per temperature, each response's (log-probs, entropies) from the hidden states [tokens, H] that
+    predict its tokens, the responses' rows concatenated in order."""
+    targets = torch.tensor([t for r in responses for t in r], dtype=torch.long)
+    bounds = np.cumsum([0, *(len(r) for r in responses)])
+    scored = token_logprobs_at(hidden, decoder.head, targets, temperatures, bias=decoder.head_bias,
+                               return_entropy=True)
+    out = []
+    for logp, entropy in scored:
+        assert entropy is not None
+        logp_np, ent_np = logp.numpy(), entropy.numpy()
+        out.append([(logp_np[a:b], ent_np[a:b]) for a, b in zip(bounds[:-1], bounds[1:])])
+    return out
 
 
 def score_pack(decoder: Any, pairs: Sequence[Pair], temperatures: Sequence[float]) -> list[list[TokenScores]]:
@@ -86,49 +85,104 @@ def score_pack(decoder: Any, pairs: Sequence[Pair], temperatures: Sequence[float
         else:  # the prompt's last position predicts every first response token; then each its own
             a = start + lp
             for n in sizes:
-                index.append(np.concatenate([[start + lp - 1], np.arange(a, a + n - 1)]))
+                index.append(np.concatenate([[start + lp - 1], np.arange(a, a + n - 1)])[:n])
                 a += n
         start += lp + sum(sizes)
     with torch.inference_mode():
         hidden = decoder.grouped_hidden_states([(pairs[g[0]][0], [pairs[i][1] for i in g]) for g in groups])
-        hidden = hidden[torch.from_numpy(np.concatenate(index))]
-        targets = torch.tensor([t for i in order for t in pairs[i][1]], dtype=torch.long)
-        bounds = np.cumsum([0, *(len(pairs[i][1]) for i in order)])
-        scored = token_logprobs_at(hidden, decoder.head, targets, temperatures, bias=decoder.head_bias,
-                                   return_entropy=True)
-    out = []
-    for logp, entropy in scored:
-        assert entropy is not None
-        logp_np, ent_np = logp.numpy(), entropy.numpy()
-        row: list[Optional[TokenScores]] = [None] * len(pairs)
-        for j, i in enumerate(order):
-            row[i] = (logp_np[bounds[j]:bounds[j + 1]], ent_np[bounds[j]:bounds[j + 1]])
-        out.append([r for r in row if r is not None])
-    return out
+        scored = head_scores(decoder, hidden[torch.from_numpy(np.concatenate(index))],
+                             [pairs[i][1] for i in order], temperatures)
+    back = np.argsort(order)
+    return [[per_t[j] for j in back] for per_t in scored]
+
+
+class SharedPrompt:
+    """One prompt's cached forward (``PackedDecoder.prefix_cache``) for the packs of its responses: the
+    first pack to need it computes it, the others wait; the last to finish drops it, so a run holds the
+    caches of the prompts being scored, not of every prompt it has seen."""
+
+    def __init__(self, prompt: Sequence[int], packs: int) -> None:
+        self.prompt, self.left = prompt, packs
+        self.cache: Any = None
+        self.lock = threading.Lock()
+
+    def acquire(self, decoder: Any) -> Any:
+        with self.lock:  # a second pack waits here while the first computes the prompt
+            if self.cache is None:
+                with torch.inference_mode():
+                    self.cache = decoder.prefix_cache(self.prompt)
+            return self.cache
+
+    def release(self) -> None:
+        with self.lock:
+            self.left -= 1
+            if self.left == 0:
+                self.cache = None
+
+
+def score_responses(decoder: Any, shared: SharedPrompt, responses: Sequence[Sequence[int]],
+                    temperatures: Sequence[float]) -> list[list[TokenScores]]:
+    """``score_pack`` of responses to one shared prompt, the prompt's forward taken from its cache."""
+    cache = shared.acquire(decoder)
+    try:
+        with torch.inference_mode():
+            hidden = decoder.continuation_states(cache, responses)
+            # Row 0: the prompt's last position (predicts every first token); then the responses'.
+            rows, start = [], 1
+            for r in responses:
+                rows.append(np.concatenate([[0], np.arange(start, start + len(r) - 1)])[:len(r)])
+                start += len(r)
+            hidden = torch.cat([cache.last[None], hidden])[torch.from_numpy(np.concatenate(rows))]
+            return head_scores(decoder, hidden, responses, temperatures)
+    finally:
+        shared.release()
+
+
+def plan_packs(pairs: Sequence[Pair], budget: int) -> list[tuple[Optional[SharedPrompt], list[int]]]:
+    """The packs of a call, in order: the responses to a prompt that two or more pairs share, in packs
+    of at most ``budget`` response tokens with that prompt's ``SharedPrompt``; then the other pairs,
+    packed whole (prompt + response) as before."""
+    planned: list[tuple[Optional[SharedPrompt], list[int]]] = []
+    alone: list[int] = []
+    for group in by_prompt(pairs):
+        if len(group) == 1:
+            alone.append(group[0])
+            continue
+        packs = [[group[k] for k in p] for p in pack_sequences([len(pairs[i][1]) for i in group], budget)]
+        shared = SharedPrompt(pairs[group[0]][0], len(packs))
+        planned.extend((shared, p) for p in packs)
+    for p in pack_sequences([len(pairs[i][0]) + len(pairs[i][1]) for i in alone], budget):
+        planned.append((None, [alone[k] for k in p]))
+    return planned
 
 
 def cpu_packed_scores(decoder: Any, pairs: Sequence[Pair], temperatures: Sequence[float], budget: int,
                       progress: Optional[Callable[[int], None]] = None) -> list[list[TokenScores]]:
-    """``Scorer.token_scores_at`` on a CPU: packs of at most ``budget`` tokens (a shared prompt counted
-    once), one per worker thread."""
-    units = prompt_units(pairs, budget)
-    costs = [len(pairs[u[0]][0]) + sum(len(pairs[i][1]) for i in u) for u in units]
-    packs = [[i for k in pack for i in units[k]] for pack in pack_sequences(costs, budget)]
+    """``Scorer.token_scores_at`` on a CPU: packs of at most ``budget`` tokens, one per worker thread.
+
+    A prompt that several pairs share (a study's n responses per problem) is computed once and its
+    keys and values serve every pack of its responses (``plan_packs``): vLLM cannot do this for
+    prompt log-probs (a request with prompt_logprobs skips its prefix cache)."""
     out: list[Optional[list[TokenScores]]] = [None] * len(pairs)
 
-    def run(pack: list[int]) -> list[int]:
-        scored = score_pack(decoder, [pairs[i] for i in pack], temperatures)
+    def run(task: tuple[Optional[SharedPrompt], list[int]]) -> list[int]:
+        shared, pack = task
+        if shared is None:
+            scored = score_pack(decoder, [pairs[i] for i in pack], temperatures)
+        else:
+            scored = score_responses(decoder, shared, [pairs[i][1] for i in pack], temperatures)
         for j, i in enumerate(pack):
             out[i] = [per_t[j] for per_t in scored]
         return pack
 
+    tasks = plan_packs(pairs, budget)
     with single_threaded_workers() as workers:
         if workers == 1:
-            done: Iterator[list[int]] = map(run, packs)
+            done: Iterator[list[int]] = map(run, tasks)
             _drain(done, pairs, progress)
         else:
             with ThreadPoolExecutor(workers) as pool:
-                _drain(pool.map(run, packs), pairs, progress)
+                _drain(pool.map(run, tasks), pairs, progress)
     missing = [i for i, o in enumerate(out) if o is None]
     if missing:  # every pack either fills its rows or raises: a gap would misalign the results
         raise RuntimeError(f"rows {missing[:5]} were not scored")

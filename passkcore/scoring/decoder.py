@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import struct
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
@@ -161,13 +162,38 @@ class PackedDecoder:
         (prefix + continuation) ran alone. The prefix is computed once per group: a pass@k study
         scores n responses per prompt, and the demo's 89-token prompts were 48% of its tokens."""
         ids, positions, spans = group_layout(groups)
+        return self._forward(ids, positions, spans)
+
+    def prefix_cache(self, prefix: Sequence[int]) -> PrefixCache:
+        """One forward of ``prefix`` alone, kept for ``continuation_states``: every layer's (rotated)
+        keys and values, and the final hidden state of its last position."""
+        keys: list[torch.Tensor] = []
+        values: list[torch.Tensor] = []
+        hidden = self._forward(torch.tensor(list(prefix), dtype=torch.long), torch.arange(len(prefix)),
+                               [(0, len(prefix), None)], keep=(keys, values))
+        return PrefixCache(keys, values, hidden[-1].clone(), len(prefix))
+
+    def continuation_states(self, cache: PrefixCache, continuations: Sequence[Sequence[int]]) -> torch.Tensor:
+        """Final hidden states [sum of lengths, H] of continuations of one cached prefix, concatenated in
+        order: each attends to the prefix's keys and values and causally to itself, positions going on
+        from the prefix's length, as if (prefix + continuation) ran alone."""
+        lengths = [len(c) for c in continuations]
+        cuts = np.cumsum([0, *lengths]).tolist()
+        ids = torch.tensor([t for c in continuations for t in c], dtype=torch.long)
+        positions = torch.cat([torch.arange(cache.length, cache.length + n) for n in lengths])
+        return self._forward(ids, positions, [(a, b, None) for a, b in zip(cuts[:-1], cuts[1:])], cache=cache)
+
+    def _forward(self, ids: torch.Tensor, positions: torch.Tensor, spans: Sequence[Span],
+                 cache: Optional[PrefixCache] = None,
+                 keep: Optional[tuple[list[torch.Tensor], list[torch.Tensor]]] = None) -> torch.Tensor:
+        """The layers over packed tokens; attention per span: causal over itself, after its in-pack prefix,
+        or (with ``cache``) after the cached prefix. ``keep`` collects each layer's keys and values."""
         N, hq, hk, d = len(ids), self.hq, self.hk, self.d
         x = self.embed[ids]
         rot = self._rotary(positions)
         attn = torch.empty((N, hq, d), dtype=self.dtype)
-        gqa = hq != hk
         masks: dict[tuple[int, int], torch.Tensor] = {}
-        for layer in self.layers:
+        for i, layer in enumerate(self.layers):
             h = self._rms(x, layer["in_norm"])
             qkv = h @ layer["qkv"].T
             if layer["qkv_bias"] is not None:
@@ -176,22 +202,12 @@ class PackedDecoder:
                 qkv[:, :(hq + hk) * d].float().reshape(N, hq + hk, d // 2, 2)) * rot).reshape(N, hq + hk, d)
             qk = qk.to(self.dtype).transpose(0, 1)
             v = qkv[:, (hq + hk) * d:].reshape(N, hk, d).transpose(0, 1)
+            if keep is not None:
+                keep[0].append(qk[hq:].contiguous())
+                keep[1].append(v.contiguous())
             for a, b, prefix in spans:
-                if a == b:
-                    continue
-                if prefix is None:  # a whole sequence: causal over [a, b)
-                    o = F.scaled_dot_product_attention(qk[None, :hq, a:b], qk[None, hq:, a:b], v[None, :, a:b],
-                                                       is_causal=True, enable_gqa=gqa)
-                else:  # a continuation [a, b) of the prefix [p0, p1): the prefix, then causal over itself
-                    p0, p1 = prefix
-                    key = (b - a, p1 - p0)
-                    if key not in masks:
-                        masks[key] = torch.ones(key[0], key[0] + key[1], dtype=torch.bool).tril(key[1])
-                    k = torch.cat([qk[hq:, p0:p1], qk[hq:, a:b]], dim=1)
-                    vv = torch.cat([v[:, p0:p1], v[:, a:b]], dim=1)
-                    o = F.scaled_dot_product_attention(qk[None, :hq, a:b], k[None], vv[None], attn_mask=masks[key],
-                                                       enable_gqa=gqa)
-                attn[a:b] = o[0].transpose(0, 1)
+                if a < b:
+                    attn[a:b] = self._attend(qk, v, a, b, prefix, cache, i, masks)
             x = torch.addmm(x, attn.view(N, hq * d), layer["o"].T)
             if layer["o_bias"] is not None:
                 x += layer["o_bias"]
@@ -202,6 +218,39 @@ class PackedDecoder:
             act *= gu[:, inter:]
             x = torch.addmm(x, act, layer["down"].T)
         return self._rms(x, self.norm)
+
+    def _attend(self, qk: torch.Tensor, v: torch.Tensor, a: int, b: int, prefix: Optional[tuple[int, int]],
+                cache: Optional[PrefixCache], layer: int, masks: dict[tuple[int, int], torch.Tensor]) -> torch.Tensor:
+        """Attention output [b - a, hq, d] of the span [a, b) (see ``_forward``)."""
+        hq, gqa = self.hq, self.hq != self.hk
+        q = qk[None, :hq, a:b]
+        if cache is None and prefix is None:  # a whole sequence: causal over [a, b)
+            o = F.scaled_dot_product_attention(q, qk[None, hq:, a:b], v[None, :, a:b], is_causal=True, enable_gqa=gqa)
+            return o[0].transpose(0, 1)
+        if cache is not None:
+            pk, pv = cache.keys[layer], cache.values[layer]
+        else:
+            assert prefix is not None
+            pk, pv = qk[hq:, prefix[0]:prefix[1]], v[:, prefix[0]:prefix[1]]
+        key = (b - a, pk.shape[1])  # the prefix, then causal over itself
+        if key not in masks:
+            masks[key] = torch.ones(key[0], key[0] + key[1], dtype=torch.bool).tril(key[1])
+        k = torch.cat([pk, qk[hq:, a:b]], dim=1)
+        vv = torch.cat([pv, v[:, a:b]], dim=1)
+        o = F.scaled_dot_product_attention(q, k[None], vv[None], attn_mask=masks[key], enable_gqa=gqa)
+        return o[0].transpose(0, 1)
+
+
+@dataclass
+class PrefixCache:
+    """A prefix's forward kept for its continuations (``PackedDecoder.prefix_cache``): per layer its
+    rotated keys and its values [kv heads, length, d], and the final hidden state of its last position
+    (which predicts every continuation's first token). SmolLM2: 46 KiB a prefix token."""
+
+    keys: list[torch.Tensor]
+    values: list[torch.Tensor]
+    last: torch.Tensor
+    length: int
 
 
 Group = tuple[Sequence[int], Sequence[Sequence[int]]]

@@ -62,6 +62,22 @@ def test_continuations_share_their_prefix(decoder: PackedDecoder) -> None:
         assert float((grouped[30:47] - alone[0][21:30].mean()).abs().max()) > 1e-2  # not all alike
 
 
+def test_continuations_of_a_cached_prefix(decoder: PackedDecoder) -> None:
+    """prefix_cache + continuation_states: each continuation as (prefix + continuation) alone, and the
+    cache's last state the prefix's own last state."""
+    rng = np.random.default_rng(6)
+    prefix = rng.integers(100, 40000, 15).tolist()
+    conts = [rng.integers(100, 40000, n).tolist() for n in (4, 11)]
+    with torch.inference_mode():
+        cache = decoder.prefix_cache(prefix)
+        states = decoder.continuation_states(cache, conts)
+        assert states.shape[0] == 15 and cache.length == 15 and len(cache.keys) == len(decoder.layers)
+        alone = [decoder.hidden_states([prefix + c]) for c in conts]
+        assert float((cache.last - alone[0][14]).abs().max()) <= 5e-4
+        assert float((states[:4] - alone[0][15:]).abs().max()) <= 5e-4
+        assert float((states[4:] - alone[1][15:]).abs().max()) <= 5e-4
+
+
 def test_supports_names_what_it_lacks() -> None:
     config = text_config(resolve_model("smollm2-135m"))
     assert supports(config) is None
