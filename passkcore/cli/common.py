@@ -255,6 +255,7 @@ def add_backend(p: argparse.ArgumentParser) -> None:
     """``--backend`` of ``passk score`` and ``passk demo`` (``--score-backend``: the demo's old name)."""
     p.add_argument("--backend", "--score-backend", dest="backend", choices=BACKENDS, default=DEFAULT_BACKEND,
                    help=f"scoring path (default {DEFAULT_BACKEND}: exact fp32, packed, fused head; on CPU a "
-                        "packed Llama-family decoder, 0.6-1.6x vLLM's prompt_logprobs, under 1.5 GiB); vllm_fused: "
-                        "vLLM backbone + fused head, its engine up in 20-70 s, 5.5 GiB measured with its KV "
+                        "packed Llama-family decoder computing a shared prompt once, 1.2x vLLM's prompt_logprobs "
+                        "on unique prompts and more with n responses per prompt, under 1.5 GiB); vllm_fused: "
+                        "vLLM backbone + fused head, its engine up in 20-70 s, 4.4-5.5 GiB measured with its KV "
                         "cache; torch: padded reference; vllm: prompt_logprobs")

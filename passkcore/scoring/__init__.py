@@ -11,7 +11,8 @@ Backends (``DEFAULT_BACKEND`` ``fused``: why, next to it):
   positions are dropped and the ``passkcore.kernels`` head computes log-probs and entropy of the
   response tokens without [T, V] logits. On a CPU the backbone of Llama-family models is
   ``passkcore.scoring.decoder`` (a few fused torch calls per layer, weights read from safetensors), one
-  pack per worker thread (``passkcore.scoring.cpu``); on a GPU, and for other architectures, it is
+  pack per worker thread (``passkcore.scoring.cpu``), rows that share a prompt (a study's n responses
+  per problem) computing it once per pack, every temperature from one pass of head tiles; on a GPU, and for other architectures, it is
   transformers' model with ``passkcore.varlen``'s attention. ``dtype=torch.bfloat16`` runs the same
   path in bf16;
 - ``torch``: the reference, padded batches, full fp32 logits -> log_softmax -> gather;
@@ -55,13 +56,11 @@ SCORE_SCHEMA = pa.schema([
 
 BACKENDS = ("fused", "torch", "vllm", "vllm_fused")
 # The one default of Scorer(), `passk score`, `passk demo` and the pipeline: on CPU the fastest path
-# measured that meets the memory target (peak < 1.5 GiB, flat in run size). Measured on 2 shared
-# cores (docs/benchmarks.md): fused with the packed CPU decoder ran 1.5-1.6x vLLM's prompt_logprobs
-# (fp32) in response tokens/s, with entropy, against vLLM's engine in its own process, and 0.64-1.14x
-# against vLLM's engine inside the scoring process (benches/test_scoring.py::
-# test_default_scorer_speed_and_peak, each path in its own child), where the transformers backbone it
-# replaced ran at 0.4-0.6x; peak 1,166-1,339 MiB. vllm_fused was 1.22x at 5,656 MiB (vLLM's KV cache
-# for generation and its engine process).
+# measured, and the only one under the memory target (peak < 1.5 GiB, flat in run size). Measured on
+# the quiet 2-core Xeon (docs/benchmarks.md, each backend in its own child, SmolLM2 fp32): 787 response
+# tokens/s with entropy at 1,165 MiB, against vllm_fused 652 at 4,449 MiB, vLLM's prompt_logprobs 626 at
+# 4,143 MiB and the padded torch reference 419 at 1,779 MiB (16 responses to one prompt); 1.18x vLLM's
+# prompt_logprobs when no two rows share a prompt.
 DEFAULT_BACKEND = "fused"
 # `passk score --dtype`: float32 (the default: within 1e-4 of an fp32 transformers forward) or bfloat16
 # (faster on CPUs with bf16 arithmetic, measured 1.6-1.9x on the AMX Xeon; per token up to 0.26 nats
