@@ -57,7 +57,8 @@ test-fast: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m pytest -n 2 --dist loadfile -m "not slow"
 
-# The whole study on the embedded SmolLM2 (about 12 minutes on 2 cores); continues an interrupted run.
+# The whole study on the embedded SmolLM2 (about 3 minutes on the 2-core Xeon after make install,
+# docs/benchmarks.md); continues an interrupted run.
 demo: $(STAMP)
 	$(VENV)/bin/passk demo --out runs/demo
 
