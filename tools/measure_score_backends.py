@@ -23,17 +23,8 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benches.synthetic import make_run  # noqa: E402  (the repository's benches, not an installed package)
-
-
-def tree_rss(proc: psutil.Process) -> int:
-    total = 0
-    for p in [proc, *proc.children(recursive=True)]:
-        try:
-            total += p.memory_info().rss
-        except psutil.Error:
-            pass
-    return total
+from benches.conftest import tree_rss  # noqa: E402  (the repository's benches, not an installed package)
+from benches.synthetic import make_run  # noqa: E402
 
 
 def measure(run: Path, backend: str, timeout_s: float) -> dict[str, object]:
