@@ -12,7 +12,7 @@ Backends (``DEFAULT_BACKEND`` ``fused``: why, next to it):
   response tokens without [T, V] logits. On a CPU the backbone of Llama-family models is
   ``passkcore.scoring.decoder`` (a few fused torch calls per layer, weights read from safetensors), one
   pack per worker thread (``passkcore.scoring.cpu``), rows that share a prompt (a study's n responses
-  per problem) computing it once per pack, every temperature from one pass of head tiles; on a GPU, and for other architectures, it is
+  per problem) computing it once per call, every temperature from one pass of head tiles; on a GPU, and for other architectures, it is
   transformers' model with ``passkcore.varlen``'s attention. ``dtype=torch.bfloat16`` runs the same
   path in bf16;
 - ``torch``: the reference, padded batches, full fp32 logits -> log_softmax -> gather;

@@ -72,28 +72,14 @@ def head_scores(decoder: Any, hidden: torch.Tensor, responses: Sequence[Sequence
 
 
 def score_pack(decoder: Any, pairs: Sequence[Pair], temperatures: Sequence[float]) -> list[list[TokenScores]]:
-    """Per temperature, each pair's (log-probs, entropies) of its response tokens; pairs sharing a
-    prompt share its forward (``PackedDecoder.grouped_hidden_states``)."""
-    groups = by_prompt(pairs)
-    order = [i for g in groups for i in g]
-    index = []
-    start = 0
-    for g in groups:
-        lp, sizes = len(pairs[g[0]][0]), [len(pairs[i][1]) for i in g]
-        if len(g) == 1:  # one sequence: position t predicts token t + 1, the response from lp - 1 on
-            index.append(np.arange(start + lp - 1, start + lp - 1 + sizes[0]))
-        else:  # the prompt's last position predicts every first response token; then each its own
-            a = start + lp
-            for n in sizes:
-                index.append(np.concatenate([[start + lp - 1], np.arange(a, a + n - 1)])[:n])
-                a += n
-        start += lp + sum(sizes)
+    """Per temperature, each pair's (log-probs, entropies) of its response tokens, every pair its own
+    sequence (``plan_packs`` sends pairs that share a prompt to ``score_responses``)."""
+    starts = np.cumsum([0, *(len(p) + len(r) for p, r in pairs)])[:-1]
+    # Position t predicts token t + 1: a response is predicted from positions len(p)-1 ...
+    index = np.concatenate([np.arange(s + len(p) - 1, s + len(p) - 1 + len(r)) for s, (p, r) in zip(starts, pairs)])
     with torch.inference_mode():
-        hidden = decoder.grouped_hidden_states([(pairs[g[0]][0], [pairs[i][1] for i in g]) for g in groups])
-        scored = head_scores(decoder, hidden[torch.from_numpy(np.concatenate(index))],
-                             [pairs[i][1] for i in order], temperatures)
-    back = np.argsort(order)
-    return [[per_t[j] for j in back] for per_t in scored]
+        hidden = decoder.hidden_states([list(p) + list(r) for p, r in pairs])
+        return head_scores(decoder, hidden[torch.from_numpy(index)], [r for _, r in pairs], temperatures)
 
 
 class SharedPrompt:

@@ -153,16 +153,13 @@ class PackedDecoder:
         return F.rms_norm(x, (x.shape[-1],), w, self.eps)
 
     def hidden_states(self, sequences: Sequence[Sequence[int]]) -> torch.Tensor:
-        """Final (normed) hidden states [sum of lengths, H], sequences concatenated in order."""
-        return self.grouped_hidden_states([(s, ()) for s in sequences])
-
-    def grouped_hidden_states(self, groups: Sequence[Group]) -> torch.Tensor:
-        """Final (normed) hidden states of groups laid out by ``group_layout``: each group a prefix and
-        continuations of it, each continuation attending to the prefix and to itself, as if every
-        (prefix + continuation) ran alone. The prefix is computed once per group: a pass@k study
-        scores n responses per prompt, and the demo's 89-token prompts were 48% of its tokens."""
-        ids, positions, spans = group_layout(groups)
-        return self._forward(ids, positions, spans)
+        """Final (normed) hidden states [sum of lengths, H], sequences concatenated in order, each
+        attending causally to itself, positions restarting per sequence."""
+        lengths = [len(q) for q in sequences]
+        cuts = np.cumsum([0, *lengths]).tolist()
+        ids = torch.tensor([t for q in sequences for t in q], dtype=torch.long)
+        positions = torch.cat([torch.arange(n) for n in lengths])
+        return self._forward(ids, positions, list(zip(cuts[:-1], cuts[1:])))
 
     def prefix_cache(self, prefix: Sequence[int]) -> PrefixCache:
         """One forward of ``prefix`` alone, kept for ``continuation_states``: every layer's (rotated)
@@ -170,7 +167,7 @@ class PackedDecoder:
         keys: list[torch.Tensor] = []
         values: list[torch.Tensor] = []
         hidden = self._forward(torch.tensor(list(prefix), dtype=torch.long), torch.arange(len(prefix)),
-                               [(0, len(prefix), None)], keep=(keys, values))
+                               [(0, len(prefix))], keep=(keys, values))
         return PrefixCache(keys, values, hidden[-1].clone(), len(prefix))
 
     def continuation_states(self, cache: PrefixCache, continuations: Sequence[Sequence[int]]) -> torch.Tensor:
@@ -181,13 +178,13 @@ class PackedDecoder:
         cuts = np.cumsum([0, *lengths]).tolist()
         ids = torch.tensor([t for c in continuations for t in c], dtype=torch.long)
         positions = torch.cat([torch.arange(cache.length, cache.length + n) for n in lengths])
-        return self._forward(ids, positions, [(a, b, None) for a, b in zip(cuts[:-1], cuts[1:])], cache=cache)
+        return self._forward(ids, positions, list(zip(cuts[:-1], cuts[1:])), cache=cache)
 
-    def _forward(self, ids: torch.Tensor, positions: torch.Tensor, spans: Sequence[Span],
+    def _forward(self, ids: torch.Tensor, positions: torch.Tensor, spans: Sequence[tuple[int, int]],
                  cache: Optional[PrefixCache] = None,
                  keep: Optional[tuple[list[torch.Tensor], list[torch.Tensor]]] = None) -> torch.Tensor:
-        """The layers over packed tokens; attention per span: causal over itself, after its in-pack prefix,
-        or (with ``cache``) after the cached prefix. ``keep`` collects each layer's keys and values."""
+        """The layers over packed tokens; attention per span [a, b): causal over itself, after the cached
+        prefix when there is a ``cache``. ``keep`` collects each layer's keys and values."""
         N, hq, hk, d = len(ids), self.hq, self.hk, self.d
         x = self.embed[ids]
         rot = self._rotary(positions)
@@ -205,9 +202,9 @@ class PackedDecoder:
             if keep is not None:
                 keep[0].append(qk[hq:].contiguous())
                 keep[1].append(v.contiguous())
-            for a, b, prefix in spans:
+            for a, b in spans:
                 if a < b:
-                    attn[a:b] = self._attend(qk, v, a, b, prefix, cache, i, masks)
+                    attn[a:b] = self._attend(qk, v, a, b, cache, i, masks)
             x = torch.addmm(x, attn.view(N, hq * d), layer["o"].T)
             if layer["o_bias"] is not None:
                 x += layer["o_bias"]
@@ -219,24 +216,19 @@ class PackedDecoder:
             x = torch.addmm(x, act, layer["down"].T)
         return self._rms(x, self.norm)
 
-    def _attend(self, qk: torch.Tensor, v: torch.Tensor, a: int, b: int, prefix: Optional[tuple[int, int]],
-                cache: Optional[PrefixCache], layer: int, masks: dict[tuple[int, int], torch.Tensor]) -> torch.Tensor:
+    def _attend(self, qk: torch.Tensor, v: torch.Tensor, a: int, b: int, cache: Optional[PrefixCache], layer: int,
+                masks: dict[tuple[int, int], torch.Tensor]) -> torch.Tensor:
         """Attention output [b - a, hq, d] of the span [a, b) (see ``_forward``)."""
         hq, gqa = self.hq, self.hq != self.hk
         q = qk[None, :hq, a:b]
-        if cache is None and prefix is None:  # a whole sequence: causal over [a, b)
+        if cache is None:  # causal over [a, b)
             o = F.scaled_dot_product_attention(q, qk[None, hq:, a:b], v[None, :, a:b], is_causal=True, enable_gqa=gqa)
             return o[0].transpose(0, 1)
-        if cache is not None:
-            pk, pv = cache.keys[layer], cache.values[layer]
-        else:
-            assert prefix is not None
-            pk, pv = qk[hq:, prefix[0]:prefix[1]], v[:, prefix[0]:prefix[1]]
-        key = (b - a, pk.shape[1])  # the prefix, then causal over itself
+        key = (b - a, cache.length)  # the whole prefix, then causal over itself
         if key not in masks:
             masks[key] = torch.ones(key[0], key[0] + key[1], dtype=torch.bool).tril(key[1])
-        k = torch.cat([pk, qk[hq:, a:b]], dim=1)
-        vv = torch.cat([pv, v[:, a:b]], dim=1)
+        k = torch.cat([cache.keys[layer], qk[hq:, a:b]], dim=1)
+        vv = torch.cat([cache.values[layer], v[:, a:b]], dim=1)
         o = F.scaled_dot_product_attention(q, k[None], vv[None], attn_mask=masks[key], enable_gqa=gqa)
         return o[0].transpose(0, 1)
 
@@ -251,33 +243,3 @@ class PrefixCache:
     values: list[torch.Tensor]
     last: torch.Tensor
     length: int
-
-
-Group = tuple[Sequence[int], Sequence[Sequence[int]]]
-Span = tuple[int, int, Optional[tuple[int, int]]]
-
-
-def group_layout(groups: Sequence[Group]) -> tuple[torch.Tensor, torch.Tensor, list[Span]]:
-    """Token ids and positions of groups laid out in order (each group's prefix, then each of its
-    continuations), and the attention spans: (start, end, None) for a sequence attending causally to
-    itself, (start, end, (prefix start, prefix end)) for a continuation. A group with one continuation
-    is one sequence (one attention call instead of two)."""
-    ids: list[int] = []
-    positions: list[torch.Tensor] = []
-    spans: list[Span] = []
-    for prefix, continuations in groups:
-        start, lp = len(ids), len(prefix)
-        ids.extend(prefix)
-        if len(continuations) <= 1:
-            ids.extend(continuations[0] if continuations else ())
-            spans.append((start, len(ids), None))
-            positions.append(torch.arange(len(ids) - start))
-            continue
-        spans.append((start, start + lp, None))
-        positions.append(torch.arange(lp))
-        for cont in continuations:
-            a = len(ids)
-            ids.extend(cont)
-            spans.append((a, len(ids), (start, start + lp)))
-            positions.append(torch.arange(lp, lp + len(cont)))
-    return torch.tensor(ids, dtype=torch.long), torch.cat(positions), spans

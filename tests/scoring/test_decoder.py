@@ -46,20 +46,19 @@ def test_a_sequence_packed_equals_it_alone(decoder: PackedDecoder) -> None:
 
 def test_continuations_share_their_prefix(decoder: PackedDecoder) -> None:
     """A prefix computed once for three continuations (one empty) gives each (prefix + continuation)
-    the states it has alone; positions restart per continuation at the prefix's length."""
+    the states it has alone; positions go on from the prefix's length."""
     rng = np.random.default_rng(4)
     prefix = rng.integers(100, 40000, 21).tolist()
     conts = [rng.integers(100, 40000, n).tolist() for n in (9, 0, 17)]
-    other = rng.integers(100, 40000, 6).tolist()
     with torch.inference_mode():
-        grouped = decoder.grouped_hidden_states([(prefix, conts), (other, ())])
-        assert grouped.shape[0] == 21 + 9 + 17 + 6
+        cache = decoder.prefix_cache(prefix)
+        states = decoder.continuation_states(cache, conts)
+        assert states.shape[0] == 9 + 17
         alone = [decoder.hidden_states([prefix + c]) for c in conts]
-        assert float((grouped[:21] - alone[1]).abs().max()) <= 5e-4
-        assert float((grouped[21:30] - alone[0][21:]).abs().max()) <= 5e-4
-        assert float((grouped[30:47] - alone[2][21:]).abs().max()) <= 5e-4
-        assert float((grouped[47:] - decoder.hidden_states([other])).abs().max()) <= 5e-4
-        assert float((grouped[30:47] - alone[0][21:30].mean()).abs().max()) > 1e-2  # not all alike
+        assert float((cache.last - alone[1][20]).abs().max()) <= 5e-4
+        assert float((states[:9] - alone[0][21:]).abs().max()) <= 5e-4
+        assert float((states[9:] - alone[2][21:]).abs().max()) <= 5e-4
+        assert float((states[9:] - alone[0][21:30].mean()).abs().max()) > 1e-2  # not all alike
 
 
 def test_continuations_of_a_cached_prefix(decoder: PackedDecoder) -> None:
