@@ -27,6 +27,7 @@ from passkcore.audit.queue import (
     DEFAULT_PER_PROBLEM,
     QueueItem,
     audit_queue,
+    check_positive,
     problems_of,
     sample_details,
 )
@@ -73,7 +74,10 @@ def load_template(template: Union[str, Path, None]) -> str:
     path = Path(template)
     if not path.is_file():
         raise ValueError(f"--template: {str(template)!r} is not a file")
-    text = path.read_text()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"--template: {str(template)!r} is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     from jinja2 import TemplateSyntaxError, meta
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -89,12 +93,12 @@ def load_template(template: Union[str, Path, None]) -> str:
     return text
 
 
-def render(template: str, fields: dict[str, str]) -> str:
+def compile_template(template: str) -> Any:
+    """The judge's template compiled once, in Jinja's sandbox (model text is rendered into it)."""
     from jinja2 import StrictUndefined
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    env = ImmutableSandboxedEnvironment(keep_trailing_newline=True, undefined=StrictUndefined)
-    return env.from_string(template).render(**fields)
+    return ImmutableSandboxedEnvironment(keep_trailing_newline=True, undefined=StrictUndefined).from_string(template)
 
 
 def parse_verdict(text: str) -> Optional[str]:
@@ -123,6 +127,7 @@ def judge_prompts(store: SampleStore, queue: Sequence[QueueItem], template: str)
     """The rendered prompt of each queued sample."""
     problems = {p.id: p for p in problems_of(store)}
     details = sample_details(store, queue)
+    compiled = compile_template(template)
     out = []
     for item in queue:
         problem = problems.get(item.problem_id)
@@ -130,7 +135,7 @@ def judge_prompts(store: SampleStore, queue: Sequence[QueueItem], template: str)
         fields = {"problem": problem.prompt if problem else "", "answer": (problem.answer or "") if problem else "",
                   "response": detail.get("response") or "", "extracted_answer": detail.get("extracted_answer") or "",
                   "problem_id": item.problem_id, "model": item.model}
-        out.append(render(template, fields))
+        out.append(compiled.render(**fields))
     return out
 
 
@@ -156,8 +161,9 @@ def ask(llm: Any, prompts: Sequence[str], max_tokens: int, context: int, params:
 def to_label(item: QueueItem, answer: Optional[str], context: int) -> Label:
     if answer is None:
         return Label(*item.key, "unsure", f"not asked: the prompt leaves no room to answer in {context} tokens")
-    said = (ANSWER_PREFIX + answer).strip()[:NOTE_CHARS]
-    label = parse_verdict(said)
+    full = (ANSWER_PREFIX + answer).strip()
+    label = parse_verdict(full)  # the whole answer: a chatty judge's verdict line may come late
+    said = full[:NOTE_CHARS]
     if label is None:
         return Label(*item.key, "unsure", f"no label in the judge's answer: {said}")
     return Label(*item.key, label, said)
@@ -172,8 +178,7 @@ def judge_run(run: Union[str, Path, SampleStore], *, model: str, template: Union
     name>``; returns the auditor, counts and agreement with people."""
     from passkcore.sampling import check_dtype, make_llm, shutdown_engine
 
-    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
-        raise ValueError(f"--max-tokens must be a positive integer, got {max_tokens!r}")
+    check_positive(max_tokens, "--max-tokens")
     check_dtype(dtype, "--dtype")
     if isinstance(max_model_len, bool) or not isinstance(max_model_len, int) or max_model_len <= max_tokens:
         raise ValueError(f"--max-model-len must be an integer above --max-tokens ({max_tokens}), got {max_model_len!r}")

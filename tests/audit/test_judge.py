@@ -80,7 +80,20 @@ def test_judge_labels_storage_and_agreement(run: SampleStore, tmp_path: Path) ->
                      params=object())["stored"] == 0
 
 
+def test_a_late_verdict_line_counts(run: SampleStore) -> None:
+    """A chatty judge's verdict after the note's 500 characters is still read; the note is cut."""
+    chatty = " let me think. " + "The steps look plausible. " * 40 + "\nVerdict: GUESS"
+    judge_run(run, model="chatty", hardest=1, per_problem=1, llm=FakeJudge([chatty, " valid"]), params=object())
+    labels = list(latest_labels(read_audits(run), "judge:chatty").values())
+    assert sorted(row["label"] for row in labels) == ["guess", "valid"]
+    assert max(len(row["note"]) for row in labels) == 500
+
+
 def test_judge_template_checks(run: SampleStore, tmp_path: Path) -> None:
+    latin = tmp_path / "latin.jinja"
+    latin.write_bytes("{{ response }} caf\xe9".encode("latin-1"))
+    with pytest.raises(ValueError, match="is not UTF-8 text"):
+        judge_run(run, model="x", template=latin, llm=FakeJudge(["valid"]), params=object())
     bad = tmp_path / "bad.jinja"
     bad.write_text("{{ problem }} {{ secret }}")
     with pytest.raises(ValueError, match="unknown field"):
