@@ -78,10 +78,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     try:
         return int(args.func(args))
-    except MissingExtra as exc:  # found only when the data asks for it (an import's texts to verify)
-        print(f"passk {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except (ValueError, TypeError, ConnectionError) as exc:
+    # MissingExtra: found only when the data asks for it (an import's texts to verify)
+    except (ValueError, TypeError, ConnectionError, MissingExtra) as exc:
         print(f"passk {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except VerifierUnavailable as exc:  # the sandbox cannot run: the stage stopped, nothing was stored

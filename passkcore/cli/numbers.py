@@ -24,6 +24,7 @@ from passkcore.analysis import (
     load_counts,
 )
 from passkcore.cli.common import NUMBERS, add_list
+from passkcore.numbers.stats import TARGETS
 
 
 def check_positive(values: Optional[list[int]], flag: str) -> Optional[list[int]]:
@@ -244,7 +245,7 @@ def add_numbers_commands(sub: Any) -> None:
     p.add_argument("--bootstrap", type=int, metavar="R",
                    help=f"resamples or posterior draws per interval (default {DEFAULT_BOOTSTRAP}; giving it adds "
                         "the intervals)")
-    p.add_argument("--interval", choices=("benchmark", "population"),
+    p.add_argument("--interval", choices=TARGETS,
                    help=f"what the intervals answer (default {DEFAULT_INTERVAL}; giving it adds the intervals): "
                         "benchmark = these problems, their samples random; population = problems like these")
     p.add_argument("--seed", type=int, default=0, help="bootstrap and forecast seed (default 0)")

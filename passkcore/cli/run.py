@@ -21,6 +21,7 @@ from passkcore.cli.common import (
     problem_fields,
     progress_bar,
 )
+from passkcore.numbers.stats import TARGETS
 from passkcore.sampling import DTYPES, SamplingConfig
 from passkcore.scoring import SCORE_DTYPES
 
@@ -226,7 +227,7 @@ def add_run_commands(sub: Any) -> None:
              help="ks of the series figure (default: 1 and the largest power of two <= n)")
     p.add_argument("--bootstrap", type=int, default=DEFAULT_BOOTSTRAP, metavar="R",
                    help=f"resamples (population) or posterior draws (benchmark) per interval (default {DEFAULT_BOOTSTRAP})")
-    p.add_argument("--interval", choices=("benchmark", "population"), default=DEFAULT_INTERVAL,
+    p.add_argument("--interval", choices=TARGETS, default=DEFAULT_INTERVAL,
                    help=f"what every band and interval answers (default {DEFAULT_INTERVAL}): benchmark = these "
                         "problems, their samples random; population = problems like these (paired bootstrap)")
     p.add_argument("--forecast-resamples", type=int, default=DEFAULT_FORECAST_RESAMPLES, metavar="R",

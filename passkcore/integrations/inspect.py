@@ -35,12 +35,12 @@ from passkcore.extras import needs_extra
 from passkcore.numbers.estimate import pass_at_k
 from passkcore.numbers.majority import maj_at_k
 from passkcore.numbers.metrics import g_pass_at_k
+from passkcore.numbers.stats import TARGETS, pass_at_k_interval
 
 with needs_extra("inspect-ai", by=__name__):
     from inspect_ai.scorer import Metric, SampleScore, Score, ScoreReducer, ValueToFloat, metric, score_reducer
     from inspect_ai.scorer import value_to_float as inspect_value_to_float
 
-TARGETS = ("benchmark", "population")
 # Inspect's own reading of a value (C/I/P/N, booleans, numbers), the default of every reducer here.
 DEFAULT_TO_FLOAT = inspect_value_to_float()
 
@@ -147,8 +147,6 @@ def passk_pass_at_k(k: int, ci: float = 0.95, resamples: int = 2000, seed: int =
     _check_k(k)
 
     def compute(scores: list[SampleScore]) -> dict[str, float]:
-        # Imported here: the two-target intervals (issue 39) were landing alongside this module.
-        from passkcore.numbers.stats import pass_at_k_interval
 
         counts = [_counts(s.score) for s in scores]
         keep = [nc for nc in counts if nc is not None and nc[0] >= k]

@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import special
 
+from passkcore.numbers.posterior_grid import pass_table
 from passkcore.numbers.stats import TARGETS, PairedBootstrap
 
 F64 = npt.NDArray[np.float64]
@@ -28,8 +29,7 @@ def _beta_truth(a: float, b: float, ks: npt.NDArray[np.int64]) -> F64:
 
 def pass_truth(p: F64, ks: npt.NDArray[np.int64]) -> F64:
     """Mean over problems of 1 - (1-p)^k, per k (a rate of exactly 1 gives 1)."""
-    with np.errstate(divide="ignore"):
-        return -np.expm1(ks[None, :] * np.log1p(-p[:, None])).mean(axis=0)
+    return pass_table(p, ks).mean(axis=0)
 
 
 @dataclass(frozen=True)

@@ -280,7 +280,6 @@ def pass_at_k_interval(n: Any, c: Any, k: Any, *, target: str = "benchmark", ci:
     (a bootstrap over problems). n may differ per problem; every k must be <= the smallest n.
     Returns ``(value, low, high)``: value is the unbiased estimate, identical for both targets.
     """
-    check_target(target)
     band = PairedBootstrap({"m": (n, c)}, resamples=resamples, seed=seed, target=target).band("m", k, ci)
     return band.estimate, band.low, band.high
 
