@@ -12,7 +12,6 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Optional
 
-from passkcore.extras import require
 from passkcore.problems import Problem
 from passkcore.verify.choice import local_verdict
 from passkcore.verify.code import verify_code_rows
@@ -56,8 +55,6 @@ def verify_rows(
         else:
             code_idx.append(i)
     if math_items:
-        # Without math-verify every math worker would fail each sample: "crashed" verdicts, stored.
-        require("verify", by="math verification")
         math_verdicts = verify_math(math_items, workers=workers, timeout_s=timeout_s, memory_mb=memory_mb,
                                     extract=math_extract, progress=progress)
         for i, v in zip(math_idx, math_verdicts):

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any, Optional
 
+from passkcore.extras import require
 from passkcore.verify.math import EXTRACT_POLICIES, VERIFIER
 from passkcore.verify.math_server import SLOT_BYTES, ForkServer, WorkerProcess
 from passkcore.verify.verdict import Verdict
@@ -310,6 +311,9 @@ def verify_math(
         raise ValueError(f"workers must be >= 1, got {workers!r}")
     if not items:
         return []
+    # Here, for every caller (verify_rows, the lm-eval/lighteval judges, verl's reward): without
+    # math-verify each worker would fail every sample ("crashed" verdicts, stored).
+    require("verify", by="math verification")
     run = _Run(items, workers, timeout_s, memory_mb, extract)
     try:
         while run.remaining:
