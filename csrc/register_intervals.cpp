@@ -197,19 +197,21 @@ py::tuple grid_posterior(const F64Array& lik, const I64Array& pair_count, const 
         total += count[d];
     }
     if (total == 0.0) throw std::invalid_argument("pair_count sums to 0: no problems");
+    // The draws count problems per grid point in uint32: more problems than that would wrap.
+    if (total > 4294967295.0) throw std::invalid_argument("pair_count sums to more than 4294967295 problems");
     for (size_t g = 0; g < grid.G; ++g)
         if (!(a[g] > 0.0) || !std::isfinite(a[g])) throw std::invalid_argument("alpha[" + std::to_string(g) + "] must be positive");
     grid.lo.resize(grid.D);
     grid.hi.resize(grid.D);
     for (size_t d = 0; d < grid.D; ++d) {
         const double* row = grid.lik + d * grid.G;
+        for (size_t g = 0; g < grid.G; ++g)  // the whole row: the trim below would skip a NaN at an end
+            if (!(row[g] >= 0.0) || !std::isfinite(row[g]))
+                throw std::invalid_argument("lik[" + std::to_string(d) + ", " + std::to_string(g) + "] is not a finite non-negative number");
         size_t lo = 0, hi = grid.G;
         while (lo < grid.G && !(row[lo] > kNegligible)) ++lo;
         while (hi > lo && !(row[hi - 1] > kNegligible)) --hi;
         if (lo == hi) throw std::invalid_argument("lik row " + std::to_string(d) + " has no positive entry");
-        for (size_t g = lo; g < hi; ++g)
-            if (!(row[g] >= 0.0) || !std::isfinite(row[g]))
-                throw std::invalid_argument("lik[" + std::to_string(d) + ", " + std::to_string(g) + "] is not a finite non-negative number");
         grid.lo[d] = lo;
         grid.hi[d] = hi;
     }
@@ -320,8 +322,10 @@ void curves_generic(const double* counts, const double* table, double* out, size
 }
 
 #ifdef PASSK_GRID_AVX2
-__attribute__((target("avx2,fma"))) void curves_avx2(const double* counts, const double* table, double* out, size_t R,
-                                                      size_t G, size_t K) {
+// A multiply then an add, not an FMA: curves_generic's rounding (the build sets -ffp-contract=off), so a
+// study's intervals are the same numbers on a CPU with or without AVX2.
+__attribute__((target("avx2"))) void curves_avx2(const double* counts, const double* table, double* out, size_t R,
+                                                 size_t G, size_t K) {
     DrawPair p{std::vector<uint32_t>(G + 1), std::vector<double>(G + 1), std::vector<double>(G + 1)};
     for (size_t r = 0; r < R; r += 2) {
         const bool two = r + 1 < R;
@@ -336,14 +340,14 @@ __attribute__((target("avx2,fma"))) void curves_avx2(const double* counts, const
                 const __m256d t0 = _mm256_loadu_pd(t), t1 = _mm256_loadu_pd(t + 4), t2 = _mm256_loadu_pd(t + 8),
                               t3 = _mm256_loadu_pd(t + 12);
                 const __m256d x = _mm256_set1_pd(p.a[i]), y = _mm256_set1_pd(p.b[i]);
-                a0 = _mm256_fmadd_pd(x, t0, a0);
-                a1 = _mm256_fmadd_pd(x, t1, a1);
-                a2 = _mm256_fmadd_pd(x, t2, a2);
-                a3 = _mm256_fmadd_pd(x, t3, a3);
-                b0 = _mm256_fmadd_pd(y, t0, b0);
-                b1 = _mm256_fmadd_pd(y, t1, b1);
-                b2 = _mm256_fmadd_pd(y, t2, b2);
-                b3 = _mm256_fmadd_pd(y, t3, b3);
+                a0 = _mm256_add_pd(a0, _mm256_mul_pd(x, t0));
+                a1 = _mm256_add_pd(a1, _mm256_mul_pd(x, t1));
+                a2 = _mm256_add_pd(a2, _mm256_mul_pd(x, t2));
+                a3 = _mm256_add_pd(a3, _mm256_mul_pd(x, t3));
+                b0 = _mm256_add_pd(b0, _mm256_mul_pd(y, t0));
+                b1 = _mm256_add_pd(b1, _mm256_mul_pd(y, t1));
+                b2 = _mm256_add_pd(b2, _mm256_mul_pd(y, t2));
+                b3 = _mm256_add_pd(b3, _mm256_mul_pd(y, t3));
             }
             _mm256_storeu_pd(oa + k, a0);
             _mm256_storeu_pd(oa + k + 4, a1);
@@ -358,8 +362,8 @@ __attribute__((target("avx2,fma"))) void curves_avx2(const double* counts, const
         for (; k < K; ++k) {
             double x = 0.0, y = 0.0;
             for (size_t i = 0; i < p.n; ++i) {
-                x = std::fma(p.a[i], table[p.g[i] * K + k], x);
-                y = std::fma(p.b[i], table[p.g[i] * K + k], y);
+                x += p.a[i] * table[p.g[i] * K + k];
+                y += p.b[i] * table[p.g[i] * K + k];
             }
             oa[k] = x;
             if (two) ob[k] = y;
@@ -381,7 +385,7 @@ py::array_t<double> grid_curves(const F64Array& counts, const F64Array& table, b
     {
         py::gil_scoped_release nogil;
 #ifdef PASSK_GRID_AVX2
-        if (simd && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) curves_avx2(c, t, o, R, G, K);
+        if (simd && __builtin_cpu_supports("avx2")) curves_avx2(c, t, o, R, G, K);
         else curves_generic(c, t, o, R, G, K);
 #else
         (void)simd;
@@ -451,7 +455,7 @@ void register_intervals(py::module_& m) {
           "Returns (counts [draws, G], the EM weights [G]). Deterministic in seed.");
     m.def("grid_curves", &grid_curves, py::arg("counts"), py::arg("table"), py::arg("simd") = true,
           "counts [draws, G] @ table [G, K], one thread, summing each draw's non-zero counts only "
-          "(simd=False: the portable loop, which machines without AVX2 and FMA run anyway).");
+          "(simd=False: the portable loop, which machines without AVX2 run anyway; both round alike).");
     m.def("grid_moments", &grid_moments, py::arg("raw"), py::arg("spread_columns"),
           "Per-column mean of raw [draws, K] and the standard deviation (ddof 0) of its first spread_columns "
           "columns, with numpy's numbers.");

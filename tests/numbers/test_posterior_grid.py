@@ -68,6 +68,8 @@ def test_grid_curves_is_the_matrix_product_on_both_paths() -> None:
     table = rng.random((129, 37))
     for simd in (True, False):
         np.testing.assert_allclose(_core.grid_curves(counts, table, simd=simd), counts @ table, rtol=1e-13, atol=0)
+    # The same rounding on both paths: a machine without AVX2 gets the same intervals.
+    assert np.array_equal(_core.grid_curves(counts, table, simd=True), _core.grid_curves(counts, table, simd=False))
     assert _core.grid_curves(np.zeros((0, 3)), np.ones((3, 4))).shape == (0, 4)
 
 
@@ -109,3 +111,17 @@ def test_grid_moments_and_affine_clip_reject_bad_shapes() -> None:
         _core.grid_affine_clip(np.ones((2, 3)), np.ones(2), np.ones(3))
     with pytest.raises(TypeError):  # in place: a copy would silently drop the result
         _core.grid_affine_clip(np.ones((3, 2)).T, np.ones(3), np.ones(3))
+
+
+def test_grid_posterior_refuses_bad_likelihoods_and_counts() -> None:
+    """A NaN at either end of a likelihood row is named (the row's trim used to skip it), and more
+    problems than the draws' uint32 counts hold are refused."""
+    alpha = np.full(3, 0.1)
+    lik = np.array([[1.0, 0.5, np.nan]])
+    with pytest.raises(ValueError, match=r"lik\[0, 2\] is not a finite non-negative number"):
+        _core.grid_posterior(lik, np.array([4], dtype=np.int64), alpha, 10, 1, 1, 1, 0)
+    lik = np.array([[-1.0, 0.5, 1.0]])
+    with pytest.raises(ValueError, match=r"lik\[0, 0\] is not a finite non-negative number"):
+        _core.grid_posterior(lik, np.array([4], dtype=np.int64), alpha, 10, 1, 1, 1, 0)
+    with pytest.raises(ValueError, match="more than 4294967295 problems"):
+        _core.grid_posterior(np.ones((1, 3)), np.array([2**32], dtype=np.int64), alpha, 10, 1, 1, 1, 0)
