@@ -65,7 +65,7 @@ def _verdicts(scores: list[Score], value: float, to_float: Optional[ValueToFloat
     out = []
     for i, s in enumerate(scores):
         if isinstance(s.value, (dict, list)):
-            raise ValueError(f"passkcore reducers need one scalar value per epoch; epoch {i} has a "
+            raise ValueError(f"passkcore reducers need one scalar value per epoch; scored epoch {i} (NaN epochs left out) has a "
                              f"{type(s.value).__name__} value (choose one key with a scorer of its own)")
         out.append(to_float(s.value) >= value)
     return out

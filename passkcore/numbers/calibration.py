@@ -79,6 +79,8 @@ def simulate(shape: str, n: int, *, problems: int = 200, studies: int = 200, ks:
              seed: int = 0) -> Coverage:
     """Coverage of ``pass_at_k_interval`` over ``studies`` simulated studies of one shape and n."""
     k_arr = np.array(sorted(set(ks or (1, max(1, n // 4), max(1, n // 2), n))), dtype=np.int64)
+    if shape not in SHAPES:
+        raise ValueError(f"shape must be one of {sorted(SHAPES)}, got {shape!r}")
     spec = SHAPES[shape]
     rng = np.random.default_rng([seed, n, len(shape)])
     population = spec.truth(k_arr)

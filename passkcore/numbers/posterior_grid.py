@@ -113,6 +113,8 @@ class GridPosterior:
         shape across k, so crossings stay meaningful.
         """
         k_arr = ks_array(ks)
+        if k_arr.size and int(k_arr.max()) > self.n_min:  # the correction below would extrapolate
+            raise ValueError(f"k = {int(k_arr.max())} exceeds the smallest n = {self.n_min}")
         if self.half < 1:
             return self.raw_curves(k_arr)
         k_all = np.union1d(k_arr, [self.half])

@@ -91,3 +91,8 @@ def test_shapes_truth_matches_their_draws() -> None:
         p = shape.draw(rng, 200_000)
         empirical = pass_truth(p, ks)
         np.testing.assert_allclose(shape.truth(ks), empirical, atol=4e-3)
+
+
+def test_an_unknown_shape_is_named() -> None:
+    with pytest.raises(ValueError, match="shape must be one of"):
+        simulate("bimodal", 8, studies=1)

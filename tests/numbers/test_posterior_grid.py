@@ -125,3 +125,10 @@ def test_grid_posterior_refuses_bad_likelihoods_and_counts() -> None:
         _core.grid_posterior(lik, np.array([4], dtype=np.int64), alpha, 10, 1, 1, 1, 0)
     with pytest.raises(ValueError, match="more than 4294967295 problems"):
         _core.grid_posterior(np.ones((1, 3)), np.array([2**32], dtype=np.int64), alpha, 10, 1, 1, 1, 0)
+
+
+def test_curves_refuse_k_beyond_the_smallest_n() -> None:
+    posterior = GridPosterior([8, 8, 4], [1, 0, 2], draws=20)
+    assert posterior.curves([1, 4]).shape == (20, 2)
+    with pytest.raises(ValueError, match="k = 5 exceeds the smallest n = 4"):
+        posterior.curves([1, 5])
