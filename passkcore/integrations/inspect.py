@@ -71,14 +71,24 @@ def _verdicts(scores: list[Score], value: float, to_float: Optional[ValueToFloat
     return out
 
 
-def _reduced(scores: list[Score], number: Callable[[int, int], float], k: int, value: float,
-             to_float: Optional[ValueToFloat], what: str) -> Score:
+def _counted(scores: list[Score], k: int, value: float, to_float: Optional[ValueToFloat],
+             what: str) -> tuple[list[Score], list[bool], dict[str, Any], Optional[Score]]:
+    """The scored epochs, their verdicts, the (n, c, k) metadata the metrics read, and the NaN score
+    to return when fewer than k epochs were scored (else None)."""
     scored = _scored(scores)
     verdicts = _verdicts(scored, value, to_float)
     n, c = len(verdicts), sum(verdicts)
     counts = {"passk": {"n": n, "c": c, "k": k}}
-    if n < k:
-        return Score(value=float("nan"), explanation=f"{what}: {n} scored epochs < k = {k}", metadata=counts)
+    short = Score(value=float("nan"), explanation=f"{what}: {n} scored epochs < k = {k}", metadata=counts)
+    return scored, verdicts, counts, short if n < k else None
+
+
+def _reduced(scores: list[Score], number: Callable[[int, int], float], k: int, value: float,
+             to_float: Optional[ValueToFloat], what: str) -> Score:
+    _, verdicts, counts, short = _counted(scores, k, value, to_float, what)
+    if short is not None:
+        return short
+    n, c = len(verdicts), sum(verdicts)
     return Score(value=float(number(n, c)), explanation=f"{what} from {c} of {n} scored epochs correct",
                  metadata=counts)
 
@@ -123,12 +133,10 @@ def passk_maj_at(k: int, value: float = 1.0, value_to_float: Optional[ValueToFlo
     _check_k(k)
 
     def reduce(scores: list[Score]) -> Score:
-        scored = _scored(scores)
-        verdicts = _verdicts(scored, value, value_to_float)
-        n, c = len(verdicts), sum(verdicts)
-        counts = {"passk": {"n": n, "c": c, "k": k}}
-        if n < k:
-            return Score(value=float("nan"), explanation=f"maj@{k}: {n} scored epochs < k = {k}", metadata=counts)
+        scored, verdicts, counts, short = _counted(scores, k, value, value_to_float, f"maj@{k}")
+        if short is not None:
+            return short
+        n = len(verdicts)
         sizes, correct, abstain = _classes(scored, verdicts)
         if not sizes:  # every epoch abstained: no majority can be right
             return Score(value=0.0, explanation=f"maj@{k}: no epoch has an answer", metadata=counts)

@@ -8,17 +8,9 @@ from pathlib import Path
 import pytest
 
 from passkcore.importers.evalscope import read_evalscope
+from tests.importers.conftest import nc
 
 REVIEWS = Path(__file__).resolve().parent.parent / "fixtures" / "evalscope" / "reviews" / "passk-mock" / "arith_default.jsonl"
-
-
-def nc(table: object) -> dict[str, tuple[int, int]]:
-    out: dict[str, list[int]] = {}
-    for r in table.select(["problem_id", "correct"]).to_pylist():  # type: ignore[attr-defined]
-        v = out.setdefault(r["problem_id"], [0, 0])
-        v[0] += 1
-        v[1] += int(r["correct"])
-    return {k: (v[0], v[1]) for k, v in out.items()}
 
 
 def test_counts_by_hand_and_failed_judges_drop_out() -> None:

@@ -10,19 +10,11 @@ import pytest
 
 from passkcore.importers.opencompass import read_opencompass
 from passkcore.importers.run import import_counts
+from tests.importers.conftest import nc
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "opencompass"
 RESULTS = FIXTURES / "results" / "passk-mock" / "arith.json"
 PREDICTIONS = FIXTURES / "predictions" / "passk-mock" / "arith.json"
-
-
-def nc(table: object) -> dict[str, tuple[int, int]]:
-    out: dict[str, list[int]] = {}
-    for r in table.select(["problem_id", "correct"]).to_pylist():  # type: ignore[attr-defined]
-        v = out.setdefault(r["problem_id"], [0, 0])
-        v[0] += 1
-        v[1] += int(r["correct"])
-    return {k: (v[0], v[1]) for k, v in out.items()}
 
 
 def test_counts_equal_the_details_and_texts_follow_the_copy_layout() -> None:

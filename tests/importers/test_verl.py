@@ -13,6 +13,7 @@ import pytest
 from passkcore.cli import main
 from passkcore.importers.run import import_counts, import_run
 from passkcore.importers.verl import problem_id, read_verl
+from tests.importers.conftest import nc as count_nc
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "verl"
 DUMPS = [FIXTURES / f"{s}.jsonl" for s in (0, 10, 20)]
@@ -27,12 +28,7 @@ def maker() -> ModuleType:
 
 
 def nc(table: object) -> dict[tuple[str, str], tuple[int, int]]:
-    out: dict[tuple[str, str], list[int]] = {}
-    for r in table.select(["model", "problem_id", "correct"]).to_pylist():  # type: ignore[attr-defined]
-        v = out.setdefault((r["model"], r["problem_id"]), [0, 0])
-        v[0] += 1
-        v[1] += int(r["correct"])
-    return {k: (v[0], v[1]) for k, v in out.items()}
+    return count_nc(table, ("model", "problem_id"))
 
 
 def expected(prefix: str = "verl") -> dict[tuple[str, str], tuple[int, int]]:
