@@ -39,12 +39,14 @@ def guess_keys(latest: Mapping[Key, Mapping[str, Any]]) -> dict[tuple[str, str],
 
 
 def audited_counts(run: Union[str, Path, SampleStore], auditor: Optional[str] = None,
-                   models: Optional[Sequence[str]] = None) -> pa.Table:
+                   models: Optional[Sequence[str]] = None, *, audits: Optional[pa.Table] = None,
+                   counts: Optional[pa.Table] = None) -> pa.Table:
     """``problem_id, model, n, c`` as ``SampleStore.counts`` gives them, less each problem's samples whose
-    latest label (every person's, or ``auditor``'s) is ``guess``."""
+    latest label (every person's, or ``auditor``'s) is ``guess``. ``audits`` and ``counts``: the run's
+    tables when the caller has read them already."""
     store = opened(run)
-    counts = store.counts(models)
-    guesses = guess_keys(latest_labels(read_audits(store), auditor))
+    counts = store.counts(models) if counts is None else counts
+    guesses = guess_keys(latest_labels(read_audits(store) if audits is None else audits, auditor))
     if not guesses:
         return counts
     pids, names = counts.column("problem_id").to_pylist(), counts.column("model").to_pylist()

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 import numpy as np
+import pyarrow as pa
 
 from passkcore.analysis import Source
 from passkcore.audit.numbers import INTERVAL, agreement, audited_counts, wilson_interval
@@ -29,17 +30,19 @@ RULES = {"labels": "each sample's latest label given by a person (auditors not n
          "agreement": "Cohen's kappa of a judge's labels against people's, on the samples both labelled"}
 
 
-def audit_rows(bench: str, source: Source, ks: list[int]) -> list[dict[str, Any]]:
-    """The ``audit`` rows of one benchmark; none for a count file or a run without labels."""
+def audit_rows(bench: str, source: Source, ks: list[int], audits: Optional[pa.Table] = None) -> list[dict[str, Any]]:
+    """The ``audit`` rows of one benchmark; none for a count file or a run without labels. ``audits``:
+    the run's audits table when the caller has read it."""
     if source.run is None:
         return []
-    audits = read_audits(source.run)
+    audits = read_audits(source.run) if audits is None else audits
     if audits.num_rows == 0:
         return []
     people = latest_labels(audits)
     judges = {a: latest_labels(audits, a) for a in auditors(audits) if is_judge(a)}
-    raw = split_models(validate(source.run.counts(), source=str(source.path)))
-    audited = split_models(validate(audited_counts(source.run), source=str(source.path)))
+    counts = source.run.counts()
+    raw = split_models(validate(counts, source=str(source.path)))
+    audited = split_models(validate(audited_counts(source.run, audits=audits, counts=counts), source=str(source.path)))
     rows = []
     for model in raw:
         mine = {k: r for k, r in people.items() if k[0] == model}

@@ -26,6 +26,7 @@ from passkcore.analysis import (
     ppl_summary,
     ppl_values,
 )
+from passkcore.audit.store import read_audits
 from passkcore.numbers.counts import ModelCounts
 from passkcore.numbers.coverage import Coverage, coverage_summary
 from passkcore.numbers.estimate import powers_of_two
@@ -261,14 +262,15 @@ def build_data(source: Union[SourceLike, Sequence[SourceLike]], *, base: Optiona
         for s in found_series:
             s["ppl_base"] = series_ppl(s, panel["ppl"])
         all_series.extend(found_series)
+        run_audits = read_audits(src.run) if src.run is not None else None  # read once: three readers below
         if src.run is None:
             cases_absent.append({"benchmark": bench, "reason": NEEDS_RUN})
         else:
             cases.extend(case_studies(bench, src.run, cov, panel["base"], panel["k"][-1], samples=case_samples,
                                       seed=seed, base_scorer=own_scorer(src.run, panel["base"]),
-                                      labels=sample_labels(src.run)))
+                                      labels=sample_labels(src.run, run_audits)))
         entropy_rows.extend(entropy_section(bench, src, panel["models"], panel["base"]))
-        audits.extend(audit_rows(bench, src, panel["k"]))
+        audits.extend(audit_rows(bench, src, panel["k"], run_audits))
     first = panels[0]
     data: dict[str, Any] = {"schema": SCHEMA, **{key: first[key] for key in PANEL_KEYS},
                             "interval_target": interval,

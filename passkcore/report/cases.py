@@ -50,11 +50,12 @@ def check_case_samples(value: Any) -> int:
     return value
 
 
-def sample_labels(run: SampleStore) -> dict[tuple[str, str, int], str]:
+def sample_labels(run: SampleStore, audits: Optional[pa.Table] = None) -> dict[tuple[str, str, int], str]:
     """Audit labels of a run's samples, keyed (model, problem_id, sample_index): where the report's
     case studies get each sample's ``label``: the latest label a person gave (``passkcore.audit``; a
-    judge's labels are not shown here). Empty until the run holds audits."""
-    return {key: row["label"] for key, row in latest_labels(read_audits(run)).items()}
+    judge's labels are not shown here). Empty until the run holds audits. ``audits``: the run's audits
+    table when the caller has read it."""
+    return {key: row["label"] for key, row in latest_labels(read_audits(run) if audits is None else audits).items()}
 
 
 def choose_problems(cov: Coverage, base: str, k: int, hardest: int = HARDEST) -> list[dict[str, Any]]:
