@@ -13,10 +13,13 @@ regions at T = 8192, and on this shared 2-core machine a barrier waits for its s
 thread. Measured interleaved at T = 4096 under a load of ~15: 2.0x the bare ``hidden @ W.T`` with
 barriers, 1.02x with independent workers.
 
-Every tile product has the same shape, [TOKEN_BLOCK, H] x [H, VOCAB_CHUNK] (the last token block is
-zero-padded): BLAS picks its kernel, and so its summation order, by shape, and a small M otherwise
-moved a token's log-prob by ~1e-5 depending on how many other tokens shared its call (measured with
-MKL on SmolLM2). With fixed shapes a token scores bit-identically alone or in any batch.
+The last token block is as long as what is left (T mod TOKEN_BLOCK rows), not zero-padded: padding made
+every tile product one shape, so that a token scored bit-identically alone or in any batch (BLAS picks
+its kernel, and so its summation order, by shape: a short block moves a log-prob by ~1e-6 to 1e-5,
+measured with MKL on SmolLM2), but it cost the scorer a padded block per pack, 10% of the head's
+products on the issue-42 study rows (517 of 5,120 tokens). The scorer's hidden states differ by as
+much between packs anyway (GEMMs of other M), so that identity never reached a score; runs stay
+deterministic (the same input gives the same bits).
 """
 
 from __future__ import annotations
@@ -129,17 +132,10 @@ def _merge(q, i, tm, acc, acc_t, m, s, t):
 
 
 def _token_blocks(hidden: torch.Tensor) -> list[torch.Tensor]:
-    """fp32 [TOKEN_BLOCK, H] views of the hidden states; only the last, partial block is copied
-    (zero-padded), so fp32 input costs no [T, H] copy (18 MiB at T = 8192, H = 576)."""
-    T = hidden.shape[0]
+    """fp32 views of at most TOKEN_BLOCK rows of the hidden states: fp32 input costs no [T, H] copy
+    (18 MiB at T = 8192, H = 576)."""
     h = hidden.detach().to(device="cpu", dtype=torch.float32).contiguous()
-    full = T - T % TOKEN_BLOCK
-    blocks = [h[r0:r0 + TOKEN_BLOCK] for r0 in range(0, full, TOKEN_BLOCK)]
-    if full < T:
-        last = torch.zeros((TOKEN_BLOCK, h.shape[1]), dtype=torch.float32)
-        last[:T - full] = h[full:]
-        blocks.append(last)
-    return blocks
+    return [h[r0:r0 + TOKEN_BLOCK] for r0 in range(0, h.shape[0], TOKEN_BLOCK)]
 
 
 def token_logprobs_cpu(
@@ -187,10 +183,10 @@ def token_logprobs_cpu_at(
             b_chunk = b32[v0:v1] if b32.size else b32
             out = tile if v1 - v0 == tile.shape[1] else torch.empty((TOKEN_BLOCK, v1 - v0), dtype=torch.float32)
             for k in range(first, len(blocks), step):
-                torch.matmul(blocks[k], w_chunk.T, out=out)
-                r0 = k * TOKEN_BLOCK
-                rows = min(TOKEN_BLOCK, T - r0)
-                _online_lse_update(out.numpy()[:rows], v0, b_chunk, inv_temps, tg, r0, m, s, t, z, return_entropy)
+                rows = len(blocks[k])
+                torch.matmul(blocks[k], w_chunk.T, out=out[:rows])
+                _online_lse_update(out.numpy()[:rows], v0, b_chunk, inv_temps, tg, k * TOKEN_BLOCK, m, s, t, z,
+                                   return_entropy)
 
     workers = min(torch.get_num_threads(), len(blocks))
     if workers <= 1:

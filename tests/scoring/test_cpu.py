@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from passkcore.models import resolve_model
-from passkcore.scoring.cpu import SharedPrompt, cpu_packed_scores, plan_packs, score_pack, single_threaded_workers
+from passkcore.scoring.cpu import balanced_packs, cpu_packed_scores, plan_packs, score_pack, single_threaded_workers
 from passkcore.scoring.decoder import PackedDecoder
 
 
@@ -42,13 +42,14 @@ def test_shared_prompts_score_as_alone() -> None:
     prompts = [rng.integers(100, 40000, n).tolist() for n in (12, 7, 30)]
     pairs = [(list(prompts[k]), rng.integers(100, 40000, n).tolist())
              for k, n in [(0, 5), (1, 9), (0, 14), (2, 3), (0, 1), (0, 22), (1, 4)]]
-    planned = plan_packs(pairs, budget=25)
-    assert sorted(i for _, pack in planned for i in pack) == list(range(len(pairs)))
-    shared = [(s, pack) for s, pack in planned if s is not None]
-    assert all({tuple(pairs[i][0]) for i in pack} == {tuple(s.prompt)} for s, pack in shared)
-    assert all(sum(len(pairs[i][1]) for i in pack) <= 25 or len(pack) == 1 for _, pack in shared)
-    assert [pack for s, pack in planned if s is None] == [[3]]  # the one unique prompt, whole
-    assert len({id(s) for s, _ in shared}) == 2 and len(shared) > 2  # prompt 0's responses in several packs
+    planned = plan_packs(pairs, budget=25, workers=2)
+    assert sorted(i for _, packs in planned for pack in packs for i in pack) == list(range(len(pairs)))
+    assert [prompt for prompt, _ in planned] == [prompts[0], prompts[1], None]  # each shared prompt once
+    for prompt, packs in planned[:2]:
+        assert all(pairs[i][0] == prompt for pack in packs for i in pack)
+        assert all(sum(len(pairs[i][1]) for i in pack) <= 25 or len(pack) == 1 for pack in packs)
+    assert planned[2][1] == [[3]]  # the one unique prompt, whole
+    assert len(planned[0][1]) == 2  # prompt 0: 42 response tokens, 2 packs (22 | 14 + 5 + 1)
     scored = cpu_packed_scores(decoder, pairs, [1.0, 0.3], budget=25)
     for k, temperature in enumerate([1.0, 0.3]):
         for pair, (logp, entropy) in zip(pairs, scored[k]):
@@ -59,18 +60,33 @@ def test_shared_prompts_score_as_alone() -> None:
             assert np.all(np.abs(entropy - alone_entropy) <= 2e-5 + 1e-5 * np.abs(alone_entropy))
 
 
-def test_a_shared_prompt_is_computed_once_and_dropped_after_its_last_pack() -> None:
+def test_balanced_packs_even_out_and_keep_the_budget() -> None:
+    lengths = [int(x) for x in np.linspace(160, 480, 16)]
+    packs = balanced_packs(lengths, 1024, 2)
+    assert sorted(i for p in packs for i in p) == list(range(16))
+    sizes = [sum(lengths[i] for i in p) for p in packs]
+    assert len(packs) == 6 and max(sizes) <= 1024  # 5,115 tokens: 5 packs' worth, rounded up to 2 workers
+    assert sizes == sorted(sizes, reverse=True)  # largest first
+    assert max(sizes) - min(sizes) < max(lengths)  # within one response of each other
+    assert balanced_packs([5000, 10, 20], 1024, 2) == [[0], [2], [1]]  # over the budget: a pack of its own
+    assert balanced_packs([10, 20], 1024, 4) == [[1], [0]]  # never more packs than rows
+    assert balanced_packs([], 1024, 2) == []
+    # The even split into 2 packs would be (1,000, 800) with 1,000 over the budget of 900: 4 packs then.
+    assert balanced_packs([700, 400, 400, 300], 900, 2) == [[0], [1], [2], [3]]
+
+
+def test_each_shared_prompt_is_computed_once() -> None:
+    decoder = PackedDecoder.load(resolve_model("smollm2-135m"))
     calls: list[list[int]] = []
+    original = decoder.prefix_cache
 
-    class Counting:
-        def prefix_cache(self, prompt: list[int]) -> str:
-            calls.append(prompt)
-            return "cache"
+    def counting(prompt: list[int]) -> object:
+        calls.append(list(prompt))
+        return original(prompt)
 
-    shared = SharedPrompt([1, 2, 3], packs=2)
-    assert shared.acquire(Counting()) == "cache" and shared.acquire(Counting()) == "cache"
-    assert calls == [[1, 2, 3]]
-    shared.release()
-    assert shared.cache == "cache"
-    shared.release()
-    assert shared.cache is None
+    decoder.prefix_cache = counting  # type: ignore[method-assign]
+    pairs = [([5, 6, 7], [8] * n) for n in (40, 30, 20, 10)] + [([9, 10], [11, 12])]
+    threads = torch.get_num_threads()
+    scored = cpu_packed_scores(decoder, pairs, [1.0], budget=32)
+    assert calls == [[5, 6, 7]] and [len(logp) for logp, _ in scored[0]] == [40, 30, 20, 10, 2]
+    assert torch.get_num_threads() == threads  # every thread again after the prompts' and the workers' turns
