@@ -16,6 +16,7 @@ import math
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import numpy as np
@@ -125,56 +126,105 @@ def balanced_packs(lengths: Sequence[int], budget: int, workers: int) -> list[li
         n = min(len(lengths), n + workers)
 
 
-def plan_packs(pairs: Sequence[Pair], budget: int, workers: int = 1) -> list[tuple[Optional[Sequence[int]], list[list[int]]]]:
-    """The rounds of a call, in order: per prompt that two or more pairs share, that prompt and its
-    responses' ``balanced_packs`` (by response tokens); then the other pairs (prompt ``None``), packed
-    whole (prompt + response)."""
-    planned: list[tuple[Optional[Sequence[int]], list[list[int]]]] = []
+@dataclass
+class Round:
+    """Scoring work done together: the shared ``prompts`` are computed first and their caches held
+    while the ``packs`` run, each pack (prompt index or -1 for whole pairs, row indices) on a worker."""
+
+    prompts: list[Sequence[int]] = field(default_factory=list)
+    packs: list[tuple[int, list[int]]] = field(default_factory=list)
+
+
+def plan_rounds(pairs: Sequence[Pair], budget: int, workers: int = 1) -> list[Round]:
+    """The rounds of a call, in order. Prompts that two or more pairs share go to a round in order of
+    first appearance until the round's prompt tokens would pass ``workers * budget`` (which bounds the
+    caches held at once); each prompt's responses in ``balanced_packs`` by response tokens. Then the
+    other pairs, packed whole (prompt + response), in a round of their own. A round's packs run
+    largest first."""
+    rounds: list[Round] = []
+    groups: list[list[int]] = []
     alone: list[int] = []
     for group in by_prompt(pairs):
         if len(group) == 1:
             alone.append(group[0])
             continue
-        packs = balanced_packs([len(pairs[i][1]) for i in group], budget, workers)
-        planned.append((pairs[group[0]][0], [[group[k] for k in p] for p in packs]))
+        if groups and sum(len(pairs[g[0]][0]) for g in groups) + len(pairs[group[0]][0]) > workers * budget:
+            rounds.append(_shared_round(pairs, groups, budget, workers))
+            groups = []
+        groups.append(group)
+    if groups:
+        rounds.append(_shared_round(pairs, groups, budget, workers))
     if alone:
         packs = balanced_packs([len(pairs[i][0]) + len(pairs[i][1]) for i in alone], budget, workers)
-        planned.append((None, [[alone[k] for k in p] for p in packs]))
-    return planned
+        rounds.append(Round([], [(-1, [alone[k] for k in p]) for p in packs]))
+    return rounds
+
+
+def _shared_round(pairs: Sequence[Pair], groups: list[list[int]], budget: int, workers: int) -> Round:
+    """A round of shared prompts: each group's responses in the fewest even packs within the budget
+    (a round of one group: a multiple of the workers, so that they end together), largest first."""
+    per_group = workers if len(groups) == 1 else 1
+    packs = [(k, [group[j] for j in p]) for k, group in enumerate(groups)
+             for p in balanced_packs([len(pairs[i][1]) for i in group], budget, per_group)]
+    packs.sort(key=lambda kp: -sum(len(pairs[i][1]) for i in kp[1]))
+    return Round([pairs[g[0]][0] for g in groups], packs)
 
 
 def cpu_packed_scores(decoder: Any, pairs: Sequence[Pair], temperatures: Sequence[float], budget: int,
                       progress: Optional[Callable[[int], None]] = None) -> list[list[TokenScores]]:
     """``Scorer.token_scores_at`` on a CPU: packs of at most ``budget`` tokens, one per worker thread.
 
-    A prompt that several pairs share (a study's n responses per problem) is computed once, with every
-    thread, and its keys and values serve every pack of its responses (``plan_packs``): vLLM cannot do
-    this for prompt log-probs (a request with prompt_logprobs skips its prefix cache). Its packs then
-    run on the workers, and the next prompt starts when they are done: one prompt's cache is held at
-    a time, and no worker waits idle while another computes a prompt (which, computed lazily by the
-    first pack that needed it, left the other of 2 workers idle for 230 ms of the study rows' 7.2 s)."""
+    A prompt that several pairs share (a study's n responses per problem) is computed once and its
+    keys and values serve every pack of its responses (``plan_rounds``): vLLM cannot do this for prompt
+    log-probs (a request with prompt_logprobs skips its prefix cache). A round's prompts are computed
+    before its packs start, so that no worker waits idle while another computes a prompt: computed
+    lazily by the first pack that needed it, a prompt left the other of 2 workers idle for 230 ms of
+    the issue-42 study rows' 7.2 s."""
     out: list[Optional[list[TokenScores]]] = [None] * len(pairs)
     with single_threaded_workers() as workers, ThreadPoolExecutor(workers) as pool:
-        for prompt, packs in plan_packs(pairs, budget, workers):
-            cache = None if prompt is None else _prefix_cache(decoder, prompt, workers)
+        mapped = pool.map if workers > 1 else map
+        for round_ in plan_rounds(pairs, budget, workers):
+            caches = _prefix_caches(decoder, round_.prompts, budget, workers, mapped)
 
-            def run(pack: list[int], cache: Any = cache) -> list[list[TokenScores]]:
-                if cache is None:
+            def run(task: tuple[int, list[int]], caches: list[Any] = caches) -> list[list[TokenScores]]:
+                k, pack = task
+                if k < 0:
                     return score_pack(decoder, [pairs[i] for i in pack], temperatures)
-                return score_responses(decoder, cache, [pairs[i][1] for i in pack], temperatures)
+                return score_responses(decoder, caches[k], [pairs[i][1] for i in pack], temperatures)
 
-            done = pool.map(run, packs) if workers > 1 else map(run, packs)
-            for pack, scored in zip(packs, done):  # on the calling thread: progress bars and malloc_trim stay off the workers
+            # Results are collected on the calling thread: progress bars and malloc_trim stay off the workers.
+            for (_, pack), scored in zip(round_.packs, mapped(run, round_.packs)):
                 for j, i in enumerate(pack):
                     out[i] = [per_t[j] for per_t in scored]
                 release_free_memory()  # packs differ in shape: without it the heap grows each pack
                 if progress:
                     progress(sum(len(pairs[i][1]) for i in pack))
-            del cache
+            del caches
     missing = [i for i, o in enumerate(out) if o is None]
     if missing:  # every pack either fills its rows or raises: a gap would misalign the results
         raise RuntimeError(f"rows {missing[:5]} were not scored")
     return [[row[k] for row in out if row is not None] for k in range(len(temperatures))]
+
+
+def _prefix_caches(decoder: Any, prompts: list[Sequence[int]], budget: int, workers: int,
+                   mapped: Callable[..., Iterator[Any]]) -> list[Any]:
+    """The prompts' caches (``PackedDecoder.prefix_caches``): in even packs on the workers when there
+    are enough of them to go round, else on every thread at once (the workers' own; none of them
+    runs meanwhile). The 16 prompts of a demo item (256 rows, 89 tokens a prompt) took 1.0 s in 2
+    packs on 2 workers, 2.3 s one at a time on 2 threads."""
+    packs = balanced_packs([len(p) for p in prompts], budget, workers)
+    if len(packs) >= workers:
+        caches: list[Any] = [None] * len(prompts)
+
+        def run(pack: list[int]) -> list[Any]:
+            with torch.inference_mode():
+                return decoder.prefix_caches([prompts[i] for i in pack])
+
+        for pack, computed in zip(packs, mapped(run, packs)):
+            for i, cache in zip(pack, computed):
+                caches[i] = cache
+        return caches
+    return [_prefix_cache(decoder, p, workers) for p in prompts]
 
 
 def _prefix_cache(decoder: Any, prompt: Sequence[int], threads: int) -> Any:

@@ -167,23 +167,31 @@ class PackedDecoder:
             return rms_norm(x, w, self.eps)
         return F.rms_norm(x, (x.shape[-1],), w, self.eps)
 
-    def hidden_states(self, sequences: Sequence[Sequence[int]]) -> torch.Tensor:
+    def hidden_states(self, sequences: Sequence[Sequence[int]],
+                      keep: Optional[tuple[list[torch.Tensor], list[torch.Tensor]]] = None) -> torch.Tensor:
         """Final (normed) hidden states [sum of lengths, H], sequences concatenated in order, each
-        attending causally to itself, positions restarting per sequence."""
+        attending causally to itself, positions restarting per sequence. ``keep`` collects each layer's
+        keys and values [kv heads, sum of lengths, d]."""
         lengths = [len(q) for q in sequences]
         cuts = np.cumsum([0, *lengths]).tolist()
         ids = torch.tensor([t for q in sequences for t in q], dtype=torch.long)
         positions = torch.cat([torch.arange(n) for n in lengths])
-        return self._forward(ids, positions, list(zip(cuts[:-1], cuts[1:])))
+        return self._forward(ids, positions, list(zip(cuts[:-1], cuts[1:])), keep=keep)
 
     def prefix_cache(self, prefix: Sequence[int]) -> PrefixCache:
         """One forward of ``prefix`` alone, kept for ``continuation_states``: every layer's (rotated)
         keys and values, and the final hidden state of its last position."""
+        return self.prefix_caches([prefix])[0]
+
+    def prefix_caches(self, prefixes: Sequence[Sequence[int]]) -> list[PrefixCache]:
+        """``prefix_cache`` of each prefix from one packed forward of them all (each attending only to
+        itself); the caches are views of that forward's keys and values, freed with the last of them."""
         keys: list[torch.Tensor] = []
         values: list[torch.Tensor] = []
-        hidden = self._forward(torch.tensor(list(prefix), dtype=torch.long), torch.arange(len(prefix)),
-                               [(0, len(prefix))], keep=(keys, values))
-        return PrefixCache(keys, values, hidden[-1].clone(), len(prefix))
+        hidden = self.hidden_states(prefixes, keep=(keys, values))
+        cuts = np.cumsum([0, *(len(p) for p in prefixes)]).tolist()
+        return [PrefixCache([k[:, a:b] for k in keys], [v[:, a:b] for v in values], hidden[b - 1].clone(), b - a)
+                for a, b in zip(cuts[:-1], cuts[1:])]
 
     def continuation_states(self, cache: PrefixCache, continuations: Sequence[Sequence[int]]) -> torch.Tensor:
         """Final hidden states [sum of lengths, H] of continuations of one cached prefix, concatenated in

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from passkcore.models import resolve_model
-from passkcore.scoring.cpu import balanced_packs, cpu_packed_scores, plan_packs, score_pack, single_threaded_workers
+from passkcore.scoring.cpu import balanced_packs, cpu_packed_scores, plan_rounds, score_pack, single_threaded_workers
 from passkcore.scoring.decoder import PackedDecoder
 
 
@@ -42,14 +42,17 @@ def test_shared_prompts_score_as_alone() -> None:
     prompts = [rng.integers(100, 40000, n).tolist() for n in (12, 7, 30)]
     pairs = [(list(prompts[k]), rng.integers(100, 40000, n).tolist())
              for k, n in [(0, 5), (1, 9), (0, 14), (2, 3), (0, 1), (0, 22), (1, 4)]]
-    planned = plan_packs(pairs, budget=25, workers=2)
-    assert sorted(i for _, packs in planned for pack in packs for i in pack) == list(range(len(pairs)))
-    assert [prompt for prompt, _ in planned] == [prompts[0], prompts[1], None]  # each shared prompt once
-    for prompt, packs in planned[:2]:
-        assert all(pairs[i][0] == prompt for pack in packs for i in pack)
-        assert all(sum(len(pairs[i][1]) for i in pack) <= 25 or len(pack) == 1 for pack in packs)
-    assert planned[2][1] == [[3]]  # the one unique prompt, whole
-    assert len(planned[0][1]) == 2  # prompt 0: 42 response tokens, 2 packs (22 | 14 + 5 + 1)
+    rounds = plan_rounds(pairs, budget=25, workers=2)
+    assert sorted(i for r in rounds for _, pack in r.packs for i in pack) == list(range(len(pairs)))
+    # Prompts 0 and 1 (19 tokens) fit one round's 2 x 25; the unique prompt's pair comes last, whole.
+    assert [r.prompts for r in rounds] == [[prompts[0], prompts[1]], []] and rounds[1].packs == [(-1, [3])]
+    shared = rounds[0]
+    assert all(pairs[i][0] == shared.prompts[k] for k, pack in shared.packs for i in pack)
+    assert all(sum(len(pairs[i][1]) for i in pack) <= 25 or len(pack) == 1 for _, pack in shared.packs)
+    sizes = [sum(len(pairs[i][1]) for i in pack) for _, pack in shared.packs]
+    assert sizes == sorted(sizes, reverse=True) and len(shared.packs) == 3  # prompt 0: 22 | 14 + 5 + 1; prompt 1: 13
+    # A round holds at most workers x budget prompt tokens: at budget 16, prompts of 12 and 7 go apart.
+    assert [r.prompts for r in plan_rounds(pairs, budget=16, workers=1)][:2] == [[prompts[0]], [prompts[1]]]
     scored = cpu_packed_scores(decoder, pairs, [1.0, 0.3], budget=25)
     for k, temperature in enumerate([1.0, 0.3]):
         for pair, (logp, entropy) in zip(pairs, scored[k]):

@@ -77,6 +77,37 @@ def test_continuations_of_a_cached_prefix(decoder: PackedDecoder) -> None:
         assert float((states[4:] - alone[1][15:]).abs().max()) <= 5e-4
 
 
+def test_prompts_cached_together_equal_each_alone(decoder: PackedDecoder) -> None:
+    rng = np.random.default_rng(8)
+    prompts = [rng.integers(100, 40000, n).tolist() for n in (13, 1, 30)]
+    cont = rng.integers(100, 40000, 7).tolist()
+    with torch.inference_mode():
+        together = decoder.prefix_caches(prompts)
+        for prompt, cache in zip(prompts, together):
+            alone = decoder.prefix_cache(prompt)
+            assert cache.length == len(prompt) and cache.keys[3].shape == alone.keys[3].shape
+            assert float((cache.last - alone.last).abs().max()) <= 5e-4
+            states = decoder.continuation_states(cache, [cont])
+            assert float((states - decoder.continuation_states(alone, [cont])).abs().max()) <= 5e-4
+
+
+def test_long_spans_attend_in_blocks_as_one(decoder: PackedDecoder) -> None:
+    """Spans of 130 and 300 tokens (2 and 4 query blocks), alone and after a cached prefix: the
+    transformers model's states."""
+    model = load_causal_lm(resolve_model("smollm2-135m"), attn_implementation="eager")
+    rng = np.random.default_rng(9)
+    prefix = rng.integers(100, 40000, 40).tolist()
+    conts = [rng.integers(100, 40000, n).tolist() for n in (300, 130)]
+    with torch.inference_mode():
+        plain = decoder.hidden_states(conts)
+        states = decoder.continuation_states(decoder.prefix_cache(prefix), conts)
+        for a, b, c in ((0, 300, conts[0]), (300, 430, conts[1])):
+            theirs = model.model(input_ids=torch.tensor([c])).last_hidden_state[0]
+            assert float((plain[a:b] - theirs).abs().max()) <= 5e-4
+            theirs = model.model(input_ids=torch.tensor([prefix + c])).last_hidden_state[0, 40:]
+            assert float((states[a:b] - theirs).abs().max()) <= 5e-4
+
+
 def test_supports_names_what_it_lacks() -> None:
     config = text_config(resolve_model("smollm2-135m"))
     assert supports(config) is None
