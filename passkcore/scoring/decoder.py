@@ -33,8 +33,6 @@ with needs_extra("sampling", by=__name__):
     import torch
     import torch.nn.functional as F
 
-from passkcore.kernels.decoder_cpu import rms_norm, rotary_pairs_
-
 MODEL_TYPES = ("llama", "mistral", "qwen2")
 _NUMPY = {"F32": np.float32, "F16": np.float16, "BF16": np.uint16, "F64": np.float64}
 
@@ -146,25 +144,12 @@ class PackedDecoder:
             raise ValueError(f"{path}: the packed CPU forward does not support {reason}")
         return cls(config, read_tensors(path, dtype), dtype)
 
-    def _rotary(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(cos, sin) per token at its position, fp32 [N, d / 2]."""
+    def _rotary(self, positions: torch.Tensor) -> torch.Tensor:
+        """cos + i sin per token at its position, [N, 1, d / 2]."""
         freqs = positions.float()[:, None] * self.inv_freq[None]
-        return torch.cos(freqs), torch.sin(freqs)
-
-    def _rotate(self, qkv: torch.Tensor, rot: tuple[torch.Tensor, torch.Tensor]) -> None:
-        """Rotary on the q and k columns of [N, (hq + 2 hk) d], in place (in fp32)."""
-        width = (self.hq + self.hk) * self.d
-        if qkv.dtype == torch.float32:
-            rotary_pairs_(qkv, *rot, width)
-            return
-        pairs = qkv[:, :width].float().reshape(len(qkv), self.hq + self.hk, self.d // 2, 2)
-        cos, sin = rot[0][:, None], rot[1][:, None]
-        a, b = pairs[..., 0], pairs[..., 1]
-        qkv[:, :width] = torch.stack([a * cos - b * sin, a * sin + b * cos], dim=-1).reshape(len(qkv), width)
+        return torch.polar(torch.ones_like(freqs), freqs)[:, None, :]
 
     def _rms(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        if x.dtype == torch.float32:
-            return rms_norm(x, w, self.eps)
         return F.rms_norm(x, (x.shape[-1],), w, self.eps)
 
     def hidden_states(self, sequences: Sequence[Sequence[int]],
@@ -218,8 +203,9 @@ class PackedDecoder:
             qkv = h @ layer["qkv"].T
             if layer["qkv_bias"] is not None:
                 qkv += layer["qkv_bias"]
-            self._rotate(qkv, rot)
-            qk = qkv[:, :(hq + hk) * d].view(N, hq + hk, d).transpose(0, 1)
+            qk = torch.view_as_real(torch.view_as_complex(
+                qkv[:, :(hq + hk) * d].float().reshape(N, hq + hk, d // 2, 2)) * rot).reshape(N, hq + hk, d)
+            qk = qk.to(self.dtype).transpose(0, 1)
             v = qkv[:, (hq + hk) * d:].reshape(N, hk, d).transpose(0, 1)
             if keep is not None:
                 keep[0].append(qk[hq:].contiguous())
