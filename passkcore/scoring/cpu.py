@@ -74,7 +74,7 @@ def head_scores(decoder: Any, hidden: torch.Tensor, responses: Sequence[Sequence
 
 def score_pack(decoder: Any, pairs: Sequence[Pair], temperatures: Sequence[float]) -> list[list[TokenScores]]:
     """Per temperature, each pair's (log-probs, entropies) of its response tokens, every pair its own
-    sequence (``plan_packs`` sends pairs that share a prompt to ``score_responses``)."""
+    sequence (``plan_rounds`` sends pairs that share a prompt to ``score_responses``)."""
     starts = np.cumsum([0, *(len(p) + len(r) for p, r in pairs)])[:-1]
     # Position t predicts token t + 1: a response is predicted from positions len(p)-1 ...
     index = np.concatenate([np.arange(s + len(p) - 1, s + len(p) - 1 + len(r)) for s, (p, r) in zip(starts, pairs)])
