@@ -123,7 +123,9 @@ def balanced_packs(lengths: Sequence[int], budget: int, workers: int) -> list[li
             # (906-948 and 725-tokens packs above end 2,558 and 2,557 tokens in).
             packs.sort(key=lambda p: -sum(lengths[i] for i in p))
             return [sorted(p) for p in packs if p]
-        n = min(len(lengths), n + workers)
+        # Too few packs to keep the budget: a quarter more (at least a pack per worker), so that a call of
+        # many rows plans in a few tries, not one per added pack.
+        n = min(len(lengths), n + max(workers, -(-n // 4 // workers) * workers))
 
 
 @dataclass
@@ -144,14 +146,16 @@ def plan_rounds(pairs: Sequence[Pair], budget: int, workers: int = 1) -> list[Ro
     rounds: list[Round] = []
     groups: list[list[int]] = []
     alone: list[int] = []
+    held = 0  # prompt tokens of the round being planned
     for group in by_prompt(pairs):
         if len(group) == 1:
             alone.append(group[0])
             continue
-        if groups and sum(len(pairs[g[0]][0]) for g in groups) + len(pairs[group[0]][0]) > workers * budget:
+        if groups and held + len(pairs[group[0]][0]) > workers * budget:
             rounds.append(_shared_round(pairs, groups, budget, workers))
-            groups = []
+            groups, held = [], 0
         groups.append(group)
+        held += len(pairs[group[0]][0])
     if groups:
         rounds.append(_shared_round(pairs, groups, budget, workers))
     if alone:

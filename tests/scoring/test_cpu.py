@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import heapq
+
 import numpy as np
+import pytest
 import torch
 
+import passkcore.scoring.cpu as cpu
 from passkcore.models import resolve_model
 from passkcore.scoring.cpu import balanced_packs, cpu_packed_scores, plan_rounds, score_pack, single_threaded_workers
 from passkcore.scoring.decoder import PackedDecoder
@@ -93,3 +97,20 @@ def test_each_shared_prompt_is_computed_once() -> None:
     scored = cpu_packed_scores(decoder, pairs, [1.0], budget=32)
     assert calls == [[5, 6, 7]] and [len(logp) for logp, _ in scored[0]] == [40, 30, 20, 10, 2]
     assert torch.get_num_threads() == threads  # every thread again after the prompts' and the workers' turns
+
+
+def test_balanced_packs_of_many_rows_plan_in_a_few_tries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """20,000 rows of 60% of the budget (no two fit a pack): each its own pack, in a few tries of the
+    even split (one try per added pack would be 8,000 tries)."""
+    pops = 0
+    heappop = heapq.heappop
+
+    def counting(heap: list[tuple[int, int]]) -> tuple[int, int]:
+        nonlocal pops
+        pops += 1
+        return heappop(heap)
+
+    monkeypatch.setattr(cpu.heapq, "heappop", counting)
+    packs = balanced_packs([600] * 20_000, 1000, 2)
+    assert sorted(len(p) for p in packs) == [1] * 20_000
+    assert pops // 20_000 <= 6
