@@ -213,32 +213,33 @@ def cpu_packed_scores(decoder: Any, pairs: Sequence[Pair], temperatures: Sequenc
 def _prefix_caches(decoder: Any, prompts: list[Sequence[int]], budget: int, workers: int,
                    mapped: Callable[..., Iterator[Any]]) -> list[Any]:
     """The prompts' caches (``PackedDecoder.prefix_caches``): in even packs on the workers when there
-    are enough of them to go round, else on every thread at once (the workers' own; none of them
-    runs meanwhile). The 16 prompts of a demo item (256 rows, 89 tokens a prompt) took 1.0 s in 2
-    packs on 2 workers, 2.3 s one at a time on 2 threads."""
+    are enough of them to go round, else in one pack on every thread at once (the workers' own; none
+    of them runs meanwhile). The 16 prompts of a demo item (256 rows, 89 tokens a prompt) took 1.0 s
+    in 2 packs on 2 workers, 2.3 s one at a time on 2 threads."""
     packs = balanced_packs([len(p) for p in prompts], budget, workers)
-    if len(packs) >= workers:
-        caches: list[Any] = [None] * len(prompts)
+    if len(packs) < workers:
+        return _on_every_thread(decoder, prompts, workers)
+    caches: list[Any] = [None] * len(prompts)
 
-        def run(pack: list[int]) -> list[Any]:
-            with torch.inference_mode():
-                return decoder.prefix_caches([prompts[i] for i in pack])
+    def run(pack: list[int]) -> list[Any]:
+        with torch.inference_mode():
+            return decoder.prefix_caches([prompts[i] for i in pack])
 
-        for pack, computed in zip(packs, mapped(run, packs)):
-            for i, cache in zip(pack, computed):
-                caches[i] = cache
-        return caches
-    return [_prefix_cache(decoder, p, workers) for p in prompts]
+    for pack, computed in zip(packs, mapped(run, packs)):
+        for i, cache in zip(pack, computed):
+            caches[i] = cache
+    return caches
 
 
-def _prefix_cache(decoder: Any, prompt: Sequence[int], threads: int) -> Any:
-    """``decoder.prefix_cache(prompt)`` with torch on ``threads`` threads, the workers' (none of them
-    runs meanwhile); back to single-threaded after."""
+def _on_every_thread(decoder: Any, prompts: list[Sequence[int]], threads: int) -> list[Any]:
+    """``decoder.prefix_caches(prompts)`` with torch on ``threads`` threads; back to single-threaded after."""
+    if not prompts:
+        return []
     if threads > 1:
         torch.set_num_threads(threads)
     try:
         with torch.inference_mode():
-            return decoder.prefix_cache(prompt)
+            return decoder.prefix_caches(prompts)
     finally:
         if threads > 1:
             torch.set_num_threads(1)

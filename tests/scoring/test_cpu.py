@@ -85,13 +85,13 @@ def test_balanced_packs_even_out_and_keep_the_budget() -> None:
 def test_each_shared_prompt_is_computed_once() -> None:
     decoder = PackedDecoder.load(resolve_model("smollm2-135m"))
     calls: list[list[int]] = []
-    original = decoder.prefix_cache
+    original = decoder.prefix_caches
 
-    def counting(prompt: list[int]) -> object:
-        calls.append(list(prompt))
-        return original(prompt)
+    def counting(prompts: list[list[int]]) -> list[object]:
+        calls.extend(list(p) for p in prompts)
+        return original(prompts)
 
-    decoder.prefix_cache = counting  # type: ignore[method-assign]
+    decoder.prefix_caches = counting  # type: ignore[method-assign]
     pairs = [([5, 6, 7], [8] * n) for n in (40, 30, 20, 10)] + [([9, 10], [11, 12])]
     threads = torch.get_num_threads()
     scored = cpu_packed_scores(decoder, pairs, [1.0], budget=32)
