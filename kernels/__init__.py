@@ -15,7 +15,7 @@ from passkcore.extras import needs_extra
 with needs_extra("kernels", by=__name__):
     import torch
 
-from passkcore.kernels._checks import check_inputs
+from passkcore.kernels._checks import check_inputs, check_temperature
 
 __all__ = ["token_logprobs", "token_logprobs_at", "naive_token_logprobs", "chunked_token_logprobs"]
 
@@ -71,8 +71,9 @@ def token_logprobs_at(
     temperatures = list(temperatures)
     if not temperatures:
         raise ValueError("temperatures is empty")
-    for temperature in temperatures:
-        check_inputs(hidden, weight, targets, bias, temperature)
+    check_inputs(hidden, weight, targets, bias, temperatures[0])  # the tensors once: a pass over hidden each
+    for temperature in temperatures[1:]:
+        check_temperature(temperature)
     if (backend or ("triton" if hidden.is_cuda else "cpu")) == "triton":
         from passkcore.kernels.logprob_triton import token_logprobs_triton
 

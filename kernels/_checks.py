@@ -57,6 +57,13 @@ def _check_finite_once(name: str, t: torch.Tensor) -> None:
     _FINITE[key] = weakref.ref(t)
 
 
+def check_temperature(temperature: float) -> None:
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
+        raise TypeError(f"temperature must be a number, got {temperature!r}")
+    if not (math.isfinite(temperature) and temperature > 0):
+        raise ValueError(f"temperature must be finite and > 0, got {temperature!r}")
+
+
 def check_inputs(
     hidden: torch.Tensor,
     weight: torch.Tensor,
@@ -90,10 +97,7 @@ def check_inputs(
     devices = {hidden.device, weight.device, targets.device} | ({bias.device} if bias is not None else set())
     if len(devices) > 1:
         raise ValueError(f"all tensors must be on one device, got {sorted(map(str, devices))}")
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
-        raise TypeError(f"temperature must be a number, got {temperature!r}")
-    if not (math.isfinite(temperature) and temperature > 0):
-        raise ValueError(f"temperature must be finite and > 0, got {temperature!r}")
+    check_temperature(temperature)
     if bias is not None:
         if bias.dim() != 1 or bias.shape[0] != weight.shape[0]:
             raise ValueError(f"bias must be [V] = [{weight.shape[0]}], got shape {tuple(bias.shape)}")
