@@ -12,9 +12,9 @@ Backends (``DEFAULT_BACKEND`` ``fused``: why, next to it):
   response tokens without [T, V] logits. On a CPU the backbone of Llama-family models is
   ``passkcore.scoring.decoder`` (a few fused torch calls per layer, weights read from safetensors), one
   pack per worker thread (``passkcore.scoring.cpu``), rows that share a prompt (a study's n responses
-  per problem) computing it once per call, every temperature from one pass of head tiles; on a GPU, and for other architectures, it is
-  transformers' model with ``passkcore.varlen``'s attention. ``dtype=torch.bfloat16`` runs the same
-  path in bf16;
+  per problem) computing it once per call, every temperature from one pass of head tiles; on a GPU,
+  and for other architectures, it is transformers' model with ``passkcore.varlen``'s attention.
+  ``dtype=torch.bfloat16`` runs the same path in bf16;
 - ``torch``: the reference, padded batches, full fp32 logits -> log_softmax -> gather;
 - ``vllm``: ``prompt_logprobs=0`` with ``max_tokens=1`` on the concatenated ids (no entropy).
 
@@ -57,10 +57,10 @@ SCORE_SCHEMA = pa.schema([
 BACKENDS = ("fused", "torch", "vllm", "vllm_fused")
 # The one default of Scorer(), `passk score`, `passk demo` and the pipeline: on CPU the fastest path
 # measured, and the only one under the memory target (peak < 1.5 GiB, flat in run size). Measured on
-# the quiet 2-core Xeon (docs/benchmarks.md, each backend in its own child, SmolLM2 fp32): 787 response
-# tokens/s with entropy at 1,165 MiB, against vllm_fused 652 at 4,449 MiB, vLLM's prompt_logprobs 626 at
-# 4,143 MiB and the padded torch reference 419 at 1,779 MiB (16 responses to one prompt); 1.18x vLLM's
-# prompt_logprobs when no two rows share a prompt.
+# the quiet 2-core Xeon (docs/benchmarks.md, each backend in its own child, SmolLM2 fp32, 16 responses
+# to one prompt): 734 response tokens/s with entropy at 1,165 MiB, against vllm_fused 561 at 4,416 MiB,
+# vLLM's prompt_logprobs 503 at 4,134 MiB and the padded torch reference 392 at 1,920 MiB; in the
+# issue-42 bench 1.43x vLLM's prompt_logprobs, and 1.16x when no two rows share a prompt.
 DEFAULT_BACKEND = "fused"
 # `passk score --dtype`: float32 (the default: within 1e-4 of an fp32 transformers forward) or bfloat16
 # (faster on CPUs with bf16 arithmetic, measured 1.6-1.9x on the AMX Xeon; per token up to 0.26 nats
