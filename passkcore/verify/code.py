@@ -25,6 +25,10 @@ _SELF_TEST_TESTS = ("import os\n\ndef check(candidate):\n    assert not os.path.
                     "    assert candidate(2, 3) == 5\n    assert candidate(-1, 1) == 0\n")
 _HARNESS_SEES_HOST = "wrong_answer: assertion failed at tests line 4"
 _SELF_TEST = Problem("passk-self-test", "def add(a, b):\n", "code", entry_point="add", tests=_SELF_TEST_TESTS)
+# The self-test's programs get at least this long, whatever the judge's own limit: verl's reward
+# configs give a program 1-2 s, which a loaded machine can spend before two tiny programs are judged,
+# and a self-test that times out stops the whole batch as VerifierUnavailable.
+SELF_TEST_TIMEOUT_S = 10.0
 _SELF_TEST_STDIO = Problem("passk-self-test-stdio", "", "code_stdio", inputs=["2 3\n"], outputs=["5\n"])
 _GOOD = ("import os\nIMPORTS\ndef add(a, b):\n    if os.path.exists(SENTINEL):\n        raise RuntimeError('host visible')\n"
          "    return a + b\n",
@@ -113,6 +117,15 @@ def self_test(judge: Judge) -> None:
     neither sandbox sees a sentinel file placed on the host; the known-good program also imports the
     allowlisted packages (an allowlist that does not import stops here, not as crashed samples)."""
     imports = "".join(f"import {m}\n" for m in judge.packages.modules)
+    limit = judge.timeout_s
+    judge.timeout_s = max(limit, SELF_TEST_TIMEOUT_S)
+    try:
+        _self_test(judge, imports)
+    finally:
+        judge.timeout_s = limit
+
+
+def _self_test(judge: Judge, imports: str) -> None:
     with sentinel() as path:
         def fill(source: str) -> str:
             return source.replace("SENTINEL", repr(path)).replace("IMPORTS\n", imports)

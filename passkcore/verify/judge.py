@@ -345,7 +345,6 @@ class Judge:
     def check(self, program: str, tests: str, entry_point: str, prompt: str = "") -> Verdict:
         """HumanEval's ``check(candidate)``: one test. The harness sandbox runs it with a proxy that
         talks straight to the candidate sandbox; this side only waits for the harness's report."""
-        deadline = time.monotonic() + self.timeout_s
         h_ours, h_theirs = socket.socketpair()
         link_h, link_c = socket.socketpair()  # harness <-> candidate: their only connection
         try:
@@ -354,6 +353,9 @@ class Judge:
                             [h_theirs.fileno(), link_h.fileno()]),
                 "candidate": ({"mode": "call", "source": program, "entry": entry_point}, [link_c.fileno()]),
             })
+            # The program's time starts once its processes are forked: a sandbox (re)starting its
+            # interpreter on a loaded machine is the verifier's time, not a timeout of the program.
+            deadline = time.monotonic() + self.timeout_s
             for s in (h_theirs, link_h, link_c):
                 s.close()
             status, report = _Session(h_ours).recv(deadline)

@@ -8,6 +8,7 @@ import sys
 import sysconfig
 import tempfile
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,34 @@ def test_failed_self_test_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(code_module, "_GOOD", code_module._WRONG)
     with pytest.raises(VerifierUnavailable, match="self-test"):
         verify_rows(ROWS, PROBLEMS, workers=1)
+
+
+GOOD_ADD = "def add(a, b):\n    return a + b\n"
+ADD_TESTS = PROBLEMS["p"].tests or ""
+
+
+def test_self_test_gets_its_own_limit() -> None:
+    # verl gives a program 1-2 s; the self-test's two tiny programs must not fail on a loaded machine
+    # for that. 1 ms would time out any program, so this passes only with the self-test's own limit.
+    with judge_module.Judge(timeout_s=0.001) as judge:
+        code_module.self_test(judge)
+        assert judge.timeout_s == 0.001
+        assert judge.check(GOOD_ADD, ADD_TESTS, "add").reason == "timeout"  # the judge's limit is back
+
+
+def test_sandbox_start_is_not_the_programs_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A sandbox whose processes take 1.5 s to fork (a loaded machine, a zygote restarting) must not
+    # turn a program that runs in milliseconds into a timeout under a 1 s limit.
+    forked = judge_module.Zygote.forked
+
+    def slow_forked(self: judge_module.Zygote) -> None:
+        time.sleep(1.5)
+        forked(self)
+
+    monkeypatch.setattr(judge_module.Zygote, "forked", slow_forked)
+    with judge_module.Judge(timeout_s=1.0) as judge:
+        verdict = judge.check(GOOD_ADD, ADD_TESTS, "add")
+    assert verdict.passed, verdict
 
 
 def test_math_rows_need_no_sandbox(monkeypatch: pytest.MonkeyPatch) -> None:
