@@ -50,11 +50,12 @@ ADD_TESTS = PROBLEMS["p"].tests or ""
 
 def test_self_test_gets_its_own_limit() -> None:
     # verl gives a program 1-2 s; the self-test's two tiny programs must not fail on a loaded machine
-    # for that. 1 ms would time out any program, so this passes only with the self-test's own limit.
+    # for that. 1 ms would time out any program, so the self-test passes only with its own limit.
     with judge_module.Judge(timeout_s=0.001) as judge:
         code_module.self_test(judge)
         assert judge.timeout_s == 0.001
-        assert judge.check(GOOD_ADD, ADD_TESTS, "add").reason == "timeout"  # the judge's limit is back
+        slow = "import time\n\ndef add(a, b):\n    time.sleep(0.3)\n    return a + b\n"
+        assert judge.check(slow, ADD_TESTS, "add").reason == "timeout"  # the judge's own limit is back
 
 
 def test_sandbox_start_is_not_the_programs_time(monkeypatch: pytest.MonkeyPatch) -> None:
